@@ -1,0 +1,996 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+/**
+ * SECTION:element-sipbin
+ * @title: sipbin
+ * @see_also: sipsrc, sipsink
+ *
+ * sipbin answers SIP calls and connects each call's media to the pipeline
+ * inside it. Put a sipsrc (the caller's RTP), a sipsink (RTP back to the
+ * caller) and whatever processes the audio between them into the bin.
+ * sipbin runs the signalling on sofia-sip, on a thread of its own: it
+ * listens on #GstSipBin:local-uri over UDP and TCP, answers an INVITE with
+ * 100 Trying, 180 Ringing and, after #GstSipBin:ring-time, 200 OK.
+ *
+ * The SDP answer is built from what the inner pipeline accepts: sipbin asks
+ * the element after sipsrc and the one before sipsink for their caps, so
+ * with rtppcmudepay/rtppcmupay the call is PCMU, with rtppcmadepay PCMA, with
+ * rtpg722depay G.722. Among the offered codecs the pipeline takes, the first
+ * in #GstSipBin:codecs order (the caller's order by default) is chosen;
+ * telephone-event is answered whenever it is offered, and sipsrc turns it
+ * into `dtmf-event` messages. No common codec: 488 Not Acceptable Here.
+ * SDP that does not parse: 400. Other m= lines (video) are rejected.
+ *
+ * One call at a time: a second INVITE while a call is up gets 486 Busy Here.
+ * CANCEL before the answer ends the call with 487. OPTIONS gets 200 with
+ * Allow, Accept and Supported. A re-INVITE in the call is answered with the
+ * same codec and moves the media to the new address if it changed. Methods
+ * other than INVITE, ACK, BYE, CANCEL and OPTIONS get 405 or 501.
+ *
+ * The call ends with a BYE from the caller, with the #GstSipBin::hangup
+ * action signal, or when EOS reaches the sipsink (then the pipeline ends
+ * too). After a call ends, sipbin waits for the next one.
+ *
+ * ## Messages
+ * Call state goes to the bus as `sip-call` element messages with fields
+ * `state` (string), `call-id`, `from`, `to` (strings) and:
+ *
+ * - `incoming`: an INVITE arrived
+ * - `ringing`: 180 sent
+ * - `answered`: 200 sent; `codec` (string, e.g. "PCMU"), `payload` (int),
+ *   `clock-rate` (int), `telephone-event-payload` (int, -1 when none),
+ *   `local-media` and `remote-media` ("address:port")
+ * - `ended`: the call is over; `status` (int: the final SIP status for
+ *   calls never answered, 200 for calls that were) and `reason` (string:
+ *   "remote-hangup", "local-hangup", "cancelled", "rejected", "busy",
+ *   "error" or "shutdown")
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
+ * ]| Answers calls on 127.0.0.1:5060 (UDP and TCP) and echoes the caller's
+ * PCMU audio; -m prints the `sip-call` messages.
+ * |[
+ * gst-launch-1.0 sipbin.( local-uri=sip:agent@[::1]:5070 sipsrc ! rtpg722depay ! rtpg722pay ! sipsink )
+ * ]| The same over IPv6, in G.722.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstsipbin.h"
+#include "gstsofiaelements.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_sip_bin_debug);
+#define GST_CAT_DEFAULT gst_sip_bin_debug
+
+#define DEFAULT_LOCAL_URI "sip:agent@127.0.0.1:5060"
+#define DEFAULT_CODECS NULL
+#define DEFAULT_MEDIA_ADDRESS NULL
+#define DEFAULT_USER_AGENT "gst-sip-agent/" VERSION
+#define DEFAULT_RTP_PORT_MIN 10000
+#define DEFAULT_RTP_PORT_MAX 20000
+#define DEFAULT_RING_TIME 0
+#define ANSWER_PTIME 20
+
+enum
+{
+  PROP_0,
+  PROP_LOCAL_URI,
+  PROP_CODECS,
+  PROP_MEDIA_ADDRESS,
+  PROP_USER_AGENT,
+  PROP_RTP_PORT_MIN,
+  PROP_RTP_PORT_MAX,
+  PROP_RING_TIME,
+  PROP_CALL_ID,
+};
+
+enum
+{
+  SIGNAL_HANGUP,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+#define gst_sip_bin_parent_class parent_class
+G_DEFINE_TYPE (GstSipBin, gst_sip_bin, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (sipbin, "sipbin", GST_RANK_NONE,
+    GST_TYPE_SIP_BIN, sofia_element_init (plugin));
+
+static void gst_sip_bin_finalize (GObject * object);
+static void gst_sip_bin_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_sip_bin_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static GstStateChangeReturn gst_sip_bin_change_state (GstElement * element,
+    GstStateChange transition);
+static void gst_sip_bin_handle_message (GstBin * bin, GstMessage * message);
+static void gst_sip_bin_hangup (GstSipBin * self);
+
+static void
+gst_sip_bin_class_init (GstSipBinClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBinClass *bin_class = GST_BIN_CLASS (klass);
+
+  gobject_class->finalize = gst_sip_bin_finalize;
+  gobject_class->set_property = gst_sip_bin_set_property;
+  gobject_class->get_property = gst_sip_bin_get_property;
+
+  g_object_class_install_property (gobject_class, PROP_LOCAL_URI,
+      g_param_spec_string ("local-uri", "Local URI",
+          "SIP URI to listen on (UDP and TCP; add ;transport=udp or tcp for "
+          "one). The host must be a numeric address; IPv6 in brackets. "
+          "The user part goes into the Contact", DEFAULT_LOCAL_URI,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_CODECS,
+      g_param_spec_string ("codecs", "Codec preference",
+          "Comma-separated encoding names in order of preference, e.g. "
+          "\"G722,PCMU,PCMA\". NULL: the caller's order. Only codecs the "
+          "inner pipeline accepts are ever answered", DEFAULT_CODECS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_MEDIA_ADDRESS,
+      g_param_spec_string ("media-address", "Media address",
+          "Local address for RTP and the SDP c= line. NULL: the local-uri "
+          "host, or when that is a wildcard, the address that routes to the "
+          "caller's media", DEFAULT_MEDIA_ADDRESS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_USER_AGENT,
+      g_param_spec_string ("user-agent", "User-Agent",
+          "User-Agent and Server header value", DEFAULT_USER_AGENT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_RTP_PORT_MIN,
+      g_param_spec_uint ("rtp-port-min", "RTP port minimum",
+          "Lowest UDP port for a call's RTP", 1024, 65534,
+          DEFAULT_RTP_PORT_MIN, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_RTP_PORT_MAX,
+      g_param_spec_uint ("rtp-port-max", "RTP port maximum",
+          "Highest UDP port for a call's RTP", 1024, 65535,
+          DEFAULT_RTP_PORT_MAX, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_RING_TIME,
+      g_param_spec_uint ("ring-time", "Ring time",
+          "Milliseconds between 180 Ringing and 200 OK", 0, 600000,
+          DEFAULT_RING_TIME, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_CALL_ID,
+      g_param_spec_string ("call-id", "Call-ID",
+          "Call-ID of the call in progress, NULL when there is none", NULL,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstSipBin::hangup:
+   * @sipbin: the sipbin
+   *
+   * Ends the call in progress: BYE once answered, 480 before.
+   */
+  signals[SIGNAL_HANGUP] = g_signal_new_class_handler ("hangup",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_sip_bin_hangup), NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_sip_bin_change_state);
+  bin_class->handle_message = GST_DEBUG_FUNCPTR (gst_sip_bin_handle_message);
+
+  gst_element_class_set_static_metadata (element_class, "SIP call bin",
+      "Generic/Bin/Network/SIP",
+      "Answers SIP calls (sofia-sip) and connects their RTP to the sipsrc and "
+      "sipsink inside; the codec comes from what the pipeline accepts",
+      "gst-sip-agent developers");
+
+  GST_DEBUG_CATEGORY_INIT (gst_sip_bin_debug, "sipbin", 0, "SIP call bin");
+}
+
+static void
+gst_sip_bin_init (GstSipBin * self)
+{
+  self->local_uri = g_strdup (DEFAULT_LOCAL_URI);
+  self->user_agent = g_strdup (DEFAULT_USER_AGENT);
+  self->rtp_port_min = DEFAULT_RTP_PORT_MIN;
+  self->rtp_port_max = DEFAULT_RTP_PORT_MAX;
+  self->ring_time = DEFAULT_RING_TIME;
+  self->telephone_event_pt = -1;
+  g_mutex_init (&self->call_lock);
+}
+
+static void
+codec_free (GstSipCodec * codec)
+{
+  if (codec == NULL)
+    return;
+  g_free (codec->encoding_name);
+  g_free (codec->fmtp);
+  g_free (codec);
+}
+
+static GstSipCodec *
+codec_copy (const GstSipCodec * codec)
+{
+  GstSipCodec *copy = g_memdup2 (codec, sizeof (*codec));
+
+  copy->encoding_name = g_strdup (codec->encoding_name);
+  copy->fmtp = g_strdup (codec->fmtp);
+  return copy;
+}
+
+static void
+gst_sip_bin_finalize (GObject * object)
+{
+  GstSipBin *self = GST_SIP_BIN (object);
+
+  g_free (self->local_uri);
+  g_free (self->codecs);
+  g_free (self->media_address);
+  g_free (self->user_agent);
+  g_free (self->local_media_address);
+  codec_free (self->codec);
+  g_mutex_clear (&self->call_lock);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_sip_bin_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstSipBin *self = GST_SIP_BIN (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_LOCAL_URI:
+      g_free (self->local_uri);
+      self->local_uri = g_value_dup_string (value);
+      break;
+    case PROP_CODECS:
+      g_free (self->codecs);
+      self->codecs = g_value_dup_string (value);
+      break;
+    case PROP_MEDIA_ADDRESS:
+      g_free (self->media_address);
+      self->media_address = g_value_dup_string (value);
+      break;
+    case PROP_USER_AGENT:
+      g_free (self->user_agent);
+      self->user_agent = g_value_dup_string (value);
+      break;
+    case PROP_RTP_PORT_MIN:
+      self->rtp_port_min = g_value_get_uint (value);
+      break;
+    case PROP_RTP_PORT_MAX:
+      self->rtp_port_max = g_value_get_uint (value);
+      break;
+    case PROP_RING_TIME:
+      self->ring_time = g_value_get_uint (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_sip_bin_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstSipBin *self = GST_SIP_BIN (object);
+
+  if (prop_id == PROP_CALL_ID) {
+    g_mutex_lock (&self->call_lock);
+    g_value_set_string (value,
+        self->call ? gst_sip_call_get_call_id (self->call) : NULL);
+    g_mutex_unlock (&self->call_lock);
+    return;
+  }
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_LOCAL_URI:
+      g_value_set_string (value, self->local_uri);
+      break;
+    case PROP_CODECS:
+      g_value_set_string (value, self->codecs);
+      break;
+    case PROP_MEDIA_ADDRESS:
+      g_value_set_string (value, self->media_address);
+      break;
+    case PROP_USER_AGENT:
+      g_value_set_string (value, self->user_agent);
+      break;
+    case PROP_RTP_PORT_MIN:
+      g_value_set_uint (value, self->rtp_port_min);
+      break;
+    case PROP_RTP_PORT_MAX:
+      g_value_set_uint (value, self->rtp_port_max);
+      break;
+    case PROP_RING_TIME:
+      g_value_set_uint (value, self->ring_time);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* ---- bus messages ---- */
+
+static void
+post_call_message (GstSipBin * self, GstSipCall * call, const gchar * state,
+    const gchar * first_field, ...)
+{
+  GstStructure *s;
+  va_list args;
+
+  s = gst_structure_new ("sip-call",
+      "state", G_TYPE_STRING, state,
+      "call-id", G_TYPE_STRING, gst_sip_call_get_call_id (call),
+      "from", G_TYPE_STRING, gst_sip_call_get_from (call),
+      "to", G_TYPE_STRING, gst_sip_call_get_to (call), NULL);
+  if (first_field) {
+    va_start (args, first_field);
+    gst_structure_set_valist (s, first_field, args);
+    va_end (args);
+  }
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* ---- finding the media elements ---- */
+
+static gboolean
+factory_is (GstElement * element, const gchar * name)
+{
+  GstElementFactory *factory = gst_element_get_factory (element);
+
+  return factory
+      && g_strcmp0 (GST_OBJECT_NAME (factory), name) == 0;
+}
+
+static GstElement *
+find_child (GstSipBin * self, const gchar * factory_name)
+{
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (self));
+  GValue item = G_VALUE_INIT;
+  GstElement *found = NULL;
+  gboolean done = FALSE;
+
+  while (!done) {
+    switch (gst_iterator_next (it, &item)) {
+      case GST_ITERATOR_OK:{
+        GstElement *element = g_value_get_object (&item);
+
+        if (factory_is (element, factory_name)) {
+          if (found == NULL)
+            found = gst_object_ref (element);
+          else
+            GST_WARNING_OBJECT (self, "more than one %s: using %s",
+                factory_name, GST_OBJECT_NAME (found));
+        }
+        g_value_reset (&item);
+        break;
+      }
+      case GST_ITERATOR_RESYNC:
+        gst_clear_object (&found);
+        gst_iterator_resync (it);
+        break;
+      default:
+        done = TRUE;
+        break;
+    }
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  return found;
+}
+
+/* ---- codec negotiation ---- */
+
+/* Caps the pipeline takes next to @element's pad (the depayloader after
+ * sipsrc, the payloader before sipsink). ANY when unlinked. */
+static GstCaps *
+peer_caps (GstElement * element, const gchar * pad_name)
+{
+  GstPad *pad;
+  GstCaps *caps;
+
+  if (element == NULL)
+    return gst_caps_new_any ();
+  pad = gst_element_get_static_pad (element, pad_name);
+  if (pad == NULL)
+    return gst_caps_new_any ();
+  caps = gst_pad_peer_query_caps (pad, NULL);
+  gst_object_unref (pad);
+  return caps;
+}
+
+static gint
+preference_rank (gchar ** preference, const gchar * name, guint offer_index)
+{
+  guint i;
+
+  if (preference == NULL)
+    return offer_index;
+  for (i = 0; preference[i]; i++) {
+    if (g_ascii_strcasecmp (g_strstrip (preference[i]), name) == 0)
+      return i;
+  }
+  return G_MAXINT;              /* not in the list: never chosen */
+}
+
+static const GstSipCodec *
+choose_codec (GstSipBin * self, const GstSipSdpOffer * offer,
+    const GstSipCodec * current)
+{
+  GstCaps *recv_caps = peer_caps (self->rtp_src, "src");
+  GstCaps *send_caps = peer_caps (self->rtp_sink, "sink");
+  const GstSipCodec *best = NULL;
+  gint best_rank = G_MAXINT;
+  gchar **preference = NULL;
+  guint i;
+
+  GST_OBJECT_LOCK (self);
+  if (self->codecs && *self->codecs)
+    preference = g_strsplit (self->codecs, ",", -1);
+  GST_OBJECT_UNLOCK (self);
+
+  for (i = 0; i < offer->codecs->len; i++) {
+    const GstSipCodec *codec = g_ptr_array_index (offer->codecs, i);
+    GstCaps *caps = gst_sip_codec_to_caps (codec);
+    gint rank = preference_rank (preference, codec->encoding_name, i);
+    gboolean usable = gst_caps_can_intersect (caps, recv_caps)
+        && gst_caps_can_intersect (caps, send_caps);
+
+    GST_DEBUG_OBJECT (self, "offered %s/%d pt %d: %s, rank %d",
+        codec->encoding_name, codec->clock_rate, codec->pt,
+        usable ? "usable" : "not accepted by the pipeline", rank);
+    gst_caps_unref (caps);
+    if (!usable)
+      continue;
+    /* A re-offer keeps the codec in use when it is still there. */
+    if (current && codec->pt == current->pt
+        && g_ascii_strcasecmp (codec->encoding_name,
+            current->encoding_name) == 0) {
+      best = codec;
+      break;
+    }
+    if (rank < best_rank) {
+      best = codec;
+      best_rank = rank;
+    }
+  }
+  g_strfreev (preference);
+  gst_caps_unref (recv_caps);
+  gst_caps_unref (send_caps);
+  return best;
+}
+
+/* ---- media ---- */
+
+/* The local address that routes to @remote: for SDP when we listen on a
+ * wildcard address. */
+static gchar *
+route_address_to (const gchar * remote, gint port)
+{
+  GInetAddress *inet = g_inet_address_new_from_string (remote);
+  GSocketAddress *sa, *local = NULL;
+  GSocket *socket;
+  gchar *result = NULL;
+
+  if (inet == NULL)
+    return NULL;
+  socket = g_socket_new (g_inet_address_get_family (inet),
+      G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  sa = g_inet_socket_address_new (inet, port > 0 ? port : 9);
+  if (socket && g_socket_connect (socket, sa, NULL, NULL))
+    local = g_socket_get_local_address (socket, NULL);
+  if (local)
+    result = g_inet_address_to_string (g_inet_socket_address_get_address
+        (G_INET_SOCKET_ADDRESS (local)));
+  g_clear_object (&local);
+  g_clear_object (&socket);
+  g_object_unref (sa);
+  g_object_unref (inet);
+  return result;
+}
+
+static gchar *
+local_media_address (GstSipBin * self, const GstSipSdpOffer * offer)
+{
+  const gchar *host = gst_sip_endpoint_get_host (self->endpoint);
+  gchar *address = NULL;
+  GInetAddress *inet;
+
+  GST_OBJECT_LOCK (self);
+  address = g_strdup (self->media_address);
+  GST_OBJECT_UNLOCK (self);
+  if (address)
+    return address;
+
+  inet = g_inet_address_new_from_string (host);
+  if (inet && !g_inet_address_get_is_any (inet))
+    address = g_strdup (host);
+  g_clear_object (&inet);
+  if (address == NULL)
+    address = route_address_to (offer->address, offer->port);
+  return address;
+}
+
+static GSocket *
+bind_rtp_socket (GstSipBin * self, const gchar * address, gint * port_out,
+    GError ** error)
+{
+  GInetAddress *inet = g_inet_address_new_from_string (address);
+  GSocket *socket;
+  guint min, max, span, start, i;
+
+  if (inet == NULL) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        "media address '%s' is not numeric", address);
+    return NULL;
+  }
+  socket = g_socket_new (g_inet_address_get_family (inet),
+      G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, error);
+  if (socket == NULL) {
+    g_object_unref (inet);
+    return NULL;
+  }
+
+  GST_OBJECT_LOCK (self);
+  min = self->rtp_port_min;
+  max = MAX (self->rtp_port_max, self->rtp_port_min);
+  GST_OBJECT_UNLOCK (self);
+
+  /* RTP on even ports (RFC 3550 11), starting anywhere in the range so
+   * that consecutive calls do not reuse the port the last one just left. */
+  min += min & 1;
+  span = (max - min) / 2 + 1;
+  start = g_random_int_range (0, span);
+  for (i = 0; i < span; i++) {
+    guint port = min + 2 * ((start + i) % span);
+    GSocketAddress *sa = g_inet_socket_address_new (inet, port);
+    gboolean ok = g_socket_bind (socket, sa, FALSE, NULL);
+
+    g_object_unref (sa);
+    if (ok) {
+      *port_out = port;
+      g_socket_set_blocking (socket, FALSE);
+      g_object_unref (inet);
+      return socket;
+    }
+  }
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+      "no free RTP port on %s in %u-%u", address, min, max);
+  g_object_unref (socket);
+  g_object_unref (inet);
+  return NULL;
+}
+
+static void
+configure_media (GstSipBin * self, const GstSipSdpOffer * offer)
+{
+  GstCaps *caps = gst_sip_codec_to_caps (self->codec);
+
+  if (self->rtp_src) {
+    g_object_set (self->rtp_src, "caps", caps,
+        "telephone-event-payload", self->telephone_event_pt,
+        "remote-address", offer->address, "remote-port", offer->port,
+        "socket", self->rtp_socket, NULL);
+  }
+  if (self->rtp_sink) {
+    g_object_set (self->rtp_sink, "caps", caps,
+        "remote-address", offer->address, "remote-port", offer->port,
+        "socket", self->rtp_socket, NULL);
+  }
+  gst_caps_unref (caps);
+}
+
+/* Call with call_lock held. */
+static void
+release_media_locked (GstSipBin * self)
+{
+  if (self->rtp_src)
+    g_object_set (self->rtp_src, "socket", NULL, NULL);
+  if (self->rtp_sink)
+    g_object_set (self->rtp_sink, "socket", NULL, NULL);
+  if (self->rtp_socket) {
+    g_socket_close (self->rtp_socket, NULL);
+    g_clear_object (&self->rtp_socket);
+  }
+  codec_free (self->codec);
+  self->codec = NULL;
+  g_clear_pointer (&self->local_media_address, g_free);
+  if (self->ring_timer) {
+    g_source_destroy (self->ring_timer);
+    g_source_unref (self->ring_timer);
+    self->ring_timer = NULL;
+  }
+}
+
+/* ---- call handling, on the endpoint thread ---- */
+
+static gchar *
+build_answer_locked (GstSipBin * self, const GstSipSdpOffer * offer)
+{
+  return gst_sip_sdp_build_answer (offer, self->codec,
+      self->telephone_event_pt >= 0, self->local_media_address,
+      self->local_media_port, self->session_id, self->session_version,
+      ANSWER_PTIME);
+}
+
+static gboolean
+answer_call (gpointer data)
+{
+  GstSipBin *self = data;
+  GstSipSdpOffer *offer;
+  gchar *answer = NULL, *local, *remote;
+  GstSipCall *call = NULL;
+  gsize len;
+  const gchar *sdp;
+
+  g_mutex_lock (&self->call_lock);
+  if (self->ring_timer) {
+    g_source_unref (self->ring_timer);
+    self->ring_timer = NULL;
+  }
+  if (self->call && gst_sip_call_get_state (self->call) ==
+      GST_SIP_CALL_STATE_RINGING) {
+    call = gst_object_ref (self->call);
+    sdp = gst_sip_call_get_remote_sdp (call, &len);
+    offer = gst_sip_sdp_offer_parse (sdp, len, NULL);
+    if (offer) {
+      answer = build_answer_locked (self, offer);
+      local = g_strdup_printf ("%s:%d", self->local_media_address,
+          self->local_media_port);
+      remote = g_strdup_printf ("%s:%d", offer->address, offer->port);
+      post_call_message (self, call, "answered",
+          "codec", G_TYPE_STRING, self->codec->encoding_name,
+          "payload", G_TYPE_INT, self->codec->pt,
+          "clock-rate", G_TYPE_INT, self->codec->clock_rate,
+          "telephone-event-payload", G_TYPE_INT, self->telephone_event_pt,
+          "local-media", G_TYPE_STRING, local,
+          "remote-media", G_TYPE_STRING, remote, NULL);
+      g_free (local);
+      g_free (remote);
+      gst_sip_sdp_offer_free (offer);
+    }
+  }
+  g_mutex_unlock (&self->call_lock);
+
+  if (call) {
+    if (answer)
+      gst_sip_call_respond (call, 200, "OK", answer, NULL);
+    gst_object_unref (call);
+  }
+  g_free (answer);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_call_state_changed (GstSipCall * call, gint state, gint status,
+    const gchar * reason, GstSipBin * self)
+{
+  gboolean current;
+
+  g_mutex_lock (&self->call_lock);
+  current = call == self->call;
+  if (current && state == GST_SIP_CALL_STATE_ENDED) {
+    release_media_locked (self);
+    self->call = NULL;
+  }
+  g_mutex_unlock (&self->call_lock);
+
+  if (state == GST_SIP_CALL_STATE_RINGING)
+    post_call_message (self, call, "ringing", NULL);
+  else if (state == GST_SIP_CALL_STATE_ENDED)
+    post_call_message (self, call, "ended", "status", G_TYPE_INT, status,
+        "reason", G_TYPE_STRING, reason ? reason : "", NULL);
+
+  if (state == GST_SIP_CALL_STATE_ENDED) {
+    g_signal_handlers_disconnect_by_data (call, self);
+    if (current)
+      gst_object_unref (call);
+  }
+}
+
+static void
+on_reoffer (GstSipCall * call, GstSipBin * self)
+{
+  GstSipSdpOffer *offer;
+  const GstSipCodec *codec;
+  GError *err = NULL;
+  gchar *answer = NULL;
+  gsize len;
+  const gchar *sdp = gst_sip_call_get_remote_sdp (call, &len);
+
+  if (sdp == NULL) {
+    /* Offerless re-INVITE: this dialog's answer would be our offer
+     * (RFC 3261 14.2); not supported yet. */
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
+        "re-INVITE without SDP offer not supported");
+    return;
+  }
+  offer = gst_sip_sdp_offer_parse (sdp, len, &err);
+  if (offer == NULL) {
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
+        err->message);
+    g_clear_error (&err);
+    return;
+  }
+
+  g_mutex_lock (&self->call_lock);
+  if (call != self->call || self->codec == NULL) {
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_sdp_offer_free (offer);
+    gst_sip_call_respond (call, 500, "Server Internal Error", NULL, NULL);
+    return;
+  }
+  codec = choose_codec (self, offer, self->codec);
+  if (codec) {
+    gboolean changed = codec->pt != self->codec->pt;
+
+    if (changed) {
+      codec_free (self->codec);
+      self->codec = codec_copy (codec);
+    }
+    self->telephone_event_pt = offer->telephone_event_pt;
+    self->session_version++;
+    /* Same session, possibly a new media address (re-anchor). */
+    configure_media (self, offer);
+    answer = build_answer_locked (self, offer);
+  }
+  g_mutex_unlock (&self->call_lock);
+
+  if (answer)
+    gst_sip_call_respond (call, 200, "OK", answer, NULL);
+  else
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
+        "no codec in common with the call in progress");
+  g_free (answer);
+  gst_sip_sdp_offer_free (offer);
+}
+
+static void
+on_incoming_call (GstSipEndpoint * endpoint, GstSipCall * call,
+    GstSipBin * self)
+{
+  GstSipSdpOffer *offer;
+  const GstSipCodec *codec;
+  GError *err = NULL;
+  const gchar *sdp;
+  gsize len;
+  guint ring_time;
+
+  post_call_message (self, call, "incoming", NULL);
+  g_signal_connect (call, "state-changed",
+      G_CALLBACK (on_call_state_changed), self);
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call) {
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_call_respond (call, 486, "Busy Here", NULL, NULL);
+    return;
+  }
+
+  sdp = gst_sip_call_get_remote_sdp (call, &len);
+  if (sdp == NULL) {
+    g_mutex_unlock (&self->call_lock);
+    /* Delayed offer (our offer in the 200, answer in the ACK) */
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
+        "INVITE without SDP offer not supported");
+    return;
+  }
+  offer = gst_sip_sdp_offer_parse (sdp, len, &err);
+  if (offer == NULL) {
+    g_mutex_unlock (&self->call_lock);
+    GST_INFO_OBJECT (self, "rejecting call: %s", err->message);
+    if (g_error_matches (err, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_PARSE))
+      gst_sip_call_respond (call, 400, "Bad Request", NULL, err->message);
+    else
+      gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
+          err->message);
+    g_clear_error (&err);
+    return;
+  }
+
+  codec = choose_codec (self, offer, NULL);
+  if (codec == NULL) {
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_sdp_offer_free (offer);
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
+        "no offered codec is accepted by the pipeline");
+    return;
+  }
+
+  self->local_media_address = local_media_address (self, offer);
+  if (self->local_media_address)
+    self->rtp_socket = bind_rtp_socket (self, self->local_media_address,
+        &self->local_media_port, &err);
+  if (self->rtp_socket == NULL) {
+    GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE, (NULL),
+        ("No RTP socket for call %s: %s", gst_sip_call_get_call_id (call),
+            err ? err->message : "no local media address"));
+    g_clear_error (&err);
+    g_clear_pointer (&self->local_media_address, g_free);
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_sdp_offer_free (offer);
+    gst_sip_call_respond (call, 503, "Service Unavailable", NULL,
+        "no media port available");
+    return;
+  }
+
+  self->call = gst_object_ref (call);
+  self->codec = codec_copy (codec);
+  self->telephone_event_pt = offer->telephone_event_pt;
+  self->session_id = g_get_real_time () / G_USEC_PER_SEC;
+  self->session_version = 1;
+  GST_INFO_OBJECT (self, "call %s: %s/%d on %s:%d -> %s:%d",
+      gst_sip_call_get_call_id (call), codec->encoding_name,
+      codec->clock_rate, self->local_media_address, self->local_media_port,
+      offer->address, offer->port);
+  /* Media first, so that the caller's first packets after our 200 are
+   * already received. */
+  configure_media (self, offer);
+  gst_sip_sdp_offer_free (offer);
+
+  GST_OBJECT_LOCK (self);
+  ring_time = self->ring_time;
+  GST_OBJECT_UNLOCK (self);
+  g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_mutex_unlock (&self->call_lock);
+
+  gst_sip_call_respond (call, 180, "Ringing", NULL, NULL);
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call == call)
+    self->ring_timer = gst_sip_endpoint_add_timeout (endpoint, ring_time,
+        answer_call, self, NULL);
+  g_mutex_unlock (&self->call_lock);
+}
+
+static void
+gst_sip_bin_hangup (GstSipBin * self)
+{
+  GstSipCall *call = NULL;
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call)
+    call = gst_object_ref (self->call);
+  g_mutex_unlock (&self->call_lock);
+  if (call) {
+    GST_INFO_OBJECT (self, "hanging up call %s",
+        gst_sip_call_get_call_id (call));
+    gst_sip_call_hangup (call);
+    gst_object_unref (call);
+  }
+}
+
+/* ---- element ---- */
+
+static gboolean
+start_endpoint (GstSipBin * self)
+{
+  GError *err = NULL;
+  gchar *uri, *ua;
+  GstSipEndpoint *endpoint;
+
+  if (gst_element_factory_find ("sipsrc") == NULL
+      || gst_element_factory_find ("sipsink") == NULL) {
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN, (NULL),
+        ("sipbin needs the sipsrc and sipsink elements (gst-sip-agent's "
+            "'sip' plugin)"));
+    return FALSE;
+  }
+
+  g_mutex_lock (&self->call_lock);
+  self->rtp_src = find_child (self, "sipsrc");
+  self->rtp_sink = find_child (self, "sipsink");
+  g_mutex_unlock (&self->call_lock);
+  if (self->rtp_src == NULL && self->rtp_sink == NULL) {
+    GST_ELEMENT_ERROR (self, CORE, FAILED, (NULL),
+        ("sipbin has no sipsrc or sipsink inside: nothing to carry a call"));
+    return FALSE;
+  }
+
+  GST_OBJECT_LOCK (self);
+  uri = g_strdup (self->local_uri);
+  ua = g_strdup (self->user_agent);
+  GST_OBJECT_UNLOCK (self);
+
+  endpoint = gst_sip_endpoint_new (uri, ua, &err);
+  if (endpoint == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
+        ("Could not listen for SIP on %s", uri), ("%s", err->message));
+    g_clear_error (&err);
+    g_free (uri);
+    g_free (ua);
+    return FALSE;
+  }
+  g_signal_connect (endpoint, "incoming-call", G_CALLBACK (on_incoming_call),
+      self);
+  g_mutex_lock (&self->call_lock);
+  self->endpoint = endpoint;
+  g_mutex_unlock (&self->call_lock);
+  g_free (uri);
+  g_free (ua);
+  return TRUE;
+}
+
+static void
+stop_endpoint (GstSipBin * self)
+{
+  GstSipEndpoint *endpoint;
+
+  g_mutex_lock (&self->call_lock);
+  endpoint = self->endpoint;
+  g_mutex_unlock (&self->call_lock);
+  if (endpoint) {
+    /* BYEs the call in progress and waits for the stack to wind down;
+     * state callbacks run meanwhile on the endpoint thread. */
+    gst_sip_endpoint_shutdown (endpoint);
+    g_signal_handlers_disconnect_by_data (endpoint, self);
+  }
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call) {
+    g_signal_handlers_disconnect_by_data (self->call, self);
+    gst_clear_object (&self->call);
+  }
+  release_media_locked (self);
+  self->endpoint = NULL;
+  gst_clear_object (&self->rtp_src);
+  gst_clear_object (&self->rtp_sink);
+  g_mutex_unlock (&self->call_lock);
+  gst_clear_object (&endpoint);
+}
+
+static GstStateChangeReturn
+gst_sip_bin_change_state (GstElement * element, GstStateChange transition)
+{
+  GstSipBin *self = GST_SIP_BIN (element);
+  GstStateChangeReturn ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (!start_endpoint (self))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      gst_sip_bin_hangup (self);
+      break;
+    default:
+      break;
+  }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    if (transition == GST_STATE_CHANGE_NULL_TO_READY)
+      stop_endpoint (self);
+    return ret;
+  }
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      stop_endpoint (self);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+static void
+gst_sip_bin_handle_message (GstBin * bin, GstMessage * message)
+{
+  GstSipBin *self = GST_SIP_BIN (bin);
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS
+      && GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (self->rtp_sink)) {
+    GST_INFO_OBJECT (self, "EOS reached sipsink: ending the call");
+    gst_sip_bin_hangup (self);
+  }
+  GST_BIN_CLASS (parent_class)->handle_message (bin, message);
+}

@@ -1,0 +1,51 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef __GST_SIP_BIN_H__
+#define __GST_SIP_BIN_H__
+
+#include <gst/gst.h>
+#include <gio/gio.h>
+
+#include "gstsipendpoint.h"
+#include "gstsipcall.h"
+#include "gstsipsdp.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_SIP_BIN (gst_sip_bin_get_type ())
+G_DECLARE_FINAL_TYPE (GstSipBin, gst_sip_bin, GST, SIP_BIN, GstBin)
+
+struct _GstSipBin
+{
+  GstBin parent;
+
+  /* properties, GST_OBJECT_LOCK */
+  gchar *local_uri;
+  gchar *codecs;
+  gchar *media_address;
+  gchar *user_agent;
+  guint rtp_port_min;
+  guint rtp_port_max;
+  guint ring_time;
+
+  /* call state, call_lock; the endpoint thread works on it */
+  GMutex call_lock;
+  GstSipEndpoint *endpoint;
+  GstElement *rtp_src;
+  GstElement *rtp_sink;
+  GstSipCall *call;
+  GSocket *rtp_socket;
+  gchar *local_media_address;
+  gint local_media_port;
+  GstSipCodec *codec;
+  gint telephone_event_pt;
+  guint64 session_id;
+  guint64 session_version;
+  GSource *ring_timer;
+};
+
+GST_ELEMENT_REGISTER_DECLARE (sipbin);
+
+G_END_DECLS
+#endif

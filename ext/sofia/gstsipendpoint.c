@@ -1,0 +1,456 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstsipendpoint.h"
+#include "gstsipcall.h"
+
+#include <string.h>
+#include <sofia-sip/su_glib.h>
+#include <sofia-sip/nua.h>
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/url.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_sip_endpoint_debug);
+#define GST_CAT_DEFAULT gst_sip_endpoint_debug
+
+/* What we answer ourselves: NUA would otherwise advertise (and half
+ * handle) PRACK, UPDATE, REFER, SUBSCRIBE and session timers. */
+#define ALLOWED_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS"
+#define SUPPORTED_EXTENSIONS ""
+
+struct _GstSipEndpoint
+{
+  GstObject parent;
+
+  gchar *bind_url;
+  gchar *contact_user;
+  gchar *host;                  /* without brackets */
+  gboolean ipv6;
+  gchar *user_agent;
+
+  GThread *thread;
+  GMainContext *context;
+  GMainLoop *loop;
+  su_root_t *root;
+  nua_t *nua;
+
+  /* startup and shutdown handshake with the thread */
+  GMutex lock;
+  GCond cond;
+  gboolean started;
+  gboolean stopped;
+  gchar *start_error;
+
+  /* endpoint thread only */
+  GList *calls;
+  gboolean shutting_down;
+};
+
+enum
+{
+  SIGNAL_INCOMING_CALL,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (GstSipEndpoint, gst_sip_endpoint, GST_TYPE_OBJECT);
+
+static void
+gst_sip_endpoint_finalize (GObject * object)
+{
+  GstSipEndpoint *self = GST_SIP_ENDPOINT (object);
+
+  g_free (self->bind_url);
+  g_free (self->contact_user);
+  g_free (self->host);
+  g_free (self->user_agent);
+  g_free (self->start_error);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  if (self->loop)
+    g_main_loop_unref (self->loop);
+  if (self->context)
+    g_main_context_unref (self->context);
+  G_OBJECT_CLASS (gst_sip_endpoint_parent_class)->finalize (object);
+}
+
+static void
+gst_sip_endpoint_class_init (GstSipEndpointClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+
+  gobject_class->finalize = gst_sip_endpoint_finalize;
+
+  /* Emitted on the endpoint thread for a new INVITE. The handler answers or
+   * rejects the call with gst_sip_call_respond(); a call left unanswered by
+   * every handler gets 480. */
+  signals[SIGNAL_INCOMING_CALL] = g_signal_new ("incoming-call",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 1, GST_TYPE_SIP_CALL);
+
+  GST_DEBUG_CATEGORY_INIT (gst_sip_endpoint_debug, "sipendpoint", 0,
+      "SIP endpoint (sofia-sip NUA)");
+}
+
+static void
+gst_sip_endpoint_init (GstSipEndpoint * self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+}
+
+static GstSipCall *
+find_call (GstSipEndpoint * self, nua_handle_t * nh)
+{
+  GList *l;
+
+  for (l = self->calls; l; l = l->next) {
+    GstSipCall *call = l->data;
+    if (nua_handle_magic (nh) == (nua_hmagic_t *) call)
+      return call;
+  }
+  return NULL;
+}
+
+/* The URI of a From or To header, e.g. "sip:+19195550100@example.com" */
+static gchar *
+address_uri (const sip_addr_t * a)
+{
+  char buf[1024];
+
+  if (a == NULL || url_e (buf, sizeof (buf), a->a_url) < 0)
+    return g_strdup ("");
+  buf[sizeof (buf) - 1] = '\0';
+  return g_strdup (buf);
+}
+
+/* Content negotiation of RFC 3261 21.4.14 / 21.4.7: answered before the
+ * application sees the call. Returns TRUE when a response was sent. */
+static gboolean
+reject_unacceptable_invite (nua_handle_t * nh, const sip_t * sip)
+{
+  if (sip->sip_payload && sip->sip_payload->pl_len > 0) {
+    const sip_content_type_t *ct = sip->sip_content_type;
+
+    if (ct == NULL || ct->c_type == NULL
+        || g_ascii_strcasecmp (ct->c_type, "application/sdp") != 0) {
+      nua_respond (nh, SIP_415_UNSUPPORTED_MEDIA,
+          SIPTAG_ACCEPT_STR ("application/sdp"), TAG_END ());
+      return TRUE;
+    }
+  }
+  if (sip->sip_accept) {
+    const sip_accept_t *a;
+    gboolean sdp_ok = FALSE;
+
+    for (a = sip->sip_accept; a; a = a->ac_next) {
+      if (a->ac_type == NULL
+          || g_ascii_strcasecmp (a->ac_type, "application/sdp") == 0
+          || g_ascii_strcasecmp (a->ac_type, "application/*") == 0
+          || g_ascii_strcasecmp (a->ac_type, "*/*") == 0)
+        sdp_ok = TRUE;
+    }
+    if (!sdp_ok) {
+      nua_respond (nh, SIP_406_NOT_ACCEPTABLE,
+          SIPTAG_ACCEPT_STR ("application/sdp"), TAG_END ());
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+static void
+handle_new_invite (GstSipEndpoint * self, nua_handle_t * nh, const sip_t * sip)
+{
+  GstSipCall *call;
+  gchar *from, *to;
+  const gchar *sdp = NULL;
+  gsize sdp_len = 0;
+
+  if (self->shutting_down) {
+    nua_respond (nh, SIP_503_SERVICE_UNAVAILABLE, TAG_END ());
+    nua_handle_destroy (nh);
+    return;
+  }
+  if (reject_unacceptable_invite (nh, sip)) {
+    nua_handle_destroy (nh);
+    return;
+  }
+
+  from = address_uri (sip->sip_from);
+  to = address_uri (sip->sip_to);
+  if (sip->sip_payload) {
+    sdp = sip->sip_payload->pl_data;
+    sdp_len = sip->sip_payload->pl_len;
+  }
+  call = gst_sip_call_new_incoming (self, nh,
+      sip->sip_call_id ? sip->sip_call_id->i_id : "", from, to, sdp, sdp_len);
+  g_free (from);
+  g_free (to);
+
+  nua_handle_bind (nh, (nua_hmagic_t *) call);
+  self->calls = g_list_prepend (self->calls, call);
+
+  g_signal_emit (self, signals[SIGNAL_INCOMING_CALL], 0, call);
+  if (gst_sip_call_get_state (call) == GST_SIP_CALL_STATE_INCOMING) {
+    GST_INFO_OBJECT (self, "nobody took call %s",
+        gst_sip_call_get_call_id (call));
+    gst_sip_call_respond (call, 480, "Temporarily Unavailable", NULL, NULL);
+  }
+}
+
+void
+gst_sip_endpoint_call_finished (GstSipEndpoint * self, GstSipCall * call)
+{
+  GList *l = g_list_find (self->calls, call);
+
+  if (l == NULL)
+    return;
+  self->calls = g_list_delete_link (self->calls, l);
+  gst_object_unref (call);
+}
+
+static void
+finish_shutdown (GstSipEndpoint * self)
+{
+  GST_DEBUG_OBJECT (self, "NUA shut down");
+  while (self->calls) {
+    gst_sip_call_detach (self->calls->data);
+    gst_sip_endpoint_call_finished (self, self->calls->data);
+  }
+  nua_destroy (self->nua);
+  self->nua = NULL;
+  g_main_loop_quit (self->loop);
+}
+
+static void
+nua_callback (nua_event_t event, int status, char const *phrase,
+    nua_t * nua, nua_magic_t * magic, nua_handle_t * nh,
+    nua_hmagic_t * hmagic, sip_t const *sip, tagi_t tags[])
+{
+  GstSipEndpoint *self = GST_SIP_ENDPOINT (magic);
+  GstSipCall *call = hmagic ? find_call (self, nh) : NULL;
+  gint callstate = -1;
+
+  GST_LOG_OBJECT (self, "event %s status %d %s", nua_event_name (event),
+      status, phrase ? phrase : "");
+
+  switch (event) {
+    case nua_r_shutdown:
+      if (status >= 200)
+        finish_shutdown (self);
+      return;
+    case nua_i_invite:
+      if (call) {
+        /* re-INVITE in an existing dialog */
+        const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
+        gst_sip_call_set_offer (call, pl ? pl->pl_data : NULL,
+            pl ? pl->pl_len : 0);
+        gst_sip_call_handle_event (call, event, status, phrase, -1);
+      } else if (sip) {
+        handle_new_invite (self, nh, sip);
+      }
+      return;
+    case nua_i_state:
+      tl_gets (tags, NUTAG_CALLSTATE_REF (callstate), TAG_END ());
+      break;
+    default:
+      break;
+  }
+
+  if (call) {
+    gst_sip_call_handle_event (call, event, status, phrase, callstate);
+    return;
+  }
+
+  /* Requests outside any call that NUA has already answered (OPTIONS,
+   * MESSAGE, REGISTER ...) leave a handle nobody else will destroy. */
+  if (nh && hmagic == NULL && event >= nua_i_error && event <= nua_i_outbound
+      && event != nua_i_invite)
+    nua_handle_destroy (nh);
+}
+
+static gpointer
+endpoint_thread (gpointer data)
+{
+  GstSipEndpoint *self = data;
+  GSource *source;
+
+  g_main_context_push_thread_default (self->context);
+
+  /* The thread that creates a su_root owns it: create it here. */
+  self->root = su_glib_root_create ((su_root_magic_t *) self);
+  if (self->root == NULL) {
+    g_mutex_lock (&self->lock);
+    self->start_error = g_strdup ("could not create the sofia-sip root");
+    self->started = TRUE;
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+    g_main_context_pop_thread_default (self->context);
+    return NULL;
+  }
+  source = su_glib_root_gsource (self->root);
+  g_source_attach (source, self->context);
+
+  self->nua = nua_create (self->root, nua_callback, (nua_magic_t *) self,
+      NUTAG_URL (self->bind_url),
+      TAG_IF (self->contact_user, NUTAG_M_USERNAME (self->contact_user)),
+      NUTAG_MEDIA_ENABLE (0),
+      NUTAG_AUTOANSWER (0),
+      NUTAG_AUTOACK (1),
+      NUTAG_ENABLEMESSAGE (0),
+      SIPTAG_ALLOW_STR (ALLOWED_METHODS),
+      SIPTAG_SUPPORTED_STR (SUPPORTED_EXTENSIONS),
+      SIPTAG_ACCEPT_STR ("application/sdp"),
+      SIPTAG_USER_AGENT_STR (self->user_agent), TAG_END ());
+
+  g_mutex_lock (&self->lock);
+  if (self->nua == NULL)
+    self->start_error = g_strdup_printf ("could not bind SIP to %s",
+        self->bind_url);
+  self->started = TRUE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+
+  if (self->nua)
+    g_main_loop_run (self->loop);
+
+  su_root_destroy (self->root);
+  self->root = NULL;
+  /* Let the destroyed source's last dispatch run. */
+  while (g_main_context_iteration (self->context, FALSE));
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+/* "sip:agent@[::1]:5060;transport=tcp" -> bind "sip:[::1]:5060;transport=tcp",
+ * contact user "agent", host "::1" */
+static gboolean
+parse_local_uri (GstSipEndpoint * self, const gchar * local_uri,
+    GError ** error)
+{
+  su_home_t home[1] = { SU_HOME_INIT (home) };
+  url_t *url = url_make (home, local_uri);
+  gboolean ok = FALSE;
+
+  if (url == NULL || (url->url_type != url_sip && url->url_type != url_sips)
+      || url->url_host == NULL) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "local-uri '%s' is not a sip: URI with a host", local_uri);
+    goto out;
+  }
+  self->contact_user = g_strdup (url->url_user);
+  self->ipv6 = url->url_host[0] == '[';
+  if (self->ipv6)
+    self->host = g_strndup (url->url_host + 1, strlen (url->url_host) - 2);
+  else
+    self->host = g_strdup (url->url_host);
+  self->bind_url = g_strdup_printf ("%s:%s%s%s%s%s",
+      url->url_type == url_sips ? "sips" : "sip", url->url_host,
+      url->url_port ? ":" : "", url->url_port ? url->url_port : "",
+      url->url_params ? ";" : "", url->url_params ? url->url_params : "");
+  ok = TRUE;
+out:
+  su_home_deinit (home);
+  return ok;
+}
+
+GstSipEndpoint *
+gst_sip_endpoint_new (const gchar * local_uri, const gchar * user_agent,
+    GError ** error)
+{
+  GstSipEndpoint *self;
+
+  self = g_object_new (GST_TYPE_SIP_ENDPOINT, NULL);
+  gst_object_ref_sink (self);
+  if (!parse_local_uri (self, local_uri, error)) {
+    gst_object_unref (self);
+    return NULL;
+  }
+  self->user_agent = g_strdup (user_agent);
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->thread = g_thread_new ("sip-endpoint", endpoint_thread, self);
+
+  g_mutex_lock (&self->lock);
+  while (!self->started)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+
+  if (self->start_error) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ_WRITE,
+        "%s", self->start_error);
+    g_thread_join (self->thread);
+    self->thread = NULL;
+    gst_object_unref (self);
+    return NULL;
+  }
+  GST_INFO_OBJECT (self, "SIP endpoint on %s", self->bind_url);
+  return self;
+}
+
+static gboolean
+start_shutdown (gpointer data)
+{
+  GstSipEndpoint *self = data;
+
+  self->shutting_down = TRUE;
+  /* Ends calls with BYE/480 and waits for their transactions; the final
+   * nua_r_shutdown quits the loop. */
+  nua_shutdown (self->nua);
+  return G_SOURCE_REMOVE;
+}
+
+void
+gst_sip_endpoint_shutdown (GstSipEndpoint * self)
+{
+  if (self->thread == NULL)
+    return;
+  g_assert (!gst_sip_endpoint_in_thread (self));
+  gst_sip_endpoint_invoke (self, start_shutdown, self, NULL);
+  g_thread_join (self->thread);
+  self->thread = NULL;
+}
+
+const gchar *
+gst_sip_endpoint_get_host (GstSipEndpoint * self)
+{
+  return self->host;
+}
+
+gboolean
+gst_sip_endpoint_is_ipv6 (GstSipEndpoint * self)
+{
+  return self->ipv6;
+}
+
+gboolean
+gst_sip_endpoint_in_thread (GstSipEndpoint * self)
+{
+  return g_main_context_is_owner (self->context);
+}
+
+void
+gst_sip_endpoint_invoke (GstSipEndpoint * self, GSourceFunc func,
+    gpointer data, GDestroyNotify notify)
+{
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, func, data,
+      notify);
+}
+
+GSource *
+gst_sip_endpoint_add_timeout (GstSipEndpoint * self, guint ms,
+    GSourceFunc func, gpointer data, GDestroyNotify notify)
+{
+  GSource *source = g_timeout_source_new (ms);
+
+  g_source_set_callback (source, func, data, notify);
+  g_source_attach (source, self->context);
+  return source;
+}

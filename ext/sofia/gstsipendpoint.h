@@ -1,0 +1,43 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef __GST_SIP_ENDPOINT_H__
+#define __GST_SIP_ENDPOINT_H__
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+/* One SIP stack (sofia-sip NUA) bound to one address, running on its own
+ * GMainContext thread. Calls (GstSipCall) are created by it for incoming
+ * INVITEs; a standalone sipbin owns one endpoint, the server (later) shares
+ * one endpoint between many calls and pipelines. Every signal is emitted on
+ * the endpoint thread. */
+
+#define GST_TYPE_SIP_ENDPOINT (gst_sip_endpoint_get_type ())
+G_DECLARE_FINAL_TYPE (GstSipEndpoint, gst_sip_endpoint, GST, SIP_ENDPOINT,
+    GstObject)
+
+typedef struct _GstSipCall GstSipCall;
+
+GstSipEndpoint *gst_sip_endpoint_new (const gchar * local_uri,
+    const gchar * user_agent, GError ** error);
+void gst_sip_endpoint_shutdown (GstSipEndpoint * endpoint);
+
+const gchar *gst_sip_endpoint_get_host (GstSipEndpoint * endpoint);
+gboolean gst_sip_endpoint_is_ipv6 (GstSipEndpoint * endpoint);
+gboolean gst_sip_endpoint_in_thread (GstSipEndpoint * endpoint);
+
+/* Runs @func on the endpoint thread (at once when already on it). */
+void gst_sip_endpoint_invoke (GstSipEndpoint * endpoint, GSourceFunc func,
+    gpointer data, GDestroyNotify notify);
+GSource *gst_sip_endpoint_add_timeout (GstSipEndpoint * endpoint,
+    guint ms, GSourceFunc func, gpointer data, GDestroyNotify notify);
+
+/* For GstSipCall */
+struct nua_handle_s;
+void gst_sip_endpoint_call_finished (GstSipEndpoint * endpoint,
+    GstSipCall * call);
+
+G_END_DECLS
+#endif

@@ -1,0 +1,70 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef __GST_SIP_SDP_H__
+#define __GST_SIP_SDP_H__
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+/* SDP offer/answer (RFC 3264) for one audio stream. Parsing goes through
+ * sofia-sip's SDP parser; the answer is written here because its content is
+ * decided by what the pipeline accepts, not by sofia's soa engine. */
+
+typedef enum
+{
+  GST_SIP_DIRECTION_INACTIVE = 0,
+  GST_SIP_DIRECTION_SENDONLY = 1,
+  GST_SIP_DIRECTION_RECVONLY = 2,
+  GST_SIP_DIRECTION_SENDRECV = 3,
+} GstSipDirection;
+
+typedef struct
+{
+  gint pt;
+  gchar *encoding_name;         /* upper case, e.g. "PCMU" */
+  gint clock_rate;              /* RTP clock rate as signalled */
+  gint channels;
+  gchar *fmtp;
+} GstSipCodec;
+
+typedef struct
+{
+  gchar *address;               /* media connection address (numeric) */
+  gint port;                    /* 0: audio stream rejected or absent */
+  GstSipDirection direction;
+  GPtrArray *codecs;            /* GstSipCodec*, offer order, no DTMF */
+  gint telephone_event_pt;      /* -1 if not offered */
+  gint telephone_event_rate;
+  guint audio_index;            /* index of the m= line used */
+  GPtrArray *media_lines;       /* every m= line as rejected in an answer
+                                 * ("video 0 RTP/AVP 31") */
+  guint64 session_id;
+  guint64 session_version;
+  gchar *origin;                /* o= line value, to tell re-offers apart */
+} GstSipSdpOffer;
+
+#define GST_SIP_SDP_ERROR (gst_sip_sdp_error_quark ())
+GQuark gst_sip_sdp_error_quark (void);
+
+typedef enum
+{
+  GST_SIP_SDP_ERROR_PARSE,      /* 400: not SDP */
+  GST_SIP_SDP_ERROR_NO_AUDIO,   /* 488: nothing we can take */
+} GstSipSdpError;
+
+GstSipSdpOffer *gst_sip_sdp_offer_parse (const gchar * sdp, gsize len,
+    GError ** error);
+void gst_sip_sdp_offer_free (GstSipSdpOffer * offer);
+
+GstCaps *gst_sip_codec_to_caps (const GstSipCodec * codec);
+const gchar *gst_sip_codec_media_name (const GstSipCodec * codec);
+
+gchar *gst_sip_sdp_build_answer (const GstSipSdpOffer * offer,
+    const GstSipCodec * codec, gboolean with_telephone_event,
+    const gchar * local_address, gint local_port, guint64 session_id,
+    guint64 session_version, gint ptime);
+
+G_END_DECLS
+#endif

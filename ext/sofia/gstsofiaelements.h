@@ -1,0 +1,16 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef __GST_SOFIA_ELEMENTS_H__
+#define __GST_SOFIA_ELEMENTS_H__
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+void sofia_element_init (GstPlugin * plugin);
+
+GST_ELEMENT_REGISTER_DECLARE (sipbin);
+
+G_END_DECLS
+#endif

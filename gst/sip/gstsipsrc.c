@@ -1,0 +1,960 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+/**
+ * SECTION:element-sipsrc
+ * @title: sipsrc
+ * @see_also: sipsink, sipbin, rtpdtmfdepay
+ *
+ * sipsrc is the receiving RTP endpoint of one SIP call. It is a live source of
+ * `application/x-rtp` with the negotiated media, clock-rate, encoding-name and
+ * payload. Inside a sipbin it needs no configuration: sipbin hands it the
+ * call's RTP socket, the far end's signalled media address and the
+ * negotiated caps when a call is answered, and takes them back when the call
+ * ends; between calls sipsrc waits without pushing anything.
+ *
+ * Every packet is validated (RFC 3550: version 2, header, CSRC list,
+ * extension and padding within the packet) and must carry a negotiated
+ * payload type. A change of SSRC re-anchors the sequence tracking and marks
+ * the next buffer DISCONT; a sequence jump of more than 3000 is only believed
+ * once a second packet confirms it. What is dropped is counted in
+ * #GstSipSrc:stats.
+ *
+ * Media is accepted only from the address the far end signalled
+ * (#GstSipSrc:source-filter `strict`, like Asterisk's strictrtp). In `latch`
+ * mode, for callers behind NAT, sipsrc latches to the first new source after
+ * #GstSipSrc:latch-timeout of silence from the current one, and the sipsink
+ * sharing its socket follows the new address.
+ *
+ * RFC 4733 telephone-event packets (payload type
+ * #GstSipSrc:telephone-event-payload) are taken out of the audio stream. Each
+ * key press posts two `dtmf-event` element messages, one when the digit starts
+ * and one when it ends, and sends the same structure downstream as a
+ * serialized custom event:
+ *
+ * - `type` (int): 1 (a DTMF event), as rtpdtmfdepay posts it
+ * - `number` (int): 0-9, 10 (*), 11 (#), 12-15 (A-D)
+ * - `volume` (int): 0-63 (power level in -dBm0)
+ * - `method` (int): 1 (RTP, RFC 4733)
+ * - `start` (boolean): TRUE when the digit begins, FALSE when it ends
+ * - `duration` (int): milliseconds, on the end message only
+ *
+ * A missing marker bit and the repeated end packets of RFC 4733 are handled.
+ *
+ * When sipsrc is used without sipbin, set #GstSipSrc:port (0 picks a free
+ * port) and #GstSipSrc:remote-address / #GstSipSrc:remote-port.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
+ * ]| Answers a SIP call on 127.0.0.1:5060 and echoes the caller's audio.
+ * |[
+ * gst-launch-1.0 sipsrc port=5004 source-filter=latch caps="application/x-rtp,media=audio,clock-rate=8000,encoding-name=PCMU,payload=0" ! rtppcmudepay ! mulawdec ! autoaudiosink
+ * ]| Plays PCMU RTP arriving on port 5004 from the first source that sends it.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstsipsrc.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <gst/rtp/gstrtpbuffer.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_sip_src_debug);
+#define GST_CAT_DEFAULT gst_sip_src_debug
+
+#define DEFAULT_ADDRESS "0.0.0.0"
+#define DEFAULT_PORT -1
+#define DEFAULT_SOURCE_FILTER GST_SIP_SOURCE_FILTER_STRICT
+#define DEFAULT_LATCH_TIMEOUT 1000
+#define DEFAULT_TELEPHONE_EVENT_PT -1
+#define DEFAULT_REMOTE_PORT 0
+
+/* Larger than any RTP packet a telephony peer sends over UDP; truncated
+ * datagrams are dropped as invalid. */
+#define MAX_PACKET_SIZE 2048
+#define RTP_SEQ_MOD (1 << 16)
+#define MAX_DROPOUT 3000
+#define MAX_MISORDER 100
+#define TELEPHONE_EVENT_CLOCK_RATE 8000
+
+enum
+{
+  PROP_0,
+  PROP_ADDRESS,
+  PROP_PORT,
+  PROP_SOCKET,
+  PROP_CAPS,
+  PROP_REMOTE_ADDRESS,
+  PROP_REMOTE_PORT,
+  PROP_SOURCE_FILTER,
+  PROP_LATCH_TIMEOUT,
+  PROP_TELEPHONE_EVENT_PAYLOAD,
+  PROP_STATS,
+};
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("application/x-rtp"));
+
+GType
+gst_sip_source_filter_get_type (void)
+{
+  static GType type;
+  static const GEnumValue values[] = {
+    {GST_SIP_SOURCE_FILTER_STRICT,
+        "Only the media address the far end signalled", "strict"},
+    {GST_SIP_SOURCE_FILTER_LATCH,
+        "Latch to the first new source after silence (NAT)", "latch"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type,
+        g_enum_register_static ("GstSipSourceFilter", values));
+  return type;
+}
+
+#define gst_sip_src_parent_class parent_class
+G_DEFINE_TYPE (GstSipSrc, gst_sip_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE,
+    GST_TYPE_SIP_SRC);
+
+static void gst_sip_src_finalize (GObject * object);
+static void gst_sip_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_sip_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static gboolean gst_sip_src_start (GstBaseSrc * bsrc);
+static gboolean gst_sip_src_stop (GstBaseSrc * bsrc);
+static gboolean gst_sip_src_unlock (GstBaseSrc * bsrc);
+static gboolean gst_sip_src_unlock_stop (GstBaseSrc * bsrc);
+static gboolean gst_sip_src_negotiate (GstBaseSrc * bsrc);
+static GstCaps *gst_sip_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter);
+static GstFlowReturn gst_sip_src_create (GstPushSrc * psrc,
+    GstBuffer ** outbuf);
+
+static void
+gst_sip_src_class_init (GstSipSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+
+  gobject_class->finalize = gst_sip_src_finalize;
+  gobject_class->set_property = gst_sip_src_set_property;
+  gobject_class->get_property = gst_sip_src_get_property;
+
+  g_object_class_install_property (gobject_class, PROP_ADDRESS,
+      g_param_spec_string ("address", "Address",
+          "Local address to bind when sipsrc opens its own socket "
+          "(see port)", DEFAULT_ADDRESS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_PORT,
+      g_param_spec_int ("port", "Port",
+          "UDP port to bind when no socket is given (0 picks a free port). "
+          "-1: receive only on the socket sipbin or the application gives",
+          -1, 65535, DEFAULT_PORT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_SOCKET,
+      g_param_spec_object ("socket", "Socket",
+          "RTP socket of the current call (set by sipbin; share it with "
+          "sipsink for symmetric RTP). Reading gives the socket in use",
+          G_TYPE_SOCKET, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_CAPS,
+      g_param_spec_boxed ("caps", "Caps",
+          "Negotiated RTP caps of the current call (media, clock-rate, "
+          "encoding-name, payload)", GST_TYPE_CAPS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_REMOTE_ADDRESS,
+      g_param_spec_string ("remote-address", "Remote address",
+          "Media address the far end signalled (numeric IPv4 or IPv6)", NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_REMOTE_PORT,
+      g_param_spec_int ("remote-port", "Remote port",
+          "Media port the far end signalled", 0, 65535, DEFAULT_REMOTE_PORT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_SOURCE_FILTER,
+      g_param_spec_enum ("source-filter", "Source filter",
+          "Which senders are accepted", GST_TYPE_SIP_SOURCE_FILTER,
+          DEFAULT_SOURCE_FILTER, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_LATCH_TIMEOUT,
+      g_param_spec_uint ("latch-timeout", "Latch timeout",
+          "In latch mode, milliseconds of silence from the current source "
+          "after which a new source is latched", 0, G_MAXUINT,
+          DEFAULT_LATCH_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class,
+      PROP_TELEPHONE_EVENT_PAYLOAD, g_param_spec_int ("telephone-event-payload",
+          "Telephone-event payload type",
+          "RTP payload type of RFC 4733 telephone-events (-1: none negotiated)",
+          -1, 127, DEFAULT_TELEPHONE_EVENT_PT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSipSrc:stats:
+   *
+   * Counters of the current element lifetime, as an
+   * `application/x-sipsrc-stats` structure: `packets-received`,
+   * `bytes-received`, `packets-pushed`, `dropped-invalid` (not RTP, or bad
+   * header bounds), `dropped-payload-type` (not negotiated),
+   * `dropped-source` (not from the accepted address), `dropped-sequence`
+   * (unconfirmed sequence jump), `ssrc-changes`, `relatches` and
+   * `dtmf-events` (all guint64).
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Packet counters, including what was dropped and why",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "SIP call RTP source",
+      "Source/Network/RTP",
+      "Receives one SIP call's RTP: validation, strict source or NAT latch, "
+      "RFC 4733 DTMF events", "gst-sip-agent developers");
+
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_sip_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_sip_src_stop);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_sip_src_unlock);
+  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_sip_src_unlock_stop);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_sip_src_negotiate);
+  basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_sip_src_get_caps);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_sip_src_create);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_SIP_SOURCE_FILTER, 0);
+  GST_DEBUG_CATEGORY_INIT (gst_sip_src_debug, "sipsrc", 0,
+      "SIP call RTP source");
+}
+
+static void
+gst_sip_src_init (GstSipSrc * self)
+{
+  self->address = g_strdup (DEFAULT_ADDRESS);
+  self->port = DEFAULT_PORT;
+  self->source_filter = DEFAULT_SOURCE_FILTER;
+  self->latch_timeout_ms = DEFAULT_LATCH_TIMEOUT;
+  self->telephone_event_pt = DEFAULT_TELEPHONE_EVENT_PT;
+  self->remote_port = DEFAULT_REMOTE_PORT;
+  g_mutex_init (&self->config_lock);
+  g_cond_init (&self->config_cond);
+  self->cancellable = g_cancellable_new ();
+  self->active_generation = -1;
+
+  gst_base_src_set_live (GST_BASE_SRC (self), TRUE);
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+  gst_base_src_set_do_timestamp (GST_BASE_SRC (self), TRUE);
+}
+
+static void
+gst_sip_src_finalize (GObject * object)
+{
+  GstSipSrc *self = GST_SIP_SRC (object);
+
+  g_free (self->address);
+  g_free (self->remote_host);
+  g_clear_object (&self->socket);
+  g_clear_object (&self->own_socket);
+  gst_clear_caps (&self->caps);
+  g_clear_object (&self->cancellable);
+  g_mutex_clear (&self->config_lock);
+  g_cond_clear (&self->config_cond);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+/* Wakes the streaming thread so that it picks up a new configuration.
+ * Call with config_lock held. */
+static void
+config_changed_locked (GstSipSrc * self)
+{
+  self->config_generation++;
+  g_cond_broadcast (&self->config_cond);
+  g_cancellable_cancel (self->cancellable);
+}
+
+static GSocket *
+current_socket_locked (GstSipSrc * self)
+{
+  return self->socket ? self->socket : self->own_socket;
+}
+
+/* The far end belongs to the socket's channel, so that a sipsink on the
+ * same socket sends where sipsrc expects media from. */
+static void
+push_remote_to_channel_locked (GstSipSrc * self)
+{
+  GSocket *socket = current_socket_locked (self);
+  GstSipRtpChannel *channel;
+  gchar *host;
+  gint port;
+
+  if (socket == NULL)
+    return;
+  GST_OBJECT_LOCK (self);
+  host = g_strdup (self->remote_host);
+  port = self->remote_port;
+  GST_OBJECT_UNLOCK (self);
+  if (host == NULL && port == 0)
+    return;
+  channel = gst_sip_rtp_channel_get (socket);
+  gst_sip_rtp_channel_set_remote (channel, host, port);
+  gst_sip_rtp_channel_unref (channel);
+  g_free (host);
+}
+
+static void
+gst_sip_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstSipSrc *self = GST_SIP_SRC (object);
+
+  switch (prop_id) {
+    case PROP_ADDRESS:
+      GST_OBJECT_LOCK (self);
+      g_free (self->address);
+      self->address = g_value_dup_string (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_PORT:
+      GST_OBJECT_LOCK (self);
+      self->port = g_value_get_int (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_SOCKET:
+      g_mutex_lock (&self->config_lock);
+      g_clear_object (&self->socket);
+      self->socket = g_value_dup_object (value);
+      push_remote_to_channel_locked (self);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_CAPS:{
+      const GstCaps *caps = gst_value_get_caps (value);
+
+      g_mutex_lock (&self->config_lock);
+      gst_caps_replace (&self->caps, (GstCaps *) caps);
+      self->caps_changed = TRUE;
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    }
+    case PROP_REMOTE_ADDRESS:
+    case PROP_REMOTE_PORT:
+      g_mutex_lock (&self->config_lock);
+      GST_OBJECT_LOCK (self);
+      if (prop_id == PROP_REMOTE_ADDRESS) {
+        g_free (self->remote_host);
+        self->remote_host = g_value_dup_string (value);
+      } else {
+        self->remote_port = g_value_get_int (value);
+      }
+      GST_OBJECT_UNLOCK (self);
+      push_remote_to_channel_locked (self);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_SOURCE_FILTER:
+      g_mutex_lock (&self->config_lock);
+      GST_OBJECT_LOCK (self);
+      self->source_filter = g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_LATCH_TIMEOUT:
+      g_mutex_lock (&self->config_lock);
+      GST_OBJECT_LOCK (self);
+      self->latch_timeout_ms = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_TELEPHONE_EVENT_PAYLOAD:
+      g_mutex_lock (&self->config_lock);
+      GST_OBJECT_LOCK (self);
+      self->telephone_event_pt = g_value_get_int (value);
+      GST_OBJECT_UNLOCK (self);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static GstStructure *
+gst_sip_src_create_stats (GstSipSrc * self)
+{
+  const GstSipSrcStats *s = &self->stats;
+
+  return gst_structure_new ("application/x-sipsrc-stats",
+      "packets-received", G_TYPE_UINT64, s->packets_received,
+      "bytes-received", G_TYPE_UINT64, s->bytes_received,
+      "packets-pushed", G_TYPE_UINT64, s->packets_pushed,
+      "dropped-invalid", G_TYPE_UINT64, s->dropped_invalid,
+      "dropped-payload-type", G_TYPE_UINT64, s->dropped_payload_type,
+      "dropped-source", G_TYPE_UINT64, s->dropped_source,
+      "dropped-sequence", G_TYPE_UINT64, s->dropped_sequence,
+      "ssrc-changes", G_TYPE_UINT64, s->ssrc_changes,
+      "relatches", G_TYPE_UINT64, s->relatches,
+      "dtmf-events", G_TYPE_UINT64, s->dtmf_events, NULL);
+}
+
+static void
+gst_sip_src_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstSipSrc *self = GST_SIP_SRC (object);
+
+  switch (prop_id) {
+    case PROP_ADDRESS:
+      GST_OBJECT_LOCK (self);
+      g_value_set_string (value, self->address);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_PORT:
+      GST_OBJECT_LOCK (self);
+      g_value_set_int (value, self->port);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_SOCKET:
+      g_mutex_lock (&self->config_lock);
+      g_value_set_object (value, current_socket_locked (self));
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_CAPS:
+      g_mutex_lock (&self->config_lock);
+      gst_value_set_caps (value, self->caps);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_REMOTE_ADDRESS:
+      GST_OBJECT_LOCK (self);
+      g_value_set_string (value, self->remote_host);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_REMOTE_PORT:
+      GST_OBJECT_LOCK (self);
+      g_value_set_int (value, self->remote_port);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_SOURCE_FILTER:
+      GST_OBJECT_LOCK (self);
+      g_value_set_enum (value, self->source_filter);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_LATCH_TIMEOUT:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint (value, self->latch_timeout_ms);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_TELEPHONE_EVENT_PAYLOAD:
+      GST_OBJECT_LOCK (self);
+      g_value_set_int (value, self->telephone_event_pt);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_STATS:
+      g_value_take_boxed (value, gst_sip_src_create_stats (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static gboolean
+gst_sip_src_start (GstBaseSrc * bsrc)
+{
+  GstSipSrc *self = GST_SIP_SRC (bsrc);
+  GstStructure *config;
+  gchar *address;
+  gint port;
+
+  memset (&self->stats, 0, sizeof (self->stats));
+
+  self->pool = gst_buffer_pool_new ();
+  config = gst_buffer_pool_get_config (self->pool);
+  gst_buffer_pool_config_set_params (config, NULL, MAX_PACKET_SIZE, 4, 0);
+  if (!gst_buffer_pool_set_config (self->pool, config)
+      || !gst_buffer_pool_set_active (self->pool, TRUE)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, (NULL),
+        ("Could not activate the packet buffer pool"));
+    gst_clear_object (&self->pool);
+    return FALSE;
+  }
+
+  GST_OBJECT_LOCK (self);
+  address = g_strdup (self->address);
+  port = self->port;
+  GST_OBJECT_UNLOCK (self);
+
+  if (port >= 0) {
+    GError *err = NULL;
+    GInetAddress *inet = g_inet_address_new_from_string (address);
+    GSocketAddress *bind_addr;
+    GSocket *socket;
+
+    if (inet == NULL) {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, (NULL),
+          ("address '%s' is not a numeric IP address", address));
+      g_free (address);
+      return FALSE;
+    }
+    socket = g_socket_new (g_inet_address_get_family (inet),
+        G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, &err);
+    bind_addr = g_inet_socket_address_new (inet, port);
+    if (socket == NULL || !g_socket_bind (socket, bind_addr, TRUE, &err)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, (NULL),
+          ("Could not bind %s:%d: %s", address, port, err->message));
+      g_clear_error (&err);
+      g_clear_object (&socket);
+      g_object_unref (bind_addr);
+      g_object_unref (inet);
+      g_free (address);
+      return FALSE;
+    }
+    g_socket_set_blocking (socket, FALSE);
+    g_object_unref (bind_addr);
+    g_object_unref (inet);
+
+    g_mutex_lock (&self->config_lock);
+    g_clear_object (&self->own_socket);
+    self->own_socket = socket;
+    push_remote_to_channel_locked (self);
+    config_changed_locked (self);
+    g_mutex_unlock (&self->config_lock);
+  }
+  g_free (address);
+  self->active_generation = -1;
+  return TRUE;
+}
+
+static void
+release_active (GstSipSrc * self)
+{
+  g_clear_object (&self->active_socket);
+  if (self->channel) {
+    gst_sip_rtp_channel_unref (self->channel);
+    self->channel = NULL;
+  }
+}
+
+static gboolean
+gst_sip_src_stop (GstBaseSrc * bsrc)
+{
+  GstSipSrc *self = GST_SIP_SRC (bsrc);
+
+  release_active (self);
+  g_mutex_lock (&self->config_lock);
+  g_clear_object (&self->own_socket);
+  self->caps_changed = self->caps != NULL;
+  g_mutex_unlock (&self->config_lock);
+  if (self->pool) {
+    gst_buffer_pool_set_active (self->pool, FALSE);
+    gst_clear_object (&self->pool);
+  }
+  return TRUE;
+}
+
+static gboolean
+gst_sip_src_unlock (GstBaseSrc * bsrc)
+{
+  GstSipSrc *self = GST_SIP_SRC (bsrc);
+
+  g_mutex_lock (&self->config_lock);
+  self->flushing = TRUE;
+  g_cond_broadcast (&self->config_cond);
+  g_cancellable_cancel (self->cancellable);
+  g_mutex_unlock (&self->config_lock);
+  return TRUE;
+}
+
+static gboolean
+gst_sip_src_unlock_stop (GstBaseSrc * bsrc)
+{
+  GstSipSrc *self = GST_SIP_SRC (bsrc);
+
+  g_mutex_lock (&self->config_lock);
+  self->flushing = FALSE;
+  g_cancellable_reset (self->cancellable);
+  g_mutex_unlock (&self->config_lock);
+  return TRUE;
+}
+
+/* Caps are only known once a call is negotiated: they are pushed from
+ * create() then, instead of being fixated from the template at start. */
+static gboolean
+gst_sip_src_negotiate (GstBaseSrc * bsrc)
+{
+  return TRUE;
+}
+
+static GstCaps *
+gst_sip_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter)
+{
+  GstSipSrc *self = GST_SIP_SRC (bsrc);
+  GstCaps *caps;
+
+  g_mutex_lock (&self->config_lock);
+  caps = self->caps ? gst_caps_ref (self->caps) :
+      gst_pad_get_pad_template_caps (GST_BASE_SRC_PAD (bsrc));
+  g_mutex_unlock (&self->config_lock);
+
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
+        GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
+    caps = tmp;
+  }
+  return caps;
+}
+
+static gint
+payload_from_caps (const GstCaps * caps)
+{
+  gint pt = -1;
+
+  if (caps && gst_caps_get_size (caps) > 0)
+    gst_structure_get_int (gst_caps_get_structure (caps, 0), "payload", &pt);
+  return pt;
+}
+
+/* Called in the streaming thread with config_lock held: takes over what
+ * sipbin configured for the call. Returns caps to push, if they changed. */
+static GstCaps *
+apply_config_locked (GstSipSrc * self)
+{
+  GSocket *socket = current_socket_locked (self);
+  GstCaps *new_caps = NULL;
+
+  if (socket != self->active_socket) {
+    release_active (self);
+    self->active_socket = g_object_ref (socket);
+    self->channel = gst_sip_rtp_channel_get (socket);
+    self->channel_generation = -1;
+    self->have_ssrc = FALSE;
+    self->dtmf_active = FALSE;
+    memset (&self->latched, 0, sizeof (self->latched));
+    self->latched_last_seen = 0;
+    self->discont = TRUE;
+  }
+  gst_sip_rtp_channel_refresh (self->channel, &self->channel_generation,
+      &self->signalled);
+  self->audio_pt = payload_from_caps (self->caps);
+  GST_OBJECT_LOCK (self);
+  self->dtmf_pt = self->telephone_event_pt;
+  self->active_filter = self->source_filter;
+  self->active_latch_timeout_us = (gint64) self->latch_timeout_ms * 1000;
+  GST_OBJECT_UNLOCK (self);
+  if (self->active_filter == GST_SIP_SOURCE_FILTER_LATCH
+      && self->latched.len == 0)
+    self->latched = self->signalled;
+
+  if (self->caps_changed && self->caps) {
+    new_caps = gst_caps_ref (self->caps);
+    self->caps_changed = FALSE;
+  }
+  self->active_generation = self->config_generation;
+  return new_caps;
+}
+
+static void
+post_dtmf (GstSipSrc * self, guint8 event, guint8 volume, gboolean start,
+    guint duration_ms)
+{
+  GstStructure *s;
+
+  s = gst_structure_new ("dtmf-event",
+      "type", G_TYPE_INT, 1,
+      "number", G_TYPE_INT, (gint) event,
+      "volume", G_TYPE_INT, (gint) volume,
+      "method", G_TYPE_INT, 1, "start", G_TYPE_BOOLEAN, start, NULL);
+  if (!start)
+    gst_structure_set (s, "duration", G_TYPE_INT, (gint) duration_ms, NULL);
+
+  GST_DEBUG_OBJECT (self, "DTMF %u %s", event, start ? "start" : "end");
+  /* Serialized events sent to a base source are queued and pushed by its
+   * streaming thread after caps and segment, in order with the audio. */
+  gst_element_send_event (GST_ELEMENT (self),
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+          gst_structure_copy (s)));
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* RFC 4733: all packets of one event share the RTP timestamp; the marker
+ * bit may be lost and the end packet is repeated (usually three times). */
+static void
+handle_telephone_event (GstSipSrc * self, GstRTPBuffer * rtp)
+{
+  const guint8 *payload;
+  guint32 timestamp = gst_rtp_buffer_get_timestamp (rtp);
+  guint8 event, volume;
+  gboolean end;
+  guint duration;
+
+  if (gst_rtp_buffer_get_payload_len (rtp) < 4) {
+    self->stats.dropped_invalid++;
+    return;
+  }
+  payload = gst_rtp_buffer_get_payload (rtp);
+  event = payload[0];
+  end = (payload[1] & 0x80) != 0;
+  volume = payload[1] & 0x3f;
+  duration = GST_READ_UINT16_BE (payload + 2);
+
+  if (event > 15) {
+    /* Other named events (RFC 4734 tones) are not key presses. */
+    GST_LOG_OBJECT (self, "ignoring telephone-event %u", event);
+    return;
+  }
+
+  if (!self->dtmf_active || timestamp != self->dtmf_timestamp) {
+    /* A new event while the previous one never ended: its end packets were
+     * lost, end it now so that no key stays pressed. */
+    if (self->dtmf_active && !self->dtmf_ended)
+      post_dtmf (self, self->dtmf_event, self->dtmf_volume, FALSE, 0);
+    self->dtmf_active = TRUE;
+    self->dtmf_timestamp = timestamp;
+    self->dtmf_event = event;
+    self->dtmf_volume = volume;
+    self->dtmf_ended = FALSE;
+    self->stats.dtmf_events++;
+    post_dtmf (self, event, volume, TRUE, 0);
+  }
+  if (end && !self->dtmf_ended) {
+    self->dtmf_ended = TRUE;
+    post_dtmf (self, event, volume, FALSE,
+        duration * 1000 / TELEPHONE_EVENT_CLOCK_RATE);
+  }
+}
+
+/* RFC 3550 A.1 sequence tracking. Returns FALSE for a packet to drop. */
+static gboolean
+track_sequence (GstSipSrc * self, guint32 ssrc, guint16 seq)
+{
+  guint16 udelta;
+
+  if (!self->have_ssrc || ssrc != self->ssrc) {
+    if (self->have_ssrc) {
+      GST_INFO_OBJECT (self, "SSRC changed %08x -> %08x, re-anchoring",
+          self->ssrc, ssrc);
+      self->stats.ssrc_changes++;
+    }
+    self->have_ssrc = TRUE;
+    self->ssrc = ssrc;
+    self->max_seq = seq;
+    self->bad_seq = RTP_SEQ_MOD + 1;
+    self->cycles = 0;
+    self->discont = TRUE;
+    return TRUE;
+  }
+
+  udelta = seq - self->max_seq;
+  if (udelta < MAX_DROPOUT) {
+    if (seq < self->max_seq)
+      self->cycles += RTP_SEQ_MOD;
+    self->max_seq = seq;
+  } else if (udelta <= RTP_SEQ_MOD - MAX_MISORDER) {
+    if (seq == self->bad_seq) {
+      GST_INFO_OBJECT (self, "sequence restarted at %u", seq);
+      self->max_seq = seq;
+      self->cycles = 0;
+      self->bad_seq = RTP_SEQ_MOD + 1;
+      self->discont = TRUE;
+    } else {
+      self->bad_seq = (seq + 1) & (RTP_SEQ_MOD - 1);
+      return FALSE;
+    }
+  }
+  /* else: duplicate or reordered within MAX_MISORDER; the jitter buffer
+   * downstream sorts it out. */
+  return TRUE;
+}
+
+static gboolean
+source_accepted (GstSipSrc * self, const GstSipRtpAddress * from)
+{
+  gint64 now;
+
+  if (self->active_filter == GST_SIP_SOURCE_FILTER_STRICT) {
+    gst_sip_rtp_channel_refresh (self->channel, &self->channel_generation,
+        &self->signalled);
+    return gst_sip_rtp_address_equal (from, &self->signalled);
+  }
+
+  now = g_get_monotonic_time ();
+  if (gst_sip_rtp_address_equal (from, &self->latched)) {
+    self->latched_last_seen = now;
+    return TRUE;
+  }
+  if (self->latched_last_seen == 0
+      || now - self->latched_last_seen >
+      (gint64) self->latch_timeout_ms * 1000) {
+    gchar *s = gst_sip_rtp_address_to_string (from);
+
+    GST_INFO_OBJECT (self, "latching to new media source %s", s);
+    g_free (s);
+    self->latched = *from;
+    self->latched_last_seen = now;
+    self->stats.relatches++;
+    /* sipsink on this socket sends to the latched address from now on;
+     * skip our own generation bump so strict checks are not confused. */
+    gst_sip_rtp_channel_set_remote_native (self->channel, from);
+    gst_sip_rtp_channel_refresh (self->channel, &self->channel_generation,
+        &self->signalled);
+    self->have_ssrc = FALSE;
+    return TRUE;
+  }
+  return FALSE;
+}
+
+typedef enum
+{
+  PACKET_PUSH,
+  PACKET_CONSUMED,
+  PACKET_DROP,
+} PacketVerdict;
+
+static PacketVerdict
+process_packet (GstSipSrc * self, GstBuffer * buf,
+    const GstSipRtpAddress * from)
+{
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  gint pt;
+  PacketVerdict verdict = PACKET_PUSH;
+
+  if (!source_accepted (self, from)) {
+    self->stats.dropped_source++;
+    return PACKET_DROP;
+  }
+  /* gst_rtp_buffer_map() checks the version, CSRC count, extension and
+   * padding against the packet length (RFC 3550 A.1). */
+  if (!gst_rtp_buffer_map (buf, GST_MAP_READ, &rtp)) {
+    self->stats.dropped_invalid++;
+    return PACKET_DROP;
+  }
+  pt = gst_rtp_buffer_get_payload_type (&rtp);
+  if (pt != self->audio_pt && pt != self->dtmf_pt && self->audio_pt >= 0) {
+    self->stats.dropped_payload_type++;
+    verdict = PACKET_DROP;
+  } else if (!track_sequence (self, gst_rtp_buffer_get_ssrc (&rtp),
+          gst_rtp_buffer_get_seq (&rtp))) {
+    self->stats.dropped_sequence++;
+    verdict = PACKET_DROP;
+  } else if (pt == self->dtmf_pt) {
+    handle_telephone_event (self, &rtp);
+    verdict = PACKET_CONSUMED;
+  }
+  gst_rtp_buffer_unmap (&rtp);
+  return verdict;
+}
+
+static gssize
+receive_packet (GstSipSrc * self, GstBuffer * buf, GstSipRtpAddress * from)
+{
+  GstMapInfo map;
+  struct iovec iov;
+  struct msghdr msg;
+  gssize n;
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_WRITE))
+    return -1;
+  iov.iov_base = map.data;
+  iov.iov_len = map.size;
+  memset (&msg, 0, sizeof (msg));
+  msg.msg_name = &from->addr;
+  msg.msg_namelen = sizeof (from->addr);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  do {
+    n = recvmsg (g_socket_get_fd (self->active_socket), &msg, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  gst_buffer_unmap (buf, &map);
+  from->len = msg.msg_namelen;
+  if (n >= 0 && (msg.msg_flags & MSG_TRUNC))
+    return -2;
+  return n;
+}
+
+static GstFlowReturn
+gst_sip_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  GstSipSrc *self = GST_SIP_SRC (psrc);
+
+  for (;;) {
+    GstCaps *new_caps = NULL;
+    GstBuffer *buf = NULL;
+    GstSipRtpAddress from;
+    GError *err = NULL;
+    gssize n;
+    PacketVerdict verdict;
+
+    g_mutex_lock (&self->config_lock);
+    while (!self->flushing && current_socket_locked (self) == NULL) {
+      if (self->active_socket)
+        release_active (self);
+      g_cond_wait (&self->config_cond, &self->config_lock);
+    }
+    if (self->flushing) {
+      g_mutex_unlock (&self->config_lock);
+      return GST_FLOW_FLUSHING;
+    }
+    if (self->active_generation != self->config_generation) {
+      g_cancellable_reset (self->cancellable);
+      new_caps = apply_config_locked (self);
+    }
+    g_mutex_unlock (&self->config_lock);
+
+    if (new_caps) {
+      GST_INFO_OBJECT (self, "call caps %" GST_PTR_FORMAT, new_caps);
+      if (!gst_base_src_set_caps (GST_BASE_SRC (self), new_caps)) {
+        gst_caps_unref (new_caps);
+        GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
+            ("Downstream did not accept the call's caps"));
+        return GST_FLOW_NOT_NEGOTIATED;
+      }
+      gst_caps_unref (new_caps);
+    }
+
+    if (!g_socket_condition_timed_wait (self->active_socket, G_IO_IN, -1,
+            self->cancellable, &err)) {
+      if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+        g_clear_error (&err);
+        continue;               /* flushing or a new configuration */
+      }
+      GST_ELEMENT_ERROR (self, RESOURCE, READ, (NULL),
+          ("Waiting on the RTP socket failed: %s", err->message));
+      g_clear_error (&err);
+      return GST_FLOW_ERROR;
+    }
+
+    if (gst_buffer_pool_acquire_buffer (self->pool, &buf,
+            NULL) != GST_FLOW_OK)
+      return GST_FLOW_FLUSHING;
+
+    n = receive_packet (self, buf, &from);
+    if (n < 0) {
+      if (n == -2)
+        self->stats.dropped_invalid++;
+      gst_buffer_unref (buf);
+      continue;                 /* EAGAIN, ICMP error or truncated */
+    }
+    gst_buffer_set_size (buf, n);
+    self->stats.packets_received++;
+    self->stats.bytes_received += n;
+
+    verdict = process_packet (self, buf, &from);
+    if (verdict != PACKET_PUSH) {
+      gst_buffer_unref (buf);
+      continue;
+    }
+    if (self->discont) {
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+      self->discont = FALSE;
+    }
+    self->stats.packets_pushed++;
+    *outbuf = buf;
+    return GST_FLOW_OK;
+  }
+}

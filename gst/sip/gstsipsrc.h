@@ -1,0 +1,104 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef __GST_SIP_SRC_H__
+#define __GST_SIP_SRC_H__
+
+#include <gst/gst.h>
+#include <gst/base/gstpushsrc.h>
+#include <gio/gio.h>
+
+#include "gstsiprtpchannel.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_SIP_SRC (gst_sip_src_get_type ())
+G_DECLARE_FINAL_TYPE (GstSipSrc, gst_sip_src, GST, SIP_SRC, GstPushSrc)
+
+/**
+ * GstSipSourceFilter:
+ * @GST_SIP_SOURCE_FILTER_STRICT: accept RTP only from the media address the far
+ *   end signalled in SDP
+ * @GST_SIP_SOURCE_FILTER_LATCH: accept RTP from one source at a time; after
+ *   #GstSipSrc:latch-timeout of silence from it, latch to the first new source
+ *   (callers behind NAT)
+ */
+typedef enum
+{
+  GST_SIP_SOURCE_FILTER_STRICT,
+  GST_SIP_SOURCE_FILTER_LATCH,
+} GstSipSourceFilter;
+
+#define GST_TYPE_SIP_SOURCE_FILTER (gst_sip_source_filter_get_type ())
+GType gst_sip_source_filter_get_type (void);
+
+typedef struct
+{
+  guint64 packets_received;
+  guint64 bytes_received;
+  guint64 packets_pushed;
+  guint64 dropped_invalid;
+  guint64 dropped_payload_type;
+  guint64 dropped_source;
+  guint64 dropped_sequence;
+  guint64 ssrc_changes;
+  guint64 relatches;
+  guint64 dtmf_events;
+} GstSipSrcStats;
+
+struct _GstSipSrc
+{
+  GstPushSrc parent;
+
+  /* properties, GST_OBJECT_LOCK */
+  gchar *address;
+  gint port;
+  GstSipSourceFilter source_filter;
+  guint latch_timeout_ms;
+  gint telephone_event_pt;
+  gchar *remote_host;
+  gint remote_port;
+
+  /* call configuration, config_lock: what sipbin hands over per call */
+  GMutex config_lock;
+  GCond config_cond;
+  GSocket *socket;              /* given by sipbin or the application */
+  GSocket *own_socket;          /* bound here when #GstSipSrc:port >= 0 */
+  GstCaps *caps;
+  gboolean caps_changed;
+  gint config_generation;
+  gboolean flushing;
+  GCancellable *cancellable;
+
+  /* streaming thread only */
+  GstBufferPool *pool;
+  GSocket *active_socket;
+  GstSipRtpChannel *channel;
+  gint active_generation;
+  gint channel_generation;
+  GstSipRtpAddress signalled;
+  GstSipRtpAddress latched;
+  gint64 latched_last_seen;
+  gint audio_pt;
+  gint dtmf_pt;
+  GstSipSourceFilter active_filter;
+  gint64 active_latch_timeout_us;
+  gboolean have_ssrc;
+  guint32 ssrc;
+  guint16 max_seq;
+  guint32 bad_seq;
+  guint32 cycles;
+  gboolean discont;
+  gboolean dtmf_active;
+  guint32 dtmf_timestamp;
+  gboolean dtmf_ended;
+  guint8 dtmf_event;
+  guint8 dtmf_volume;
+
+  GstSipSrcStats stats;
+};
+
+GST_ELEMENT_REGISTER_DECLARE (sipsrc);
+
+G_END_DECLS
+#endif
