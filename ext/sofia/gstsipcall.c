@@ -229,7 +229,9 @@ do_respond (gpointer data)
 
   if (r->warning)
     warning = g_strdup_printf ("399 gst-sip-agent \"%s\"", r->warning);
-  nua_respond (self->nh, r->status, r->phrase,
+  /* NUA keeps the phrase pointer past this call: intern it. */
+  nua_respond (self->nh, r->status,
+      r->phrase ? g_intern_string (r->phrase) : sip_status_phrase (r->status),
       TAG_IF (r->sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
       TAG_IF (r->sdp, SIPTAG_PAYLOAD_STR (r->sdp)),
       TAG_IF (warning, SIPTAG_WARNING_STR (warning)), TAG_END ());

@@ -297,6 +297,9 @@ endpoint_thread (gpointer data)
   }
   source = su_glib_root_gsource (self->root);
   g_source_attach (source, self->context);
+  /* Run the SIP stack on this thread too, instead of a clone thread that
+   * NUA would start: one thread per endpoint, no hop per message. */
+  su_root_threading (self->root, 0);
 
   self->nua = nua_create (self->root, nua_callback, (nua_magic_t *) self,
       NUTAG_URL (self->bind_url),
@@ -321,6 +324,9 @@ endpoint_thread (gpointer data)
   if (self->nua)
     g_main_loop_run (self->loop);
 
+  /* The GSource goes first (telepathy-rakia's order): destroying the root
+   * with its source still attached leaves su_source's lock held. */
+  g_source_destroy (source);
   su_root_destroy (self->root);
   self->root = NULL;
   /* Let the destroyed source's last dispatch run. */

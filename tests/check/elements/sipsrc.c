@@ -1,0 +1,450 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * sipsrc receives real UDP packets sent by the test from 127.0.0.1.
+ */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gio/gio.h>
+#include <string.h>
+
+#define PCMU_CAPS "application/x-rtp,media=audio,clock-rate=8000," \
+    "encoding-name=PCMU,payload=0"
+
+typedef struct
+{
+  GstHarness *h;
+  GstBus *bus;
+  GSocket *sender;
+  GSocketAddress *target;
+} Fixture;
+
+static GSocket *
+udp_socket (void)
+{
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *sa = g_inet_socket_address_new (lo, 0);
+  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, NULL);
+
+  fail_unless (g_socket_bind (s, sa, FALSE, NULL));
+  g_object_unref (sa);
+  g_object_unref (lo);
+  return s;
+}
+
+static guint16
+local_port (GSocket * s)
+{
+  GSocketAddress *sa = g_socket_get_local_address (s, NULL);
+  guint16 port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (sa));
+
+  g_object_unref (sa);
+  return port;
+}
+
+static void
+fixture_setup (Fixture * f, const gchar * filter)
+{
+  GSocket *rtp_socket;
+
+  f->h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  f->sender = udp_socket ();
+  g_object_set (f->h->element, "address", "127.0.0.1", "port", 0,
+      "remote-address", "127.0.0.1", "remote-port",
+      (gint) local_port (f->sender), "telephone-event-payload", 101, NULL);
+  gst_util_set_object_arg (G_OBJECT (f->h->element), "caps", PCMU_CAPS);
+  gst_util_set_object_arg (G_OBJECT (f->h->element), "source-filter", filter);
+  f->bus = gst_bus_new ();
+  gst_element_set_bus (f->h->element, f->bus);
+  gst_harness_play (f->h);
+
+  g_object_get (f->h->element, "socket", &rtp_socket, NULL);
+  fail_unless (rtp_socket != NULL);
+  {
+    GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    f->target = g_inet_socket_address_new (lo, local_port (rtp_socket));
+    g_object_unref (lo);
+  }
+  g_object_unref (rtp_socket);
+}
+
+static void
+fixture_teardown (Fixture * f)
+{
+  gst_harness_teardown (f->h);
+  gst_bus_set_flushing (f->bus, TRUE);
+  gst_object_unref (f->bus);
+  g_object_unref (f->sender);
+  g_object_unref (f->target);
+}
+
+static gsize
+make_rtp (guint8 * buf, guint8 pt, guint16 seq, guint32 ts, guint32 ssrc,
+    gboolean marker, gsize payload_len)
+{
+  gsize i;
+
+  buf[0] = 0x80;
+  buf[1] = (marker ? 0x80 : 0) | pt;
+  GST_WRITE_UINT16_BE (buf + 2, seq);
+  GST_WRITE_UINT32_BE (buf + 4, ts);
+  GST_WRITE_UINT32_BE (buf + 8, ssrc);
+  for (i = 0; i < payload_len; i++)
+    buf[12 + i] = (guint8) (seq + i);
+  return 12 + payload_len;
+}
+
+static void
+send_raw (GSocket * s, GSocketAddress * to, const guint8 * data, gsize len)
+{
+  fail_unless (g_socket_send_to (s, to, (const gchar *) data, len, NULL,
+          NULL) == (gssize) len);
+}
+
+static void
+send_rtp (Fixture * f, GSocket * from, guint8 pt, guint16 seq, guint32 ssrc)
+{
+  guint8 buf[200];
+  gsize len = make_rtp (buf, pt, seq, seq * 160, ssrc, FALSE, 160);
+
+  send_raw (from ? from : f->sender, f->target, buf, len);
+}
+
+static guint16
+pull_seq (Fixture * f, gboolean * discont)
+{
+  GstBuffer *buf = gst_harness_pull (f->h);
+  GstMapInfo map;
+  guint16 seq;
+
+  fail_unless (buf != NULL);
+  gst_buffer_map (buf, &map, GST_MAP_READ);
+  seq = GST_READ_UINT16_BE (map.data + 2);
+  gst_buffer_unmap (buf, &map);
+  if (discont)
+    *discont = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT);
+  gst_buffer_unref (buf);
+  return seq;
+}
+
+static guint64
+stat (Fixture * f, const gchar * name)
+{
+  GstStructure *s;
+  guint64 v = 0;
+
+  g_object_get (f->h->element, "stats", &s, NULL);
+  fail_unless (gst_structure_get_uint64 (s, name, &v));
+  gst_structure_free (s);
+  return v;
+}
+
+GST_START_TEST (test_valid_packets_pass_with_call_caps)
+{
+  Fixture f;
+  GstCaps *caps, *expected;
+  gboolean discont;
+
+  fixture_setup (&f, "strict");
+  send_rtp (&f, NULL, 0, 100, 0x1234);
+  send_rtp (&f, NULL, 0, 101, 0x1234);
+  fail_unless_equals_int (pull_seq (&f, &discont), 100);
+  fail_unless (discont);
+  fail_unless_equals_int (pull_seq (&f, &discont), 101);
+  fail_if (discont);
+
+  caps = gst_pad_get_current_caps (f.h->sinkpad);
+  expected = gst_caps_from_string (PCMU_CAPS);
+  fail_unless (gst_caps_is_equal (caps, expected));
+  gst_caps_unref (caps);
+  gst_caps_unref (expected);
+  fail_unless_equals_int (stat (&f, "packets-pushed"), 2);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_invalid_packets_dropped_and_counted)
+{
+  Fixture f;
+  guint8 buf[300];
+  gsize len;
+
+  fixture_setup (&f, "strict");
+
+  /* shorter than a header */
+  send_raw (f.sender, f.target, (const guint8 *) "\x80\x00\x00", 3);
+  /* version 1 */
+  len = make_rtp (buf, 0, 1, 0, 0x1234, FALSE, 160);
+  buf[0] = 0x40;
+  send_raw (f.sender, f.target, buf, len);
+  /* 15 CSRCs announced, packet too short for them */
+  len = make_rtp (buf, 0, 2, 0, 0x1234, FALSE, 20);
+  buf[0] = 0x8f;
+  send_raw (f.sender, f.target, buf, len);
+  /* header extension longer than the packet */
+  len = make_rtp (buf, 0, 3, 0, 0x1234, FALSE, 8);
+  buf[0] = 0x90;
+  GST_WRITE_UINT16_BE (buf + 14, 200);
+  send_raw (f.sender, f.target, buf, len);
+  /* padding count larger than the payload */
+  len = make_rtp (buf, 0, 4, 0, 0x1234, FALSE, 10);
+  buf[0] = 0xa0;
+  buf[len - 1] = 100;
+  send_raw (f.sender, f.target, buf, len);
+  /* payload type not negotiated */
+  send_rtp (&f, NULL, 8, 5, 0x1234);
+  /* then a good one gets through */
+  send_rtp (&f, NULL, 0, 6, 0x1234);
+
+  fail_unless_equals_int (pull_seq (&f, NULL), 6);
+  fail_unless_equals_int (stat (&f, "dropped-invalid"), 5);
+  fail_unless_equals_int (stat (&f, "dropped-payload-type"), 1);
+  fail_unless_equals_int (stat (&f, "packets-received"), 7);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_strict_source_drops_other_senders)
+{
+  Fixture f;
+  GSocket *intruder = udp_socket ();
+
+  fixture_setup (&f, "strict");
+  send_rtp (&f, intruder, 0, 1, 0x9999);
+  send_rtp (&f, intruder, 0, 2, 0x9999);
+  send_rtp (&f, NULL, 0, 50, 0x1234);
+  fail_unless_equals_int (pull_seq (&f, NULL), 50);
+  fail_unless_equals_int (stat (&f, "dropped-source"), 2);
+  g_object_unref (intruder);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_latch_follows_new_source_after_silence)
+{
+  Fixture f;
+  GSocket *nat = udp_socket ();
+
+  fixture_setup (&f, "latch");
+  g_object_set (f.h->element, "latch-timeout", 100, NULL);
+  send_rtp (&f, NULL, 0, 1, 0x1234);
+  fail_unless_equals_int (pull_seq (&f, NULL), 1);
+  /* while the first source talks, a second one is ignored */
+  send_rtp (&f, nat, 0, 500, 0x5678);
+  send_rtp (&f, NULL, 0, 2, 0x1234);
+  fail_unless_equals_int (pull_seq (&f, NULL), 2);
+  fail_unless_equals_int (stat (&f, "dropped-source"), 1);
+  /* after silence, the new source is latched */
+  g_usleep (250 * 1000);
+  send_rtp (&f, nat, 0, 501, 0x5678);
+  fail_unless_equals_int (pull_seq (&f, NULL), 501);
+  fail_unless_equals_int (stat (&f, "relatches"), 1);
+  g_object_unref (nat);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_ssrc_change_reanchors)
+{
+  Fixture f;
+  gboolean discont;
+
+  fixture_setup (&f, "strict");
+  send_rtp (&f, NULL, 0, 10, 0x1111);
+  send_rtp (&f, NULL, 0, 11, 0x1111);
+  send_rtp (&f, NULL, 0, 40000, 0x2222);
+  send_rtp (&f, NULL, 0, 40001, 0x2222);
+  fail_unless_equals_int (pull_seq (&f, NULL), 10);
+  fail_unless_equals_int (pull_seq (&f, &discont), 11);
+  fail_if (discont);
+  fail_unless_equals_int (pull_seq (&f, &discont), 40000);
+  fail_unless (discont);
+  fail_unless_equals_int (pull_seq (&f, &discont), 40001);
+  fail_if (discont);
+  fail_unless_equals_int (stat (&f, "ssrc-changes"), 1);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sequence_wrap_and_jump)
+{
+  Fixture f;
+  gboolean discont;
+
+  fixture_setup (&f, "strict");
+  send_rtp (&f, NULL, 0, 65534, 0x1234);
+  send_rtp (&f, NULL, 0, 65535, 0x1234);
+  send_rtp (&f, NULL, 0, 0, 0x1234);
+  send_rtp (&f, NULL, 0, 1, 0x1234);
+  /* a lone jump is not believed ... */
+  send_rtp (&f, NULL, 0, 20000, 0x1234);
+  /* ... until the next packet confirms it */
+  send_rtp (&f, NULL, 0, 30000, 0x1234);
+  send_rtp (&f, NULL, 0, 30001, 0x1234);
+  fail_unless_equals_int (pull_seq (&f, NULL), 65534);
+  fail_unless_equals_int (pull_seq (&f, NULL), 65535);
+  fail_unless_equals_int (pull_seq (&f, &discont), 0);
+  fail_if (discont);
+  fail_unless_equals_int (pull_seq (&f, NULL), 1);
+  fail_unless_equals_int (pull_seq (&f, &discont), 30001);
+  fail_unless (discont);
+  fail_unless_equals_int (stat (&f, "dropped-sequence"), 2);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+static void
+send_event (Fixture * f, guint16 seq, guint32 ts, gboolean marker,
+    guint8 event, gboolean end, guint16 duration)
+{
+  guint8 buf[16];
+
+  make_rtp (buf, 101, seq, ts, 0x1234, marker, 4);
+  buf[12] = event;
+  buf[13] = (end ? 0x80 : 0) | 10;
+  GST_WRITE_UINT16_BE (buf + 14, duration);
+  send_raw (f->sender, f->target, buf, 16);
+}
+
+static GstStructure *
+pop_dtmf_message (Fixture * f)
+{
+  GstMessage *msg = gst_bus_timed_pop_filtered (f->bus, 5 * GST_SECOND,
+      GST_MESSAGE_ELEMENT);
+  GstStructure *s;
+
+  fail_unless (msg != NULL);
+  s = gst_structure_copy (gst_message_get_structure (msg));
+  gst_message_unref (msg);
+  fail_unless (gst_structure_has_name (s, "dtmf-event"));
+  return s;
+}
+
+static void
+check_dtmf (GstStructure * s, gint number, gboolean start)
+{
+  gint v;
+  gboolean b;
+
+  fail_unless (gst_structure_get_int (s, "type", &v) && v == 1);
+  fail_unless (gst_structure_get_int (s, "method", &v) && v == 1);
+  fail_unless (gst_structure_get_int (s, "number", &v));
+  fail_unless_equals_int (v, number);
+  fail_unless (gst_structure_get_int (s, "volume", &v) && v == 10);
+  fail_unless (gst_structure_get_boolean (s, "start", &b));
+  fail_unless_equals_int (b, start);
+  gst_structure_free (s);
+}
+
+GST_START_TEST (test_telephone_events)
+{
+  Fixture f;
+  GstEvent *ev;
+  gint n_custom = 0;
+  GstStructure *s;
+  gint duration;
+
+  fixture_setup (&f, "strict");
+  send_rtp (&f, NULL, 0, 1, 0x1234);
+  /* digit 5: marker, updates, three end packets */
+  send_event (&f, 2, 1000, TRUE, 5, FALSE, 160);
+  send_event (&f, 3, 1000, FALSE, 5, FALSE, 320);
+  send_event (&f, 4, 1000, FALSE, 5, TRUE, 800);
+  send_event (&f, 5, 1000, FALSE, 5, TRUE, 800);
+  send_event (&f, 6, 1000, FALSE, 5, TRUE, 800);
+  /* '#' with its marker packet lost, and its end packets lost too */
+  send_event (&f, 8, 3000, FALSE, 11, FALSE, 320);
+  /* '*' starting: ends '#' */
+  send_event (&f, 9, 5000, TRUE, 10, FALSE, 160);
+  send_rtp (&f, NULL, 0, 10, 0x1234);
+
+  fail_unless_equals_int (pull_seq (&f, NULL), 1);
+  fail_unless_equals_int (pull_seq (&f, NULL), 10);
+
+  check_dtmf (pop_dtmf_message (&f), 5, TRUE);
+  s = pop_dtmf_message (&f);
+  fail_unless (gst_structure_get_int (s, "duration", &duration));
+  fail_unless_equals_int (duration, 100);
+  check_dtmf (s, 5, FALSE);
+  check_dtmf (pop_dtmf_message (&f), 11, TRUE);
+  check_dtmf (pop_dtmf_message (&f), 11, FALSE);
+  check_dtmf (pop_dtmf_message (&f), 10, TRUE);
+  fail_unless (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT) == NULL);
+
+  /* the same events travel downstream in order with the audio */
+  while ((ev = gst_harness_try_pull_event (f.h))) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM
+        && gst_event_has_name (ev, "dtmf-event"))
+      n_custom++;
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (n_custom, 5);
+  fail_unless_equals_int (stat (&f, "dtmf-events"), 3);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_socket_waits_and_stops_cleanly)
+{
+  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+
+  /* port -1: waits for a socket from sipbin, pushes nothing */
+  gst_harness_play (h);
+  g_usleep (50 * 1000);
+  fail_unless (gst_harness_try_pull (h) == NULL);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_quick_start_stop)
+{
+  GstElement *src = gst_element_factory_make ("sipsrc", NULL);
+  GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+  GstElement *pipeline = gst_pipeline_new (NULL);
+  gint i;
+
+  g_object_set (src, "port", 0, "address", "127.0.0.1", NULL);
+  gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
+  fail_unless (gst_element_link (src, sink));
+  for (i = 0; i < 50; i++) {
+    fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+        GST_STATE_CHANGE_FAILURE);
+    if (i % 2)
+      g_usleep (1000);
+    fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_object_unref (pipeline);
+}
+
+GST_END_TEST;
+
+static Suite *
+sipsrc_suite (void)
+{
+  Suite *s = suite_create ("sipsrc");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_valid_packets_pass_with_call_caps);
+  tcase_add_test (tc, test_invalid_packets_dropped_and_counted);
+  tcase_add_test (tc, test_strict_source_drops_other_senders);
+  tcase_add_test (tc, test_latch_follows_new_source_after_silence);
+  tcase_add_test (tc, test_ssrc_change_reanchors);
+  tcase_add_test (tc, test_sequence_wrap_and_jump);
+  tcase_add_test (tc, test_telephone_events);
+  tcase_add_test (tc, test_no_socket_waits_and_stops_cleanly);
+  tcase_add_test (tc, test_quick_start_stop);
+  return s;
+}
+
+GST_CHECK_MAIN (sipsrc);

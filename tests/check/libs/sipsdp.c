@@ -1,0 +1,154 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * SDP offer parsing and answer building of sipbin (ext/sofia/gstsipsdp.c).
+ */
+#include <gst/check/gstcheck.h>
+#include <sofia-sip/su.h>
+#include "gstsipsdp.h"
+
+#define OFFER_HEAD "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.1\r\n" \
+    "s=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+
+static GstSipSdpOffer *
+parse (const gchar * sdp, GError ** err)
+{
+  return gst_sip_sdp_offer_parse (sdp, strlen (sdp), err);
+}
+
+static const GstSipCodec *
+codec (GstSipSdpOffer * offer, guint i)
+{
+  return g_ptr_array_index (offer->codecs, i);
+}
+
+GST_START_TEST (test_static_and_dynamic_payloads)
+{
+  GstSipSdpOffer *offer = parse (OFFER_HEAD
+      "m=audio 49170 RTP/AVP 9 0 8 101 96\r\n"
+      "a=rtpmap:101 telephone-event/8000\r\n"
+      "a=fmtp:101 0-16\r\n" "a=rtpmap:96 opus/48000/2\r\n" "a=sendrecv\r\n",
+      NULL);
+
+  fail_unless (offer != NULL);
+  fail_unless_equals_string (offer->address, "192.0.2.1");
+  fail_unless_equals_int (offer->port, 49170);
+  fail_unless_equals_int (offer->codecs->len, 4);
+  fail_unless_equals_string (codec (offer, 0)->encoding_name, "G722");
+  fail_unless_equals_int (codec (offer, 0)->clock_rate, 8000);
+  fail_unless_equals_string (codec (offer, 1)->encoding_name, "PCMU");
+  fail_unless_equals_string (codec (offer, 2)->encoding_name, "PCMA");
+  fail_unless_equals_string (codec (offer, 3)->encoding_name, "OPUS");
+  fail_unless_equals_int (codec (offer, 3)->clock_rate, 48000);
+  fail_unless_equals_int (codec (offer, 3)->channels, 2);
+  fail_unless_equals_int (offer->telephone_event_pt, 101);
+  fail_unless_equals_int (offer->direction, GST_SIP_DIRECTION_SENDRECV);
+  gst_sip_sdp_offer_free (offer);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_media_level_ipv6_connection)
+{
+  GstSipSdpOffer *offer = parse ("v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nt=0 0\r\n"
+      "m=audio 4000 RTP/AVP 0\r\nc=IN IP6 2001:db8::5\r\n", NULL);
+
+  fail_unless (offer != NULL);
+  fail_unless_equals_string (offer->address, "2001:db8::5");
+  gst_sip_sdp_offer_free (offer);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_errors)
+{
+  GError *err = NULL;
+
+  fail_unless (parse ("this is not SDP at all", &err) == NULL);
+  fail_unless (g_error_matches (err, GST_SIP_SDP_ERROR,
+          GST_SIP_SDP_ERROR_PARSE));
+  g_clear_error (&err);
+
+  fail_unless (gst_sip_sdp_offer_parse ("", 0, &err) == NULL);
+  g_clear_error (&err);
+
+  /* only video, only SRTP audio, or audio with port 0: nothing to take */
+  fail_unless (parse (OFFER_HEAD "m=video 5000 RTP/AVP 31\r\n", &err) == NULL);
+  fail_unless (g_error_matches (err, GST_SIP_SDP_ERROR,
+          GST_SIP_SDP_ERROR_NO_AUDIO));
+  g_clear_error (&err);
+  fail_unless (parse (OFFER_HEAD "m=audio 5000 RTP/SAVP 0\r\n", &err) == NULL);
+  g_clear_error (&err);
+  fail_unless (parse (OFFER_HEAD "m=audio 0 RTP/AVP 0\r\n", &err) == NULL);
+  g_clear_error (&err);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_answer_rejects_other_streams_and_mirrors_direction)
+{
+  GstSipSdpOffer *offer = parse (OFFER_HEAD
+      "m=video 5002 RTP/AVP 31\r\n"
+      "m=audio 5000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+      "a=sendonly\r\n", NULL);
+  gchar *answer;
+
+  fail_unless (offer != NULL);
+  fail_unless_equals_int (offer->audio_index, 1);
+  answer = gst_sip_sdp_build_answer (offer, codec (offer, 0), TRUE,
+      "127.0.0.1", 10000, 42, 1, 20);
+  fail_unless (strstr (answer, "m=video 0 RTP/AVP 31\r\n") != NULL, answer);
+  fail_unless (strstr (answer, "m=audio 10000 RTP/AVP 0 101\r\n") != NULL);
+  fail_unless (strstr (answer, "a=rtpmap:0 PCMU/8000\r\n") != NULL);
+  fail_unless (strstr (answer, "a=rtpmap:101 telephone-event/8000\r\n"));
+  fail_unless (strstr (answer, "a=recvonly\r\n") != NULL);
+  fail_unless (strstr (answer, "c=IN IP4 127.0.0.1\r\n") != NULL);
+  /* m= lines in offer order */
+  fail_unless (strstr (answer, "m=video") < strstr (answer, "m=audio"));
+
+  /* our own answer parses back */
+  {
+    GstSipSdpOffer *again = parse (answer, NULL);
+    fail_unless (again != NULL);
+    fail_unless_equals_int (again->port, 10000);
+    gst_sip_sdp_offer_free (again);
+  }
+  g_free (answer);
+  gst_sip_sdp_offer_free (offer);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_codec_caps)
+{
+  GstSipSdpOffer *offer = parse (OFFER_HEAD "m=audio 5000 RTP/AVP 9\r\n",
+      NULL);
+  GstCaps *caps = gst_sip_codec_to_caps (codec (offer, 0));
+  GstCaps *expected = gst_caps_from_string ("application/x-rtp,media=audio,"
+      "clock-rate=8000,encoding-name=G722,payload=9");
+
+  fail_unless (gst_caps_is_equal (caps, expected));
+  gst_caps_unref (caps);
+  gst_caps_unref (expected);
+  gst_sip_sdp_offer_free (offer);
+}
+
+GST_END_TEST;
+
+static Suite *
+sipsdp_suite (void)
+{
+  Suite *s = suite_create ("sipsdp");
+  TCase *tc = tcase_create ("general");
+
+  su_init ();
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_static_and_dynamic_payloads);
+  tcase_add_test (tc, test_media_level_ipv6_connection);
+  tcase_add_test (tc, test_errors);
+  tcase_add_test (tc, test_answer_rejects_other_streams_and_mirrors_direction);
+  tcase_add_test (tc, test_codec_caps);
+  return s;
+}
+
+GST_CHECK_MAIN (sipsdp);
