@@ -621,6 +621,15 @@ build_answer_locked (GstSipBin * self, const GstSipSdpOffer * offer)
       ANSWER_PTIME);
 }
 
+/* "192.0.2.1:4000", "[2001:db8::1]:4000" */
+static gchar *
+host_port (const gchar * host, gint port)
+{
+  if (strchr (host, ':'))
+    return g_strdup_printf ("[%s]:%d", host, port);
+  return g_strdup_printf ("%s:%d", host, port);
+}
+
 static gboolean
 answer_call (gpointer data)
 {
@@ -643,9 +652,8 @@ answer_call (gpointer data)
     offer = gst_sip_sdp_offer_parse (sdp, len, NULL);
     if (offer) {
       answer = build_answer_locked (self, offer);
-      local = g_strdup_printf ("%s:%d", self->local_media_address,
-          self->local_media_port);
-      remote = g_strdup_printf ("%s:%d", offer->address, offer->port);
+      local = host_port (self->local_media_address, self->local_media_port);
+      remote = host_port (offer->address, offer->port);
       post_call_message (self, call, "answered",
           "codec", G_TYPE_STRING, self->codec->encoding_name,
           "payload", G_TYPE_INT, self->codec->pt,

@@ -241,7 +241,8 @@ do_respond (gpointer data)
     return G_SOURCE_REMOVE;
   if (r->status >= 300) {
     self->final_status = r->status;
-    set_state (self, GST_SIP_CALL_STATE_ENDED, r->status, "rejected");
+    set_state (self, GST_SIP_CALL_STATE_ENDED, r->status,
+        r->status == 486 ? "busy" : "rejected");
   } else if (r->status >= 200) {
     self->final_status = r->status;
     set_state (self, GST_SIP_CALL_STATE_ANSWERED, r->status, NULL);

@@ -18,6 +18,11 @@
  * cannot take a packet, the packet is dropped and counted in
  * #GstSipSink:stats. Inside sipbin, EOS reaching sipsink hangs up the call.
  *
+ * Unlike udpsink, #GstBaseSink:sync defaults to %FALSE: the sources of a
+ * call pipeline (sipsrc, ttsbridge) are live and already paced, and waiting
+ * on the clock again would add latency to every packet. Set sync=true when
+ * a non-live source (a file) feeds the call.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
@@ -38,6 +43,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_sink_debug);
 #define GST_CAT_DEFAULT gst_sip_sink_debug
 
 #define MAX_IOV 16
+#define DEFAULT_SYNC FALSE
 
 enum
 {
@@ -129,6 +135,9 @@ gst_sip_sink_class_init (GstSipSinkClass * klass)
 static void
 gst_sip_sink_init (GstSipSink * self)
 {
+  /* Everything that feeds a call is live and paced (sipsrc, ttsbridge):
+   * waiting on the clock again here would only add latency. */
+  gst_base_sink_set_sync (GST_BASE_SINK (self), DEFAULT_SYNC);
   g_mutex_init (&self->config_lock);
   self->active_generation = -1;
   self->active_fd = -1;

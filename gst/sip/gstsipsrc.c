@@ -133,6 +133,7 @@ static gboolean gst_sip_src_unlock (GstBaseSrc * bsrc);
 static gboolean gst_sip_src_unlock_stop (GstBaseSrc * bsrc);
 static gboolean gst_sip_src_negotiate (GstBaseSrc * bsrc);
 static GstCaps *gst_sip_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter);
+static gboolean gst_sip_src_query (GstBaseSrc * bsrc, GstQuery * query);
 static GstFlowReturn gst_sip_src_create (GstPushSrc * psrc,
     GstBuffer ** outbuf);
 
@@ -220,6 +221,7 @@ gst_sip_src_class_init (GstSipSrcClass * klass)
   basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_sip_src_unlock_stop);
   basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_sip_src_negotiate);
   basesrc_class->get_caps = GST_DEBUG_FUNCPTR (gst_sip_src_get_caps);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_sip_src_query);
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_sip_src_create);
 
   gst_type_mark_as_plugin_api (GST_TYPE_SIP_SOURCE_FILTER, 0);
@@ -587,6 +589,19 @@ static gboolean
 gst_sip_src_negotiate (GstBaseSrc * bsrc)
 {
   return TRUE;
+}
+
+/* Packets wait in the socket's receive buffer, not in sipsrc: report no
+ * added latency and no upper bound, so that a syncing sink downstream can
+ * take its processing deadline. */
+static gboolean
+gst_sip_src_query (GstBaseSrc * bsrc, GstQuery * query)
+{
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gst_query_set_latency (query, TRUE, 0, GST_CLOCK_TIME_NONE);
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
 }
 
 static GstCaps *
