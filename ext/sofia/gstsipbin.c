@@ -98,8 +98,8 @@ static guint signals[N_SIGNALS];
 
 #define gst_sip_bin_parent_class parent_class
 G_DEFINE_TYPE (GstSipBin, gst_sip_bin, GST_TYPE_BIN);
-GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (sipbin, "sipbin", GST_RANK_NONE,
-    GST_TYPE_SIP_BIN, sofia_element_init (plugin));
+GST_ELEMENT_REGISTER_DEFINE (sipbin, "sipbin", GST_RANK_NONE,
+    GST_TYPE_SIP_BIN);
 
 static void gst_sip_bin_finalize (GObject * object);
 static void gst_sip_bin_set_property (GObject * object, guint prop_id,

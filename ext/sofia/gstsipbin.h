@@ -7,9 +7,9 @@
 #include <gst/gst.h>
 #include <gio/gio.h>
 
-#include "gstsipendpoint.h"
-#include "gstsipcall.h"
-#include "gstsipsdp.h"
+#include <gst/sip/gstsipendpoint.h>
+#include <gst/sip/gstsipcall.h>
+#include <gst/sip/gstsipsdp.h>
 
 G_BEGIN_DECLS
 

@@ -7,9 +7,12 @@
 
 #include "gstsofiaelements.h"
 
+#include <gst/sip/gstsipendpoint.h>
+
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
+  gst_sip_agent_init ();
   return GST_ELEMENT_REGISTER (sipbin, plugin);
 }
 

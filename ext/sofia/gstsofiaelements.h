@@ -8,8 +8,6 @@
 
 G_BEGIN_DECLS
 
-void sofia_element_init (GstPlugin * plugin);
-
 GST_ELEMENT_REGISTER_DECLARE (sipbin);
 
 G_END_DECLS

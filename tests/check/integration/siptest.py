@@ -600,8 +600,14 @@ def sipp_statuses(res):
 
 # ---------------------------------------------------------------- capture
 
+def _port_sel(p):
+    """int port or (first, last) range -> tshark/BPF spelling 'N' or 'N-M'."""
+    return '%d-%d' % tuple(p) if isinstance(p, (tuple, list)) else '%d' % p
+
+
 class Capture:
-    """tshark on lo for the given UDP ports. Use as a context manager."""
+    """tshark on lo for the given UDP ports (ints or (first, last) ranges).
+    Use as a context manager, or start()/stop() and cleanup()."""
 
     def __init__(self, ports, iface='lo'):
         self.ports = list(ports)
@@ -619,7 +625,8 @@ class Capture:
         return False
 
     def start(self, timeout=15.0):
-        filt = ' or '.join('udp port %d' % p for p in self.ports)
+        filt = ' or '.join(('udp portrange %s' if isinstance(p, (tuple, list)) else 'udp port %s')
+                           % _port_sel(p) for p in self.ports)
         cmd = ['tshark', '-i', self.iface, '-f', filt, '-w', self.path, '-F', 'pcap', '-q']
         self.proc = subprocess.Popen(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -643,8 +650,9 @@ class Capture:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def rtp(self, port):
-        """[(srcport, dstport, pt, payload bytes)] for UDP traffic on `port`, decoded as RTP."""
-        r = subprocess.run(['tshark', '-r', self.path, '-d', 'udp.port==%d,rtp' % port,
+        """[(srcport, dstport, pt, payload bytes)] for UDP traffic on `port` (int or
+        range), decoded as RTP."""
+        r = subprocess.run(['tshark', '-r', self.path, '-d', 'udp.port==%s,rtp' % _port_sel(port),
                             '-Y', 'rtp', '-T', 'fields', '-e', 'udp.srcport', '-e', 'udp.dstport',
                             '-e', 'rtp.p_type', '-e', 'rtp.payload'],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -670,6 +678,19 @@ class Capture:
             elif pkt[1] == media_port:
                 out['echoed'].append(pkt)
         return out
+
+
+    def streams_between(self, a, b):
+        """RTP between port ranges a and b: (a->b packets, b->a packets), each a
+        list of (srcport, dstport, pt, payload). Decoded as RTP on range a."""
+        inside = lambda port, r: r[0] <= port <= r[1]   # noqa: E731
+        ab, ba = [], []
+        for pkt in self.rtp(a):
+            if inside(pkt[0], a) and inside(pkt[1], b):
+                ab.append(pkt)
+            elif inside(pkt[0], b) and inside(pkt[1], a):
+                ba.append(pkt)
+        return ab, ba
 
 
 def compare_echo(sent, echoed, packet_size=160, max_missing=2):

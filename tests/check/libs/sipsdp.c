@@ -5,7 +5,7 @@
  */
 #include <gst/check/gstcheck.h>
 #include <sofia-sip/su.h>
-#include "gstsipsdp.h"
+#include <gst/sip/gstsipsdp.h>
 
 #define OFFER_HEAD "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.1\r\n" \
     "s=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"

@@ -5,7 +5,7 @@
 #include "config.h"
 #endif
 
-#include "gstsipcall.h"
+#include <gst/sip/gstsipcall.h>
 
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>

@@ -5,8 +5,8 @@
 #include "config.h"
 #endif
 
-#include "gstsipendpoint.h"
-#include "gstsipcall.h"
+#include <gst/sip/gstsipendpoint.h>
+#include <gst/sip/gstsipcall.h>
 
 #include <string.h>
 #include <sofia-sip/su_glib.h>
@@ -367,11 +367,26 @@ out:
   return ok;
 }
 
+/* su_init() sets up sofia-sip's per-process state (clock, sockets,
+ * thread-local data); once per process, before any root exists. */
+void
+gst_sip_agent_init (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done)) {
+    su_init ();
+    g_once_init_leave (&done, 1);
+  }
+}
+
 GstSipEndpoint *
 gst_sip_endpoint_new (const gchar * local_uri, const gchar * user_agent,
     GError ** error)
 {
   GstSipEndpoint *self;
+
+  gst_sip_agent_init ();
 
   self = g_object_new (GST_TYPE_SIP_ENDPOINT, NULL);
   gst_object_ref_sink (self);

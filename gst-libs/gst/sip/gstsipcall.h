@@ -5,7 +5,7 @@
 #define __GST_SIP_CALL_H__
 
 #include <gst/gst.h>
-#include "gstsipendpoint.h"
+#include <gst/sip/gstsipendpoint.h>
 
 G_BEGIN_DECLS
 

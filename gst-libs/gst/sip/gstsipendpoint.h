@@ -20,6 +20,8 @@ G_DECLARE_FINAL_TYPE (GstSipEndpoint, gst_sip_endpoint, GST, SIP_ENDPOINT,
 
 typedef struct _GstSipCall GstSipCall;
 
+void gst_sip_agent_init (void);
+
 GstSipEndpoint *gst_sip_endpoint_new (const gchar * local_uri,
     const gchar * user_agent, GError ** error);
 void gst_sip_endpoint_shutdown (GstSipEndpoint * endpoint);

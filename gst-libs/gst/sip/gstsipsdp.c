@@ -5,7 +5,7 @@
 #include "config.h"
 #endif
 
-#include "gstsipsdp.h"
+#include <gst/sip/gstsipsdp.h>
 
 #include <stdlib.h>
 #include <string.h>
