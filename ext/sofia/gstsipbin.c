@@ -87,6 +87,7 @@ enum
   PROP_RTP_PORT_MAX,
   PROP_RING_TIME,
   PROP_CALL_ID,
+  PROP_CALL,
 };
 
 enum
@@ -164,6 +165,22 @@ gst_sip_bin_class_init (GstSipBinClass * klass)
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**
+   * GstSipBin:call:
+   *
+   * A call from an application's own #GstSipEndpoint (the server runs one
+   * pipeline per call this way). When set, sipbin does not listen on
+   * #GstSipBin:local-uri: it answers this one call when the bin goes to
+   * PAUSED, and posts the same `sip-call` messages; the application tears
+   * the pipeline down after `ended`.
+   */
+  g_object_class_install_property (gobject_class, PROP_CALL,
+      g_param_spec_object ("call", "Call",
+          "A call taken from an application's own SIP endpoint (instead of "
+          "listening on local-uri)", GST_TYPE_SIP_CALL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
    * GstSipBin::hangup:
    * @sipbin: the sipbin
    *
@@ -228,6 +245,7 @@ gst_sip_bin_finalize (GObject * object)
   g_free (self->user_agent);
   g_free (self->local_media_address);
   codec_free (self->codec);
+  gst_clear_object (&self->attached_call);
   g_mutex_clear (&self->call_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -265,6 +283,10 @@ gst_sip_bin_set_property (GObject * object, guint prop_id,
     case PROP_RING_TIME:
       self->ring_time = g_value_get_uint (value);
       break;
+    case PROP_CALL:
+      gst_clear_object (&self->attached_call);
+      self->attached_call = g_value_dup_object (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -278,6 +300,12 @@ gst_sip_bin_get_property (GObject * object, guint prop_id, GValue * value,
 {
   GstSipBin *self = GST_SIP_BIN (object);
 
+  if (prop_id == PROP_CALL) {
+    GST_OBJECT_LOCK (self);
+    g_value_set_object (value, self->attached_call);
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   if (prop_id == PROP_CALL_ID) {
     g_mutex_lock (&self->call_lock);
     g_value_set_string (value,
@@ -761,27 +789,19 @@ on_reoffer (GstSipCall * call, GstSipBin * self)
   gst_sip_sdp_offer_free (offer);
 }
 
+/* Negotiates @call against the pipeline, sets up its media and answers it
+ * (180, then 200 after ring-time). Call with call_lock held; returns with
+ * it released. Any thread: responses are marshalled to the endpoint. */
 static void
-on_incoming_call (GstSipEndpoint * endpoint, GstSipCall * call,
-    GstSipBin * self)
+take_call_unlock (GstSipBin * self, GstSipCall * call)
 {
+  GstSipEndpoint *endpoint = gst_sip_call_get_endpoint (call);
   GstSipSdpOffer *offer;
   const GstSipCodec *codec;
   GError *err = NULL;
   const gchar *sdp;
   gsize len;
   guint ring_time;
-
-  post_call_message (self, call, "incoming", NULL);
-  g_signal_connect (call, "state-changed",
-      G_CALLBACK (on_call_state_changed), self);
-
-  g_mutex_lock (&self->call_lock);
-  if (self->call) {
-    g_mutex_unlock (&self->call_lock);
-    gst_sip_call_respond (call, 486, "Busy Here", NULL, NULL);
-    return;
-  }
 
   sdp = gst_sip_call_get_remote_sdp (call, &len);
   if (sdp == NULL) {
@@ -860,6 +880,23 @@ on_incoming_call (GstSipEndpoint * endpoint, GstSipCall * call,
 }
 
 static void
+on_incoming_call (GstSipEndpoint * endpoint, GstSipCall * call,
+    GstSipBin * self)
+{
+  post_call_message (self, call, "incoming", NULL);
+  g_signal_connect (call, "state-changed",
+      G_CALLBACK (on_call_state_changed), self);
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call) {
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_call_respond (call, 486, "Busy Here", NULL, NULL);
+    return;
+  }
+  take_call_unlock (self, call);
+}
+
+static void
 gst_sip_bin_hangup (GstSipBin * self)
 {
   GstSipCall *call = NULL;
@@ -884,6 +921,7 @@ start_endpoint (GstSipBin * self)
   GError *err = NULL;
   gchar *uri, *ua;
   GstSipEndpoint *endpoint;
+  GstSipCall *attached;
 
   if (gst_element_factory_find ("sipsrc") == NULL
       || gst_element_factory_find ("sipsink") == NULL) {
@@ -906,7 +944,21 @@ start_endpoint (GstSipBin * self)
   GST_OBJECT_LOCK (self);
   uri = g_strdup (self->local_uri);
   ua = g_strdup (self->user_agent);
+  attached = self->attached_call ? gst_object_ref (self->attached_call) :
+      NULL;
   GST_OBJECT_UNLOCK (self);
+
+  if (attached) {
+    /* The application owns the endpoint; we only borrow it. */
+    g_mutex_lock (&self->call_lock);
+    self->endpoint = gst_object_ref (gst_sip_call_get_endpoint (attached));
+    self->owns_endpoint = FALSE;
+    g_mutex_unlock (&self->call_lock);
+    gst_object_unref (attached);
+    g_free (uri);
+    g_free (ua);
+    return TRUE;
+  }
 
   endpoint = gst_sip_endpoint_new (uri, ua, &err);
   if (endpoint == NULL) {
@@ -921,21 +973,49 @@ start_endpoint (GstSipBin * self)
       self);
   g_mutex_lock (&self->call_lock);
   self->endpoint = endpoint;
+  self->owns_endpoint = TRUE;
   g_mutex_unlock (&self->call_lock);
   g_free (uri);
   g_free (ua);
   return TRUE;
 }
 
+/* Attached mode, READY->PAUSED: answer the application's call. */
+static void
+take_attached_call (GstSipBin * self)
+{
+  GstSipCall *call;
+
+  GST_OBJECT_LOCK (self);
+  call = self->attached_call ? gst_object_ref (self->attached_call) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (call == NULL)
+    return;
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call || gst_sip_call_get_state (call) > GST_SIP_CALL_STATE_RINGING) {
+    g_mutex_unlock (&self->call_lock);
+    gst_object_unref (call);
+    return;
+  }
+  post_call_message (self, call, "incoming", NULL);
+  g_signal_connect (call, "state-changed",
+      G_CALLBACK (on_call_state_changed), self);
+  take_call_unlock (self, call);
+  gst_object_unref (call);
+}
+
 static void
 stop_endpoint (GstSipBin * self)
 {
   GstSipEndpoint *endpoint;
+  gboolean owns;
 
   g_mutex_lock (&self->call_lock);
   endpoint = self->endpoint;
+  owns = self->owns_endpoint;
   g_mutex_unlock (&self->call_lock);
-  if (endpoint) {
+  if (endpoint && owns) {
     /* BYEs the call in progress and waits for the stack to wind down;
      * state callbacks run meanwhile on the endpoint thread. */
     gst_sip_endpoint_shutdown (endpoint);
@@ -981,6 +1061,9 @@ gst_sip_bin_change_state (GstElement * element, GstStateChange transition)
   }
 
   switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      take_attached_call (self);
+      break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       stop_endpoint (self);
       break;

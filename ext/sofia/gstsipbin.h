@@ -28,10 +28,12 @@ struct _GstSipBin
   guint rtp_port_min;
   guint rtp_port_max;
   guint ring_time;
+  GstSipCall *attached_call;
 
   /* call state, call_lock; the endpoint thread works on it */
   GMutex call_lock;
   GstSipEndpoint *endpoint;
+  gboolean owns_endpoint;
   GstElement *rtp_src;
   GstElement *rtp_sink;
   GstSipCall *call;
