@@ -609,9 +609,13 @@ configure_media (GstSipBin * self, const GstSipSdpOffer * offer)
         "socket", self->rtp_socket, NULL);
   }
   if (self->rtp_sink) {
+    /* RFC 3264 6.1: answering a sendonly or inactive offer (hold), we
+     * must not send. */
+    gboolean sending = (offer->direction & GST_SIP_DIRECTION_RECVONLY) != 0;
+
     g_object_set (self->rtp_sink, "caps", caps,
         "remote-address", offer->address, "remote-port", offer->port,
-        "socket", self->rtp_socket, NULL);
+        "sending", sending, "socket", self->rtp_socket, NULL);
   }
   gst_caps_unref (caps);
 }

@@ -52,6 +52,7 @@ enum
   PROP_CAPS,
   PROP_REMOTE_ADDRESS,
   PROP_REMOTE_PORT,
+  PROP_SENDING,
   PROP_STATS,
 };
 
@@ -105,6 +106,11 @@ gst_sip_sink_class_init (GstSipSinkClass * klass)
       g_param_spec_int ("remote-port", "Remote port",
           "Media port of the far end", 0, 65535, 0,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_SENDING,
+      g_param_spec_boolean ("sending", "Sending",
+          "FALSE while the far end wants no media from us (our SDP answer "
+          "said recvonly or inactive, e.g. on hold): packets are dropped",
+          TRUE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
    * GstSipSink:stats:
    *
@@ -139,6 +145,7 @@ gst_sip_sink_init (GstSipSink * self)
    * waiting on the clock again here would only add latency. */
   gst_base_sink_set_sync (GST_BASE_SINK (self), DEFAULT_SYNC);
   g_mutex_init (&self->config_lock);
+  self->sending = TRUE;
   self->active_generation = -1;
   self->active_fd = -1;
 }
@@ -196,6 +203,11 @@ gst_sip_sink_set_property (GObject * object, guint prop_id,
       self->remote_port = g_value_get_int (value);
       push_remote_to_channel_locked (self);
       break;
+    case PROP_SENDING:
+      GST_INFO_OBJECT (self, "%s",
+          g_value_get_boolean (value) ? "sending" : "not sending (hold)");
+      g_atomic_int_set (&self->sending, g_value_get_boolean (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -235,12 +247,16 @@ gst_sip_sink_get_property (GObject * object, guint prop_id, GValue * value,
       g_value_set_int (value, self->remote_port);
       g_mutex_unlock (&self->config_lock);
       break;
+    case PROP_SENDING:
+      g_value_set_boolean (value, g_atomic_int_get (&self->sending));
+      break;
     case PROP_STATS:
       g_value_take_boxed (value,
           gst_structure_new ("application/x-sipsink-stats",
               "packets-sent", G_TYPE_UINT64, self->packets_sent,
               "bytes-sent", G_TYPE_UINT64, self->bytes_sent,
               "dropped-no-call", G_TYPE_UINT64, self->dropped_no_call,
+              "dropped-not-sending", G_TYPE_UINT64, self->dropped_not_sending,
               "send-errors", G_TYPE_UINT64, self->send_errors, NULL));
       break;
     default:
@@ -267,7 +283,7 @@ gst_sip_sink_start (GstBaseSink * bsink)
   GstSipSink *self = GST_SIP_SINK (bsink);
 
   self->packets_sent = self->bytes_sent = 0;
-  self->dropped_no_call = self->send_errors = 0;
+  self->dropped_no_call = self->dropped_not_sending = self->send_errors = 0;
   self->active_generation = -1;
   return TRUE;
 }
@@ -395,6 +411,10 @@ gst_sip_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
     self->dropped_no_call++;
     return GST_FLOW_OK;
   }
+  if (G_UNLIKELY (!g_atomic_int_get (&self->sending))) {
+    self->dropped_not_sending++;
+    return GST_FLOW_OK;
+  }
   send_buffer (self, buffer);
   return GST_FLOW_OK;
 }
@@ -407,6 +427,10 @@ gst_sip_sink_render_list (GstBaseSink * bsink, GstBufferList * list)
 
   if (!refresh_destination (self)) {
     self->dropped_no_call += len;
+    return GST_FLOW_OK;
+  }
+  if (G_UNLIKELY (!g_atomic_int_get (&self->sending))) {
+    self->dropped_not_sending += len;
     return GST_FLOW_OK;
   }
   for (i = 0; i < len; i++)

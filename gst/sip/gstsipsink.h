@@ -26,6 +26,7 @@ struct _GstSipSink
   gchar *remote_host;
   gint remote_port;
   gint config_generation;       /* atomic */
+  gint sending;                 /* atomic boolean */
 
   /* streaming thread only */
   gint active_generation;
@@ -38,6 +39,7 @@ struct _GstSipSink
   guint64 packets_sent;
   guint64 bytes_sent;
   guint64 dropped_no_call;
+  guint64 dropped_not_sending;
   guint64 send_errors;
 };
 
