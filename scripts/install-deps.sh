@@ -12,7 +12,7 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-libav
   # test peers: SIPp, baresip, tshark; unshare/ip for the corpus replay
-  sip-tester baresip-core tshark iproute2 util-linux procps
+  sip-tester baresip-core tshark iproute2 util-linux procps valgrind
 )
 
 missing=()
