@@ -10,6 +10,7 @@
 
 #include <string.h>
 #include <sofia-sip/su_glib.h>
+#include <sofia-sip/su_log.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
@@ -18,6 +19,7 @@
 
 GST_DEBUG_CATEGORY_STATIC (gst_sip_endpoint_debug);
 #define GST_CAT_DEFAULT gst_sip_endpoint_debug
+GST_DEBUG_CATEGORY_STATIC (sofia_debug);
 
 /* What we answer ourselves: NUA would otherwise advertise (and half
  * handle) PRACK, UPDATE, REFER, SUBSCRIBE and session timers. */
@@ -369,12 +371,28 @@ out:
 
 /* su_init() sets up sofia-sip's per-process state (clock, sockets,
  * thread-local data); once per process, before any root exists. */
+/* sofia-sip's own log (SU_DEBUG, NUA_DEBUG ...) goes to stderr; send it to
+ * the GStreamer debug log instead: GST_DEBUG=sofia:5. */
+static void
+sofia_logger (void *stream, char const *fmt, va_list args)
+{
+  gchar *msg = g_strdup_vprintf (fmt, args);
+
+  g_strchomp (msg);
+  if (*msg)
+    GST_CAT_DEBUG (sofia_debug, "%s", msg);
+  g_free (msg);
+}
+
 void
 gst_sip_agent_init (void)
 {
   static gsize done = 0;
 
   if (g_once_init_enter (&done)) {
+    GST_DEBUG_CATEGORY_INIT (sofia_debug, "sofia", 0,
+        "sofia-sip's own log messages");
+    su_log_redirect (su_log_default, sofia_logger, NULL);
     su_init ();
     g_once_init_leave (&done, 1);
   }
