@@ -713,6 +713,7 @@ static void
 on_call_state_changed (GstSipCall * call, gint state, gint status,
     const gchar * reason, GstSipBin * self)
 {
+  GstMessage *eos = NULL;
   gboolean current;
 
   g_mutex_lock (&self->call_lock);
@@ -720,6 +721,8 @@ on_call_state_changed (GstSipCall * call, gint state, gint status,
   if (current && state == GST_SIP_CALL_STATE_ENDED) {
     release_media_locked (self);
     self->call = NULL;
+    eos = self->pending_eos;
+    self->pending_eos = NULL;
   }
   g_mutex_unlock (&self->call_lock);
 
@@ -728,6 +731,9 @@ on_call_state_changed (GstSipCall * call, gint state, gint status,
   else if (state == GST_SIP_CALL_STATE_ENDED)
     post_call_message (self, call, "ended", "status", G_TYPE_INT, status,
         "reason", G_TYPE_STRING, reason ? reason : "", NULL);
+
+  if (eos)
+    GST_BIN_CLASS (parent_class)->handle_message (GST_BIN (self), eos);
 
   if (state == GST_SIP_CALL_STATE_ENDED) {
     g_signal_handlers_disconnect_by_data (call, self);
@@ -1032,6 +1038,7 @@ stop_endpoint (GstSipBin * self)
     gst_clear_object (&self->call);
   }
   release_media_locked (self);
+  gst_clear_message (&self->pending_eos);
   self->endpoint = NULL;
   gst_clear_object (&self->rtp_src);
   gst_clear_object (&self->rtp_sink);
@@ -1084,8 +1091,20 @@ gst_sip_bin_handle_message (GstBin * bin, GstMessage * message)
 
   if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS
       && GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (self->rtp_sink)) {
+    gboolean held = FALSE;
+
+    /* Hold the EOS back until the call has ended, so that the application
+     * sees `ended` (with the BYE's outcome) before EOS makes it stop. */
+    g_mutex_lock (&self->call_lock);
+    if (self->call && self->pending_eos == NULL) {
+      self->pending_eos = message;
+      held = TRUE;
+    }
+    g_mutex_unlock (&self->call_lock);
     GST_INFO_OBJECT (self, "EOS reached sipsink: ending the call");
     gst_sip_bin_hangup (self);
+    if (held)
+      return;
   }
   GST_BIN_CLASS (parent_class)->handle_message (bin, message);
 }

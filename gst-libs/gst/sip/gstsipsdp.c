@@ -64,6 +64,40 @@ static_payload (gint pt, const gchar ** name, gint * rate)
   }
 }
 
+/* sofia-sip refuses a whole SDP over one "a=rtpmap:31 LPC" without a clock
+ * rate (RFC 4475's esc01 and longreq carry one). Such a line says nothing
+ * we could use; drop it and let the payload type stand on its own. Returns
+ * NULL when there is nothing to drop. */
+static gchar *
+strip_rtpmaps_without_rate (const gchar * sdp, gsize len)
+{
+  gchar *copy = g_strndup (sdp, len);
+  gchar **lines = g_strsplit (copy, "\n", -1);
+  GString *out = g_string_sized_new (len);
+  gboolean dropped = FALSE;
+  guint i;
+
+  for (i = 0; lines[i]; i++) {
+    const gchar *line = lines[i];
+
+    if (g_ascii_strncasecmp (line, "a=rtpmap:", 9) == 0
+        && strchr (line, '/') == NULL) {
+      dropped = TRUE;
+      continue;
+    }
+    g_string_append (out, line);
+    if (lines[i + 1])
+      g_string_append_c (out, '\n');
+  }
+  g_strfreev (lines);
+  g_free (copy);
+  if (!dropped) {
+    g_string_free (out, TRUE);
+    return NULL;
+  }
+  return g_string_free (out, FALSE);
+}
+
 static const sdp_connection_t *
 media_connection (const sdp_session_t * session, const sdp_media_t * m)
 {
@@ -89,6 +123,17 @@ gst_sip_sdp_offer_parse (const gchar * sdp, gsize len, GError ** error)
 
   parser = sdp_parse (home, sdp, (issize_t) len, sdp_f_c_missing);
   session = sdp_session (parser);
+  if (session == NULL) {
+    gchar *stripped = strip_rtpmaps_without_rate (sdp, len);
+
+    if (stripped) {
+      sdp_parser_free (parser);
+      /* the parser copies the text: stripped can go at once */
+      parser = sdp_parse (home, stripped, strlen (stripped), sdp_f_c_missing);
+      session = sdp_session (parser);
+      g_free (stripped);
+    }
+  }
   if (session == NULL) {
     g_set_error (error, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_PARSE,
         "SDP does not parse: %s", sdp_parsing_error (parser));

@@ -87,11 +87,12 @@ def require_agent():
     require('gst-launch-1.0')
     require('gst-inspect-1.0')
     with tempfile.TemporaryDirectory() as tmp:
-        r = subprocess.run(['gst-inspect-1.0', 'sipbin'], env=gst_env(os.path.join(tmp, 'reg.bin')),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=60)
-    if r.returncode != 0:
-        skip('element sipbin not found with GST_PLUGIN_PATH=%s (plugin not built?)' % BUILD_DIR)
+        for element in ('sipbin', 'sipsrc', 'sipsink'):
+            r = subprocess.run(['gst-inspect-1.0', element], env=gst_env(os.path.join(tmp, 'reg.bin')),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=60)
+            if r.returncode != 0:
+                skip('element %s not found with GST_PLUGIN_PATH=%s (not built?)' % (element, BUILD_DIR))
 
 
 class Results:

@@ -59,25 +59,26 @@ def echo_call(res, codec, host='127.0.0.1'):
             if not agent.fake:
                 m = agent.wait_state('answered', timeout=5)
                 res.check(m is not None and m.get('codec') == codec,
-                          '%s: agent posted answered with codec=%s (got %s)' % (tag, codec, m),
-                          agent.output())
+                          '%s: agent posted answered with codec=%s (got %s)'
+                          % (tag, codec, m and m.get('codec')), agent.output())
                 m = agent.wait_state('ended', timeout=5)
-                res.check(m is not None, '%s: agent posted ended (got %s)' % (tag, m), agent.output())
+                res.check(m is not None, '%s: agent posted ended (status %s, reason %s)'
+                          % (tag, m and m.get('status'), m and m.get('reason')), agent.output())
             res.check(agent.alive(), '%s: agent still running after the call' % tag, agent.output())
             if not ok:
                 agent.dump('call failed')
 
         streams = cap.streams(media_port)
         sent = b''.join(p[3] for p in streams['sent'] if p[2] == pt)
-        echoed_pkts = [p for p in streams['echoed']]
+        echoed_pkts = streams['echoed']
         echoed = b''.join(p[3] for p in echoed_pkts)
         st.log('  captured %d packets sent, %d echoed' % (len(streams['sent']), len(echoed_pkts)))
         res.check(sent == generated,
                   '%s: capture shows SIPp sent the whole generated stream (%d of %d bytes)'
                   % (tag, len(sent), len(generated)))
         bad_pt = sorted({p[2] for p in echoed_pkts if p[2] != pt})
-        res.check(echoed_pkts and not bad_pt,
-                  '%s: echoed packets carry PT %d (others seen: %s)' % (tag, pt, bad_pt))
+        res.check(echoed_pkts and not bad_pt, '%s: %d echoed packets, all with PT %d (others seen: %s)'
+                  % (tag, len(echoed_pkts), pt, bad_pt))
         if sdp:
             srcs = sorted({p[0] for p in echoed_pkts})
             res.check(srcs == [sdp[1]], '%s: echo comes from the answered port %d (symmetric RTP; seen %s)'

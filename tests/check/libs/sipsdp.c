@@ -60,6 +60,24 @@ GST_START_TEST (test_media_level_ipv6_connection)
 
 GST_END_TEST;
 
+/* RFC 4475's esc01 and longreq carry this body: an rtpmap without a clock
+ * rate, on a video stream we reject anyway. Valid enough to answer. */
+GST_START_TEST (test_rtpmap_without_rate)
+{
+  GstSipSdpOffer *offer = parse ("v=0\r\n"
+      "o=mhandley 29739 7272939 IN IP4 192.0.2.1\r\ns=-\r\n"
+      "c=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+      "m=audio 49217 RTP/AVP 0 12\r\n"
+      "m=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\n", NULL);
+
+  fail_unless (offer != NULL);
+  fail_unless_equals_string (codec (offer, 0)->encoding_name, "PCMU");
+  fail_unless_equals_int (offer->media_lines->len, 2);
+  gst_sip_sdp_offer_free (offer);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_errors)
 {
   GError *err = NULL;
@@ -145,6 +163,7 @@ sipsdp_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_static_and_dynamic_payloads);
   tcase_add_test (tc, test_media_level_ipv6_connection);
+  tcase_add_test (tc, test_rtpmap_without_rate);
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_answer_rejects_other_streams_and_mirrors_direction);
   tcase_add_test (tc, test_codec_caps);
