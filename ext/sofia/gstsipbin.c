@@ -198,6 +198,14 @@ gst_sip_bin_class_init (GstSipBinClass * klass)
       "Answers SIP calls (sofia-sip) and connects their RTP to the sipsrc and "
       "sipsink inside; the codec comes from what the pipeline accepts",
       "gst-sip-agent developers");
+  gst_element_class_add_static_metadata (element_class, "example",
+      "gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! "
+      "rtppcmudepay ! rtppcmupay ! sipsink )");
+  gst_element_class_add_static_metadata (element_class, "messages",
+      "sip-call: state (incoming, ringing, answered, ended), call-id, from, "
+      "to; answered adds codec, payload, clock-rate, "
+      "telephone-event-payload, local-media, remote-media; ended adds "
+      "status and reason (docs/elements.md)");
 
   GST_DEBUG_CATEGORY_INIT (gst_sip_bin_debug, "sipbin", 0, "SIP call bin");
 }

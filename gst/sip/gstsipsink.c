@@ -127,6 +127,9 @@ gst_sip_sink_class_init (GstSipSinkClass * klass)
       "Sink/Network/RTP",
       "Sends one SIP call's RTP to the far end from the call's own socket "
       "(symmetric RTP)", "gst-sip-agent developers");
+  gst_element_class_add_static_metadata (element_class, "example",
+      "gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! "
+      "rtppcmudepay ! rtppcmupay ! sipsink )");
 
   basesink_class->start = GST_DEBUG_FUNCPTR (gst_sip_sink_start);
   basesink_class->stop = GST_DEBUG_FUNCPTR (gst_sip_sink_stop);

@@ -49,8 +49,9 @@
  * gst-launch-1.0 sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
  * ]| Answers a SIP call on 127.0.0.1:5060 and echoes the caller's audio.
  * |[
- * gst-launch-1.0 sipsrc port=5004 source-filter=latch caps="application/x-rtp,media=audio,clock-rate=8000,encoding-name=PCMU,payload=0" ! rtppcmudepay ! mulawdec ! autoaudiosink
- * ]| Plays PCMU RTP arriving on port 5004 from the first source that sends it.
+ * gst-launch-1.0 sipsrc port=5004 source-filter=latch caps="application/x-rtp,media=audio,clock-rate=8000,encoding-name=PCMU,payload=0" ! rtppcmudepay ! mulawdec ! wavenc ! filesink location=call.wav
+ * ]| Records PCMU RTP arriving on port 5004 from the first source that sends
+ * it.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -214,6 +215,14 @@ gst_sip_src_class_init (GstSipSrcClass * klass)
       "Source/Network/RTP",
       "Receives one SIP call's RTP: validation, strict source or NAT latch, "
       "RFC 4733 DTMF events", "gst-sip-agent developers");
+  gst_element_class_add_static_metadata (element_class, "example",
+      "gst-launch-1.0 sipsrc port=5004 source-filter=latch "
+      "caps=\"application/x-rtp,media=audio,clock-rate=8000,"
+      "encoding-name=PCMU,payload=0\" ! rtppcmudepay ! mulawdec ! wavenc ! "
+      "filesink location=call.wav");
+  gst_element_class_add_static_metadata (element_class, "messages",
+      "dtmf-event: type (1), number, volume, method (1), start, duration "
+      "(ms, on the end message); also sent downstream as a custom event");
 
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_sip_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_sip_src_stop);
