@@ -636,10 +636,9 @@ release_media_locked (GstSipBin * self)
     g_object_set (self->rtp_src, "socket", NULL, NULL);
   if (self->rtp_sink)
     g_object_set (self->rtp_sink, "socket", NULL, NULL);
-  if (self->rtp_socket) {
-    g_socket_close (self->rtp_socket, NULL);
-    g_clear_object (&self->rtp_socket);
-  }
+  /* Not closed here: sipsrc's streaming thread may be polling it right
+   * now. It closes when sipsrc and sipsink have let go of it. */
+  g_clear_object (&self->rtp_socket);
   codec_free (self->codec);
   self->codec = NULL;
   g_clear_pointer (&self->local_media_address, g_free);
@@ -807,31 +806,25 @@ on_reoffer (GstSipCall * call, GstSipBin * self)
   gst_sip_sdp_offer_free (offer);
 }
 
-/* Negotiates @call against the pipeline, sets up its media and answers it
- * (180, then 200 after ring-time). Call with call_lock held; returns with
- * it released. Any thread: responses are marshalled to the endpoint. */
-static void
-take_call_unlock (GstSipBin * self, GstSipCall * call)
+/* The INVITE's offer, or NULL after rejecting the call: 400 for SDP that
+ * does not parse, 488 for no usable audio or no SDP at all. */
+static GstSipSdpOffer *
+parse_offer_or_reject (GstSipBin * self, GstSipCall * call)
 {
-  GstSipEndpoint *endpoint = gst_sip_call_get_endpoint (call);
   GstSipSdpOffer *offer;
-  const GstSipCodec *codec;
   GError *err = NULL;
   const gchar *sdp;
   gsize len;
-  guint ring_time;
 
   sdp = gst_sip_call_get_remote_sdp (call, &len);
   if (sdp == NULL) {
-    g_mutex_unlock (&self->call_lock);
     /* Delayed offer (our offer in the 200, answer in the ACK) */
     gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
         "INVITE without SDP offer not supported");
-    return;
+    return NULL;
   }
   offer = gst_sip_sdp_offer_parse (sdp, len, &err);
   if (offer == NULL) {
-    g_mutex_unlock (&self->call_lock);
     GST_INFO_OBJECT (self, "rejecting call: %s", err->message);
     if (g_error_matches (err, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_PARSE))
       gst_sip_call_respond (call, 400, "Bad Request", NULL, err->message);
@@ -839,8 +832,21 @@ take_call_unlock (GstSipBin * self, GstSipCall * call)
       gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
           err->message);
     g_clear_error (&err);
-    return;
   }
+  return offer;
+}
+
+/* Negotiates @call's @offer (taken) against the pipeline, sets up its media
+ * and answers it (180, then 200 after ring-time). Call with call_lock held;
+ * returns with it released. Any thread: responses are marshalled to the
+ * endpoint. */
+static void
+take_call_unlock (GstSipBin * self, GstSipCall * call, GstSipSdpOffer * offer)
+{
+  GstSipEndpoint *endpoint = gst_sip_call_get_endpoint (call);
+  const GstSipCodec *codec;
+  GError *err = NULL;
+  guint ring_time;
 
   codec = choose_codec (self, offer, NULL);
   if (codec == NULL) {
@@ -901,17 +907,26 @@ static void
 on_incoming_call (GstSipEndpoint * endpoint, GstSipCall * call,
     GstSipBin * self)
 {
+  GstSipSdpOffer *offer;
+
   post_call_message (self, call, "incoming", NULL);
   g_signal_connect (call, "state-changed",
       G_CALLBACK (on_call_state_changed), self);
 
+  /* The offer is checked first: a broken one gets its 400 even while a
+   * call is up. */
+  offer = parse_offer_or_reject (self, call);
+  if (offer == NULL)
+    return;
+
   g_mutex_lock (&self->call_lock);
   if (self->call) {
     g_mutex_unlock (&self->call_lock);
+    gst_sip_sdp_offer_free (offer);
     gst_sip_call_respond (call, 486, "Busy Here", NULL, NULL);
     return;
   }
-  take_call_unlock (self, call);
+  take_call_unlock (self, call, offer);
 }
 
 static void
@@ -1002,6 +1017,7 @@ start_endpoint (GstSipBin * self)
 static void
 take_attached_call (GstSipBin * self)
 {
+  GstSipSdpOffer *offer;
   GstSipCall *call;
 
   GST_OBJECT_LOCK (self);
@@ -1016,10 +1032,15 @@ take_attached_call (GstSipBin * self)
     gst_object_unref (call);
     return;
   }
+  g_mutex_unlock (&self->call_lock);
   post_call_message (self, call, "incoming", NULL);
   g_signal_connect (call, "state-changed",
       G_CALLBACK (on_call_state_changed), self);
-  take_call_unlock (self, call);
+  offer = parse_offer_or_reject (self, call);
+  if (offer) {
+    g_mutex_lock (&self->call_lock);
+    take_call_unlock (self, call, offer);
+  }
   gst_object_unref (call);
 }
 

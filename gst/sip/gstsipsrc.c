@@ -943,9 +943,12 @@ gst_sip_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 
     if (!g_socket_condition_timed_wait (self->active_socket, G_IO_IN, -1,
             self->cancellable, &err)) {
-      if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+          || g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
+        /* flushing, a new configuration, or an application that closed
+         * the call's socket under us: the loop sorts out which */
         g_clear_error (&err);
-        continue;               /* flushing or a new configuration */
+        continue;
       }
       GST_ELEMENT_ERROR (self, RESOURCE, READ, (NULL),
           ("Waiting on the RTP socket failed: %s", err->message));

@@ -46,6 +46,65 @@ def log(*args):
     print(*args, flush=True)
 
 
+# ---------------------------------------------------------------- network namespace
+
+NETNS_ENV = 'SIPTEST_IN_NETNS'
+
+
+def netns_id():
+    return str(os.stat('/proc/self/ns/net').st_ino)
+
+
+def enter_netns():
+    """Re-exec the running test under `unshare -n`, or return when already inside
+    (lo brought up). For replaying corpora whose messages name outside hosts:
+    whatever the agent sends there fails with "network unreachable"."""
+    if os.environ.get(NETNS_ENV) != '1':
+        require('unshare')
+        require('ip')
+        require_root('unshare -n needs root')
+        probe = subprocess.run(['unshare', '-n', 'true'], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if probe.returncode != 0:
+            skip('cannot create a network namespace: ' + probe.stdout.decode(errors='replace'))
+        # remember where we came from: /proc/1/ns/net may be unreadable (VMs, LSMs)
+        env = dict(os.environ, **{NETNS_ENV: '1', NETNS_ENV + '_PARENT': netns_id()})
+        sys.stdout.flush()
+        os.execvpe('unshare', ['unshare', '-n', '--', sys.executable,
+                               os.path.abspath(sys.argv[0])] + sys.argv[1:], env)
+    subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
+    ifaces = sorted(name for _, name in socket.if_nameindex())   # this netns (not /sys)
+    if netns_id() == os.environ.get(NETNS_ENV + '_PARENT', netns_id()) or ifaces != ['lo']:
+        log('FAIL: refusing to replay: not in a private network namespace (interfaces %s)' % ifaces)
+        sys.exit(EXIT_FAIL)
+    log('  in a private network namespace (interfaces: %s)' % ifaces)
+
+
+
+def describe_fds(pid):
+    """One line per open fd of `pid`; sockets with their protocol, local and
+    remote address and TCP state from /proc/net (to tell RTP from SIP)."""
+    sockets = {}
+    for proto in ('udp', 'tcp', 'udp6', 'tcp6'):
+        try:
+            with open('/proc/%d/net/%s' % (pid, proto)) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    sockets[cols[9]] = '%s %s -> %s state %s' % (proto, cols[1], cols[2], cols[3])
+        except OSError:
+            pass
+    out = []
+    for fd in sorted(os.listdir('/proc/%d/fd' % pid), key=int):
+        try:
+            target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            continue
+        m = re.match(r'socket:\[(\d+)\]', target)
+        out.append('%s %s %s' % (fd, target, sockets.get(m.group(1), '') if m else ''))
+    return out
+
+
 # ---------------------------------------------------------------- skipping
 
 def in_ci():

@@ -36,7 +36,6 @@ import siptest as st  # noqa: E402
 CORPUS = os.path.join(os.environ.get('SIPTEST_CORPORA') or
                       os.path.join(st.SRC_ROOT, '..', 'shared', 'corpora'), 'rfc4475.tar.xz')
 COLLECT_SECONDS = 0.5
-NETNS_ENV = 'SIPTEST_IN_NETNS'
 
 ANY = None     # any response, or none, is acceptable
 DROP = ()      # no response at all
@@ -91,33 +90,6 @@ EXACTLY_ONE_RESPONSE = {'dblreq'}
 
 
 # ---------------------------------------------------------------- namespace
-
-def netns_id():
-    return str(os.stat('/proc/self/ns/net').st_ino)
-
-
-def enter_netns():
-    """Re-exec under `unshare -n`, or return when already inside (lo brought up)."""
-    if os.environ.get(NETNS_ENV) != '1':
-        st.require('unshare')
-        st.require('ip')
-        st.require_root('unshare -n needs root')
-        probe = subprocess.run(['unshare', '-n', 'true'], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if probe.returncode != 0:
-            st.skip('cannot create a network namespace: ' + probe.stdout.decode(errors='replace'))
-        # remember where we came from: /proc/1/ns/net may be unreadable (VMs, LSMs)
-        env = dict(os.environ, **{NETNS_ENV: '1', NETNS_ENV + '_PARENT': netns_id()})
-        sys.stdout.flush()
-        os.execvpe('unshare', ['unshare', '-n', '--', sys.executable,
-                               os.path.abspath(__file__)] + sys.argv[1:], env)
-    subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)
-    ifaces = sorted(name for _, name in socket.if_nameindex())   # this netns (not /sys)
-    if netns_id() == os.environ.get(NETNS_ENV + '_PARENT', netns_id()) or ifaces != ['lo']:
-        st.log('FAIL: refusing to replay: not in a private network namespace (interfaces %s)' % ifaces)
-        sys.exit(st.EXIT_FAIL)
-    st.log('  in a private network namespace (interfaces: %s)' % ifaces)
-
 
 # ---------------------------------------------------------------- SIP bits
 
@@ -315,7 +287,7 @@ def main():
         st.skip('the torture replay tests sipbin itself; the SIPp stand-in has no SIP parser')
     st.require('sipp')
     st.require_agent()
-    enter_netns()
+    st.enter_netns()
 
     res = st.Results('test_torture')
     tmp = tempfile.mkdtemp(prefix='siptest-torture-')
