@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """sipbin under valgrind memcheck through real calls.
 
-The echo pipeline runs under `valgrind --tool=memcheck`; SIPp places ten
+The echo pipeline runs under `valgrind --tool=memcheck`; SIPp places fifty
 calls one after the other (two of them rejected: no common codec, SDP that
 does not parse), then the agent is stopped with SIGINT. Passes when every call
 got the expected answer and valgrind reports no invalid access and no
@@ -49,9 +49,9 @@ def main():
     agent = ValgrindAgent(codec='PCMU')
     agent.start()
     try:
-        r = st.run_sipp('uac_echo_short.xml', agent.host, agent.port, calls=8,
+        r = st.run_sipp('uac_echo_short.xml', agent.host, agent.port, calls=48,
                         keys={'codec_pt': 0, 'codec_name': 'PCMU'}, timeout=120)
-        res.check(r.rc == 0, '8 calls answered and hung up under valgrind', st.sipp_report(r))
+        res.check(r.rc == 0, '48 calls answered and hung up under valgrind', st.sipp_report(r))
         r = st.run_sipp('uac_488.xml', agent.host, agent.port, timeout=60)
         res.check(r.rc == 0, 'GSM/G.729-only offer rejected with 488', st.sipp_report(r))
         r = st.run_sipp('uac_bad_sdp.xml', agent.host, agent.port, timeout=60)
