@@ -8,6 +8,7 @@ still works; a second INVITE during a call -> 486; BYE sent by the agent
 """
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -51,6 +52,33 @@ def test_options(res, audio):
                 continue
             r = st.run_sipp('uac_options.xml', agent.host, agent.port, transport=transport)
             sipp_ok(res, agent, r, 'OPTIONS over %s answered 200' % name)
+
+
+ALLOW = b'INVITE, ACK, BYE, CANCEL, OPTIONS'
+
+
+def header(msg, name):
+    m = re.search(rb'^' + name + rb'[ \t]*:[ \t]*([^\r\n]*)', msg, re.M | re.I)
+    return m.group(1).strip() if m else None
+
+
+def test_methods(res, audio):
+    st.log('== OPTIONS headers, unknown and unsupported methods')
+    with st.Agent() as agent:
+        resp = st.send_sip(agent.host, agent.port, 'OPTIONS')
+        res.check(resp is not None and st.status_of(resp) == 200
+                  and header(resp, b'Allow') == ALLOW
+                  and header(resp, b'Accept') == b'application/sdp'
+                  and header(resp, b'Supported') is not None,
+                  'OPTIONS: 200 with Allow (%s), Accept: application/sdp and Supported' % ALLOW,
+                  resp)
+        for method, want in (('FOO', 501), ('REGISTER', 405), ('SUBSCRIBE', 405),
+                             ('MESSAGE', 405), ('REFER', 405), ('UPDATE', 405), ('INFO', 405)):
+            resp = st.send_sip(agent.host, agent.port, method)
+            res.check(resp is not None and st.status_of(resp) == want
+                      and header(resp, b'Allow') == ALLOW,
+                      '%s: %d with Allow' % (method, want), resp)
+        res.check(agent.alive(), 'agent still running')
 
 
 def test_488(res, audio):
@@ -148,6 +176,7 @@ def test_many_calls(res, audio):
 # (test, needs the real sipbin: the SIPp stand-in only answers OPTIONS and echo calls)
 TESTS = [
     (test_options, False),
+    (test_methods, True),
     (test_488, True),
     (test_cancel, True),
     (test_bad_sdp, True),
