@@ -13,6 +13,8 @@ PACKAGES=(
   gstreamer1.0-libav
   # test peers: SIPp, baresip, tshark; unshare/ip for the corpus replay
   sip-tester baresip-core tshark iproute2 util-linux procps valgrind
+  # benchmarks (bench/run.py): system calls per packet
+  strace
 )
 
 missing=()
