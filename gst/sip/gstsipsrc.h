@@ -71,7 +71,6 @@ struct _GstSipSrc
   GCancellable *cancellable;
 
   /* streaming thread only */
-  GstBufferPool *pool;
   GSocket *active_socket;
   GstSipRtpChannel *channel;
   gint active_generation;
