@@ -29,7 +29,7 @@ destroy_pipeline (gpointer data)
 
 /* Runs on whatever thread posts: hand the teardown to the main loop. */
 static GstBusSyncReply
-on_bus_message (GstBus * bus, GstMessage * msg, gpointer data)
+on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
 {
   GstElement *pipeline = data;
   const GstStructure *s = gst_message_get_structure (msg);
@@ -42,9 +42,9 @@ on_bus_message (GstBus * bus, GstMessage * msg, gpointer data)
     g_printerr ("call pipeline error: %s\n", err->message);
     g_error_free (err);
     done = TRUE;
-  } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
-      && gst_structure_has_name (s, "sip-call")
-      && g_strcmp0 (gst_structure_get_string (s, "state"), "ended") == 0) {
+  } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT &&
+      gst_structure_has_name (s, "sip-call") &&
+      g_strcmp0 (gst_structure_get_string (s, "state"), "ended") == 0) {
     done = TRUE;
   }
   if (done && !g_object_get_data (G_OBJECT (pipeline), "ending")) {
@@ -58,8 +58,7 @@ on_bus_message (GstBus * bus, GstMessage * msg, gpointer data)
 /* Endpoint thread: the pipeline takes the call synchronously (180 goes
  * out before this returns). */
 static void
-on_incoming_call (GstSipEndpoint * endpoint, GstSipCall * call,
-    gpointer data)
+on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, gpointer data)
 {
   GError *err = NULL;
   GstElement *parsed = gst_parse_launch (launch_line, &err);
@@ -112,17 +111,14 @@ main (int argc, char **argv)
 {
   gchar *listen = NULL, *codec = g_strdup ("PCMU");
   gint port_min = 20000, port_max = 40000;
-  GOptionEntry entries[] = {
-    {"listen", 0, 0, G_OPTION_ARG_STRING, &listen, "SIP URI to listen on",
-        "URI"},
-    {"codec", 0, 0, G_OPTION_ARG_STRING, &codec, "PCMU, PCMA or G722",
-        "NAME"},
-    {"rtp-port-min", 0, 0, G_OPTION_ARG_INT, &port_min, "", "PORT"},
-    {"rtp-port-max", 0, 0, G_OPTION_ARG_INT, &port_max, "", "PORT"},
-    {NULL}
-  };
+  GOptionEntry entries[] = {{"listen", 0, 0, G_OPTION_ARG_STRING, &listen,
+                                "SIP URI to listen on", "URI"},
+      {"codec", 0, 0, G_OPTION_ARG_STRING, &codec, "PCMU, PCMA or G722",
+          "NAME"},
+      {"rtp-port-min", 0, 0, G_OPTION_ARG_INT, &port_min, "", "PORT"},
+      {"rtp-port-max", 0, 0, G_OPTION_ARG_INT, &port_max, "", "PORT"}, {NULL}};
   GOptionContext *ctx = g_option_context_new ("- echo calls, one pipeline "
-      "per call, on one SIP endpoint");
+                                              "per call, on one SIP endpoint");
   GError *err = NULL;
   GstSipEndpoint *endpoint;
   struct rlimit fds;
@@ -154,16 +150,16 @@ main (int argc, char **argv)
     pay = "rtppcmupay";
   }
   launch_line = g_strdup_printf ("sipbin.( name=call rtp-port-min=%d "
-      "rtp-port-max=%d sipsrc ! %s ! %s ! sipsink )", port_min, port_max,
-      depay, pay);
+                                 "rtp-port-max=%d sipsrc ! %s ! %s ! sipsink )",
+      port_min, port_max, depay, pay);
 
   endpoint = gst_sip_endpoint_new (listen, "gst-sip-agent-bench", &err);
   if (endpoint == NULL) {
     g_printerr ("%s\n", err->message);
     return 1;
   }
-  g_signal_connect (endpoint, "incoming-call", G_CALLBACK (on_incoming_call),
-      NULL);
+  g_signal_connect (
+      endpoint, "incoming-call", G_CALLBACK (on_incoming_call), NULL);
 
   loop = g_main_loop_new (NULL, FALSE);
   g_unix_signal_add (SIGINT, on_signal, NULL);
@@ -173,7 +169,8 @@ main (int argc, char **argv)
   g_main_loop_run (loop);
 
   gst_sip_endpoint_shutdown (endpoint);
-  while (g_main_context_iteration (NULL, FALSE));
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   gst_object_unref (endpoint);
   g_main_loop_unref (loop);
   g_free (launch_line);

@@ -99,21 +99,20 @@ static guint signals[N_SIGNALS];
 
 #define gst_sip_bin_parent_class parent_class
 G_DEFINE_TYPE (GstSipBin, gst_sip_bin, GST_TYPE_BIN);
-GST_ELEMENT_REGISTER_DEFINE (sipbin, "sipbin", GST_RANK_NONE,
-    GST_TYPE_SIP_BIN);
+GST_ELEMENT_REGISTER_DEFINE (sipbin, "sipbin", GST_RANK_NONE, GST_TYPE_SIP_BIN);
 
-static void gst_sip_bin_finalize (GObject * object);
-static void gst_sip_bin_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec);
-static void gst_sip_bin_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec);
-static GstStateChangeReturn gst_sip_bin_change_state (GstElement * element,
-    GstStateChange transition);
-static void gst_sip_bin_handle_message (GstBin * bin, GstMessage * message);
-static void gst_sip_bin_hangup (GstSipBin * self);
+static void gst_sip_bin_finalize (GObject *object);
+static void gst_sip_bin_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec);
+static void gst_sip_bin_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec);
+static GstStateChangeReturn gst_sip_bin_change_state (
+    GstElement *element, GstStateChange transition);
+static void gst_sip_bin_handle_message (GstBin *bin, GstMessage *message);
+static void gst_sip_bin_hangup (GstSipBin *self);
 
 static void
-gst_sip_bin_class_init (GstSipBinClass * klass)
+gst_sip_bin_class_init (GstSipBinClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
@@ -127,30 +126,31 @@ gst_sip_bin_class_init (GstSipBinClass * klass)
       g_param_spec_string ("local-uri", "Local URI",
           "SIP URI to listen on (UDP and TCP; add ;transport=udp or tcp for "
           "one). The host must be a numeric address; IPv6 in brackets. "
-          "The user part goes into the Contact", DEFAULT_LOCAL_URI,
+          "The user part goes into the Contact",
+          DEFAULT_LOCAL_URI,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CODECS,
       g_param_spec_string ("codecs", "Codec preference",
           "Comma-separated encoding names in order of preference, e.g. "
           "\"G722,PCMU,PCMA\". NULL: the caller's order. Only codecs the "
-          "inner pipeline accepts are ever answered", DEFAULT_CODECS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "inner pipeline accepts are ever answered",
+          DEFAULT_CODECS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_MEDIA_ADDRESS,
       g_param_spec_string ("media-address", "Media address",
           "Local address for RTP and the SDP c= line. NULL: the local-uri "
           "host, or when that is a wildcard, the address that routes to the "
-          "caller's media", DEFAULT_MEDIA_ADDRESS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "caller's media",
+          DEFAULT_MEDIA_ADDRESS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_USER_AGENT,
       g_param_spec_string ("user-agent", "User-Agent",
           "User-Agent and Server header value", DEFAULT_USER_AGENT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_RTP_PORT_MIN,
       g_param_spec_uint ("rtp-port-min", "RTP port minimum",
-          "Lowest UDP port for a call's RTP", 1024, 65534,
-          DEFAULT_RTP_PORT_MIN, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "Lowest UDP port for a call's RTP", 1024, 65534, DEFAULT_RTP_PORT_MIN,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_RTP_PORT_MAX,
       g_param_spec_uint ("rtp-port-max", "RTP port maximum",
           "Highest UDP port for a call's RTP", 1024, 65535,
@@ -176,9 +176,10 @@ gst_sip_bin_class_init (GstSipBinClass * klass)
   g_object_class_install_property (gobject_class, PROP_CALL,
       g_param_spec_object ("call", "Call",
           "A call taken from an application's own SIP endpoint (instead of "
-          "listening on local-uri)", GST_TYPE_SIP_CALL,
+          "listening on local-uri)",
+          GST_TYPE_SIP_CALL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
 
   /**
    * GstSipBin::hangup:
@@ -211,7 +212,7 @@ gst_sip_bin_class_init (GstSipBinClass * klass)
 }
 
 static void
-gst_sip_bin_init (GstSipBin * self)
+gst_sip_bin_init (GstSipBin *self)
 {
   self->local_uri = g_strdup (DEFAULT_LOCAL_URI);
   self->user_agent = g_strdup (DEFAULT_USER_AGENT);
@@ -223,7 +224,7 @@ gst_sip_bin_init (GstSipBin * self)
 }
 
 static void
-codec_free (GstSipCodec * codec)
+codec_free (GstSipCodec *codec)
 {
   if (codec == NULL)
     return;
@@ -233,7 +234,7 @@ codec_free (GstSipCodec * codec)
 }
 
 static GstSipCodec *
-codec_copy (const GstSipCodec * codec)
+codec_copy (const GstSipCodec *codec)
 {
   GstSipCodec *copy = g_memdup2 (codec, sizeof (*codec));
 
@@ -243,7 +244,7 @@ codec_copy (const GstSipCodec * codec)
 }
 
 static void
-gst_sip_bin_finalize (GObject * object)
+gst_sip_bin_finalize (GObject *object)
 {
   GstSipBin *self = GST_SIP_BIN (object);
 
@@ -259,8 +260,8 @@ gst_sip_bin_finalize (GObject * object)
 }
 
 static void
-gst_sip_bin_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
+gst_sip_bin_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
   GstSipBin *self = GST_SIP_BIN (object);
 
@@ -303,8 +304,8 @@ gst_sip_bin_set_property (GObject * object, guint prop_id,
 }
 
 static void
-gst_sip_bin_get_property (GObject * object, guint prop_id, GValue * value,
-    GParamSpec * pspec)
+gst_sip_bin_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   GstSipBin *self = GST_SIP_BIN (object);
 
@@ -316,8 +317,8 @@ gst_sip_bin_get_property (GObject * object, guint prop_id, GValue * value,
   }
   if (prop_id == PROP_CALL_ID) {
     g_mutex_lock (&self->call_lock);
-    g_value_set_string (value,
-        self->call ? gst_sip_call_get_call_id (self->call) : NULL);
+    g_value_set_string (
+        value, self->call ? gst_sip_call_get_call_id (self->call) : NULL);
     g_mutex_unlock (&self->call_lock);
     return;
   }
@@ -355,39 +356,37 @@ gst_sip_bin_get_property (GObject * object, guint prop_id, GValue * value,
 /* ---- bus messages ---- */
 
 static void
-post_call_message (GstSipBin * self, GstSipCall * call, const gchar * state,
-    const gchar * first_field, ...)
+post_call_message (GstSipBin *self, GstSipCall *call, const gchar *state,
+    const gchar *first_field, ...)
 {
   GstStructure *s;
   va_list args;
 
-  s = gst_structure_new ("sip-call",
-      "state", G_TYPE_STRING, state,
-      "call-id", G_TYPE_STRING, gst_sip_call_get_call_id (call),
-      "from", G_TYPE_STRING, gst_sip_call_get_from (call),
-      "to", G_TYPE_STRING, gst_sip_call_get_to (call), NULL);
+  s = gst_structure_new ("sip-call", "state", G_TYPE_STRING, state, "call-id",
+      G_TYPE_STRING, gst_sip_call_get_call_id (call), "from", G_TYPE_STRING,
+      gst_sip_call_get_from (call), "to", G_TYPE_STRING,
+      gst_sip_call_get_to (call), NULL);
   if (first_field) {
     va_start (args, first_field);
     gst_structure_set_valist (s, first_field, args);
     va_end (args);
   }
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
+  gst_element_post_message (
+      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
 
 /* ---- finding the media elements ---- */
 
 static gboolean
-factory_is (GstElement * element, const gchar * name)
+factory_is (GstElement *element, const gchar *name)
 {
   GstElementFactory *factory = gst_element_get_factory (element);
 
-  return factory
-      && g_strcmp0 (GST_OBJECT_NAME (factory), name) == 0;
+  return factory && g_strcmp0 (GST_OBJECT_NAME (factory), name) == 0;
 }
 
 static GstElement *
-find_child (GstSipBin * self, const gchar * factory_name)
+find_child (GstSipBin *self, const gchar *factory_name)
 {
   GstIterator *it = gst_bin_iterate_recurse (GST_BIN (self));
   GValue item = G_VALUE_INIT;
@@ -396,7 +395,7 @@ find_child (GstSipBin * self, const gchar * factory_name)
 
   while (!done) {
     switch (gst_iterator_next (it, &item)) {
-      case GST_ITERATOR_OK:{
+      case GST_ITERATOR_OK: {
         GstElement *element = g_value_get_object (&item);
 
         if (factory_is (element, factory_name)) {
@@ -428,7 +427,7 @@ find_child (GstSipBin * self, const gchar * factory_name)
 /* Caps the pipeline takes next to @element's pad (the depayloader after
  * sipsrc, the payloader before sipsink). ANY when unlinked. */
 static GstCaps *
-peer_caps (GstElement * element, const gchar * pad_name)
+peer_caps (GstElement *element, const gchar *pad_name)
 {
   GstPad *pad;
   GstCaps *caps;
@@ -444,7 +443,7 @@ peer_caps (GstElement * element, const gchar * pad_name)
 }
 
 static gint
-preference_rank (gchar ** preference, const gchar * name, guint offer_index)
+preference_rank (gchar **preference, const gchar *name, guint offer_index)
 {
   guint i;
 
@@ -454,12 +453,12 @@ preference_rank (gchar ** preference, const gchar * name, guint offer_index)
     if (g_ascii_strcasecmp (g_strstrip (preference[i]), name) == 0)
       return i;
   }
-  return G_MAXINT;              /* not in the list: never chosen */
+  return G_MAXINT; /* not in the list: never chosen */
 }
 
 static const GstSipCodec *
-choose_codec (GstSipBin * self, const GstSipSdpOffer * offer,
-    const GstSipCodec * current)
+choose_codec (
+    GstSipBin *self, const GstSipSdpOffer *offer, const GstSipCodec *current)
 {
   GstCaps *recv_caps = peer_caps (self->rtp_src, "src");
   GstCaps *send_caps = peer_caps (self->rtp_sink, "sink");
@@ -477,8 +476,8 @@ choose_codec (GstSipBin * self, const GstSipSdpOffer * offer,
     const GstSipCodec *codec = g_ptr_array_index (offer->codecs, i);
     GstCaps *caps = gst_sip_codec_to_caps (codec);
     gint rank = preference_rank (preference, codec->encoding_name, i);
-    gboolean usable = gst_caps_can_intersect (caps, recv_caps)
-        && gst_caps_can_intersect (caps, send_caps);
+    gboolean usable = gst_caps_can_intersect (caps, recv_caps) &&
+        gst_caps_can_intersect (caps, send_caps);
 
     GST_DEBUG_OBJECT (self, "offered %s/%d pt %d: %s, rank %d",
         codec->encoding_name, codec->clock_rate, codec->pt,
@@ -487,9 +486,9 @@ choose_codec (GstSipBin * self, const GstSipSdpOffer * offer,
     if (!usable)
       continue;
     /* A re-offer keeps the codec in use when it is still there. */
-    if (current && codec->pt == current->pt
-        && g_ascii_strcasecmp (codec->encoding_name,
-            current->encoding_name) == 0) {
+    if (current && codec->pt == current->pt &&
+        g_ascii_strcasecmp (codec->encoding_name, current->encoding_name) ==
+            0) {
       best = codec;
       break;
     }
@@ -509,7 +508,7 @@ choose_codec (GstSipBin * self, const GstSipSdpOffer * offer,
 /* The local address that routes to @remote: for SDP when we listen on a
  * wildcard address. */
 static gchar *
-route_address_to (const gchar * remote, gint port)
+route_address_to (const gchar *remote, gint port)
 {
   GInetAddress *inet = g_inet_address_new_from_string (remote);
   GSocketAddress *sa, *local = NULL;
@@ -524,8 +523,8 @@ route_address_to (const gchar * remote, gint port)
   if (socket && g_socket_connect (socket, sa, NULL, NULL))
     local = g_socket_get_local_address (socket, NULL);
   if (local)
-    result = g_inet_address_to_string (g_inet_socket_address_get_address
-        (G_INET_SOCKET_ADDRESS (local)));
+    result = g_inet_address_to_string (
+        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)));
   g_clear_object (&local);
   g_clear_object (&socket);
   g_object_unref (sa);
@@ -534,7 +533,7 @@ route_address_to (const gchar * remote, gint port)
 }
 
 static gchar *
-local_media_address (GstSipBin * self, const GstSipSdpOffer * offer)
+local_media_address (GstSipBin *self, const GstSipSdpOffer *offer)
 {
   const gchar *host = gst_sip_endpoint_get_host (self->endpoint);
   gchar *address = NULL;
@@ -556,8 +555,8 @@ local_media_address (GstSipBin * self, const GstSipSdpOffer * offer)
 }
 
 static GSocket *
-bind_rtp_socket (GstSipBin * self, const gchar * address, gint * port_out,
-    GError ** error)
+bind_rtp_socket (
+    GstSipBin *self, const gchar *address, gint *port_out, GError **error)
 {
   GInetAddress *inet = g_inet_address_new_from_string (address);
   GSocket *socket;
@@ -606,31 +605,30 @@ bind_rtp_socket (GstSipBin * self, const gchar * address, gint * port_out,
 }
 
 static void
-configure_media (GstSipBin * self, const GstSipSdpOffer * offer)
+configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
 {
   GstCaps *caps = gst_sip_codec_to_caps (self->codec);
 
   if (self->rtp_src) {
-    g_object_set (self->rtp_src, "caps", caps,
-        "telephone-event-payload", self->telephone_event_pt,
-        "remote-address", offer->address, "remote-port", offer->port,
-        "socket", self->rtp_socket, NULL);
+    g_object_set (self->rtp_src, "caps", caps, "telephone-event-payload",
+        self->telephone_event_pt, "remote-address", offer->address,
+        "remote-port", offer->port, "socket", self->rtp_socket, NULL);
   }
   if (self->rtp_sink) {
     /* RFC 3264 6.1: answering a sendonly or inactive offer (hold), we
      * must not send. */
     gboolean sending = (offer->direction & GST_SIP_DIRECTION_RECVONLY) != 0;
 
-    g_object_set (self->rtp_sink, "caps", caps,
-        "remote-address", offer->address, "remote-port", offer->port,
-        "sending", sending, "socket", self->rtp_socket, NULL);
+    g_object_set (self->rtp_sink, "caps", caps, "remote-address",
+        offer->address, "remote-port", offer->port, "sending", sending,
+        "socket", self->rtp_socket, NULL);
   }
   gst_caps_unref (caps);
 }
 
 /* Call with call_lock held. */
 static void
-release_media_locked (GstSipBin * self)
+release_media_locked (GstSipBin *self)
 {
   if (self->rtp_src)
     g_object_set (self->rtp_src, "socket", NULL, NULL);
@@ -652,7 +650,7 @@ release_media_locked (GstSipBin * self)
 /* ---- call handling, on the endpoint thread ---- */
 
 static gchar *
-build_answer_locked (GstSipBin * self, const GstSipSdpOffer * offer)
+build_answer_locked (GstSipBin *self, const GstSipSdpOffer *offer)
 {
   return gst_sip_sdp_build_answer (offer, self->codec,
       self->telephone_event_pt >= 0, self->local_media_address,
@@ -662,7 +660,7 @@ build_answer_locked (GstSipBin * self, const GstSipSdpOffer * offer)
 
 /* "192.0.2.1:4000", "[2001:db8::1]:4000" */
 static gchar *
-host_port (const gchar * host, gint port)
+host_port (const gchar *host, gint port)
 {
   if (strchr (host, ':'))
     return g_strdup_printf ("[%s]:%d", host, port);
@@ -684,8 +682,8 @@ answer_call (gpointer data)
     g_source_unref (self->ring_timer);
     self->ring_timer = NULL;
   }
-  if (self->call && gst_sip_call_get_state (self->call) ==
-      GST_SIP_CALL_STATE_RINGING) {
+  if (self->call &&
+      gst_sip_call_get_state (self->call) == GST_SIP_CALL_STATE_RINGING) {
     call = gst_object_ref (self->call);
     sdp = gst_sip_call_get_remote_sdp (call, &len);
     offer = gst_sip_sdp_offer_parse (sdp, len, NULL);
@@ -693,13 +691,12 @@ answer_call (gpointer data)
       answer = build_answer_locked (self, offer);
       local = host_port (self->local_media_address, self->local_media_port);
       remote = host_port (offer->address, offer->port);
-      post_call_message (self, call, "answered",
-          "codec", G_TYPE_STRING, self->codec->encoding_name,
-          "payload", G_TYPE_INT, self->codec->pt,
+      post_call_message (self, call, "answered", "codec", G_TYPE_STRING,
+          self->codec->encoding_name, "payload", G_TYPE_INT, self->codec->pt,
           "clock-rate", G_TYPE_INT, self->codec->clock_rate,
           "telephone-event-payload", G_TYPE_INT, self->telephone_event_pt,
-          "local-media", G_TYPE_STRING, local,
-          "remote-media", G_TYPE_STRING, remote, NULL);
+          "local-media", G_TYPE_STRING, local, "remote-media", G_TYPE_STRING,
+          remote, NULL);
       g_free (local);
       g_free (remote);
       gst_sip_sdp_offer_free (offer);
@@ -717,8 +714,8 @@ answer_call (gpointer data)
 }
 
 static void
-on_call_state_changed (GstSipCall * call, gint state, gint status,
-    const gchar * reason, GstSipBin * self)
+on_call_state_changed (GstSipCall *call, gint state, gint status,
+    const gchar *reason, GstSipBin *self)
 {
   GstMessage *eos = NULL;
   gboolean current;
@@ -750,7 +747,7 @@ on_call_state_changed (GstSipCall * call, gint state, gint status,
 }
 
 static void
-on_reoffer (GstSipCall * call, GstSipBin * self)
+on_reoffer (GstSipCall *call, GstSipBin *self)
 {
   GstSipSdpOffer *offer;
   const GstSipCodec *codec;
@@ -768,8 +765,7 @@ on_reoffer (GstSipCall * call, GstSipBin * self)
   }
   offer = gst_sip_sdp_offer_parse (sdp, len, &err);
   if (offer == NULL) {
-    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
-        err->message);
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL, err->message);
     g_clear_error (&err);
     return;
   }
@@ -809,7 +805,7 @@ on_reoffer (GstSipCall * call, GstSipBin * self)
 /* The INVITE's offer, or NULL after rejecting the call: 400 for SDP that
  * does not parse, 488 for no usable audio or no SDP at all. */
 static GstSipSdpOffer *
-parse_offer_or_reject (GstSipBin * self, GstSipCall * call)
+parse_offer_or_reject (GstSipBin *self, GstSipCall *call)
 {
   GstSipSdpOffer *offer;
   GError *err = NULL;
@@ -829,8 +825,8 @@ parse_offer_or_reject (GstSipBin * self, GstSipCall * call)
     if (g_error_matches (err, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_PARSE))
       gst_sip_call_respond (call, 400, "Bad Request", NULL, err->message);
     else
-      gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
-          err->message);
+      gst_sip_call_respond (
+          call, 488, "Not Acceptable Here", NULL, err->message);
     g_clear_error (&err);
   }
   return offer;
@@ -841,7 +837,7 @@ parse_offer_or_reject (GstSipBin * self, GstSipCall * call)
  * returns with it released. Any thread: responses are marshalled to the
  * endpoint. */
 static void
-take_call_unlock (GstSipBin * self, GstSipCall * call, GstSipSdpOffer * offer)
+take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
 {
   GstSipEndpoint *endpoint = gst_sip_call_get_endpoint (call);
   const GstSipCodec *codec;
@@ -859,8 +855,8 @@ take_call_unlock (GstSipBin * self, GstSipCall * call, GstSipSdpOffer * offer)
 
   self->local_media_address = local_media_address (self, offer);
   if (self->local_media_address)
-    self->rtp_socket = bind_rtp_socket (self, self->local_media_address,
-        &self->local_media_port, &err);
+    self->rtp_socket = bind_rtp_socket (
+        self, self->local_media_address, &self->local_media_port, &err);
   if (self->rtp_socket == NULL) {
     GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE, (NULL),
         ("No RTP socket for call %s: %s", gst_sip_call_get_call_id (call),
@@ -869,8 +865,8 @@ take_call_unlock (GstSipBin * self, GstSipCall * call, GstSipSdpOffer * offer)
     g_clear_pointer (&self->local_media_address, g_free);
     g_mutex_unlock (&self->call_lock);
     gst_sip_sdp_offer_free (offer);
-    gst_sip_call_respond (call, 503, "Service Unavailable", NULL,
-        "no media port available");
+    gst_sip_call_respond (
+        call, 503, "Service Unavailable", NULL, "no media port available");
     return;
   }
 
@@ -880,9 +876,9 @@ take_call_unlock (GstSipBin * self, GstSipCall * call, GstSipSdpOffer * offer)
   self->session_id = g_get_real_time () / G_USEC_PER_SEC;
   self->session_version = 1;
   GST_INFO_OBJECT (self, "call %s: %s/%d on %s:%d -> %s:%d",
-      gst_sip_call_get_call_id (call), codec->encoding_name,
-      codec->clock_rate, self->local_media_address, self->local_media_port,
-      offer->address, offer->port);
+      gst_sip_call_get_call_id (call), codec->encoding_name, codec->clock_rate,
+      self->local_media_address, self->local_media_port, offer->address,
+      offer->port);
   /* Media first, so that the caller's first packets after our 200 are
    * already received. */
   configure_media (self, offer);
@@ -898,20 +894,19 @@ take_call_unlock (GstSipBin * self, GstSipCall * call, GstSipSdpOffer * offer)
 
   g_mutex_lock (&self->call_lock);
   if (self->call == call)
-    self->ring_timer = gst_sip_endpoint_add_timeout (endpoint, ring_time,
-        answer_call, self, NULL);
+    self->ring_timer = gst_sip_endpoint_add_timeout (
+        endpoint, ring_time, answer_call, self, NULL);
   g_mutex_unlock (&self->call_lock);
 }
 
 static void
-on_incoming_call (GstSipEndpoint * endpoint, GstSipCall * call,
-    GstSipBin * self)
+on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, GstSipBin *self)
 {
   GstSipSdpOffer *offer;
 
   post_call_message (self, call, "incoming", NULL);
-  g_signal_connect (call, "state-changed",
-      G_CALLBACK (on_call_state_changed), self);
+  g_signal_connect (
+      call, "state-changed", G_CALLBACK (on_call_state_changed), self);
 
   /* The offer is checked first: a broken one gets its 400 even while a
    * call is up. */
@@ -930,7 +925,7 @@ on_incoming_call (GstSipEndpoint * endpoint, GstSipCall * call,
 }
 
 static void
-gst_sip_bin_hangup (GstSipBin * self)
+gst_sip_bin_hangup (GstSipBin *self)
 {
   GstSipCall *call = NULL;
 
@@ -939,8 +934,8 @@ gst_sip_bin_hangup (GstSipBin * self)
     call = gst_object_ref (self->call);
   g_mutex_unlock (&self->call_lock);
   if (call) {
-    GST_INFO_OBJECT (self, "hanging up call %s",
-        gst_sip_call_get_call_id (call));
+    GST_INFO_OBJECT (
+        self, "hanging up call %s", gst_sip_call_get_call_id (call));
     gst_sip_call_hangup (call);
     gst_object_unref (call);
   }
@@ -949,18 +944,18 @@ gst_sip_bin_hangup (GstSipBin * self)
 /* ---- element ---- */
 
 static gboolean
-start_endpoint (GstSipBin * self)
+start_endpoint (GstSipBin *self)
 {
   GError *err = NULL;
   gchar *uri, *ua;
   GstSipEndpoint *endpoint;
   GstSipCall *attached;
 
-  if (gst_element_factory_find ("sipsrc") == NULL
-      || gst_element_factory_find ("sipsink") == NULL) {
+  if (gst_element_factory_find ("sipsrc") == NULL ||
+      gst_element_factory_find ("sipsink") == NULL) {
     GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN, (NULL),
         ("sipbin needs the sipsrc and sipsink elements (gst-sip-agent's "
-            "'sip' plugin)"));
+         "'sip' plugin)"));
     return FALSE;
   }
 
@@ -977,8 +972,7 @@ start_endpoint (GstSipBin * self)
   GST_OBJECT_LOCK (self);
   uri = g_strdup (self->local_uri);
   ua = g_strdup (self->user_agent);
-  attached = self->attached_call ? gst_object_ref (self->attached_call) :
-      NULL;
+  attached = self->attached_call ? gst_object_ref (self->attached_call) : NULL;
   GST_OBJECT_UNLOCK (self);
 
   if (attached) {
@@ -1002,8 +996,8 @@ start_endpoint (GstSipBin * self)
     g_free (ua);
     return FALSE;
   }
-  g_signal_connect (endpoint, "incoming-call", G_CALLBACK (on_incoming_call),
-      self);
+  g_signal_connect (
+      endpoint, "incoming-call", G_CALLBACK (on_incoming_call), self);
   g_mutex_lock (&self->call_lock);
   self->endpoint = endpoint;
   self->owns_endpoint = TRUE;
@@ -1015,7 +1009,7 @@ start_endpoint (GstSipBin * self)
 
 /* Attached mode, READY->PAUSED: answer the application's call. */
 static void
-take_attached_call (GstSipBin * self)
+take_attached_call (GstSipBin *self)
 {
   GstSipSdpOffer *offer;
   GstSipCall *call;
@@ -1027,15 +1021,16 @@ take_attached_call (GstSipBin * self)
     return;
 
   g_mutex_lock (&self->call_lock);
-  if (self->call || gst_sip_call_get_state (call) > GST_SIP_CALL_STATE_RINGING) {
+  if (self->call ||
+      gst_sip_call_get_state (call) > GST_SIP_CALL_STATE_RINGING) {
     g_mutex_unlock (&self->call_lock);
     gst_object_unref (call);
     return;
   }
   g_mutex_unlock (&self->call_lock);
   post_call_message (self, call, "incoming", NULL);
-  g_signal_connect (call, "state-changed",
-      G_CALLBACK (on_call_state_changed), self);
+  g_signal_connect (
+      call, "state-changed", G_CALLBACK (on_call_state_changed), self);
   offer = parse_offer_or_reject (self, call);
   if (offer) {
     g_mutex_lock (&self->call_lock);
@@ -1045,7 +1040,7 @@ take_attached_call (GstSipBin * self)
 }
 
 static void
-stop_endpoint (GstSipBin * self)
+stop_endpoint (GstSipBin *self)
 {
   GstSipEndpoint *endpoint;
   gboolean owns;
@@ -1076,7 +1071,7 @@ stop_endpoint (GstSipBin * self)
 }
 
 static GstStateChangeReturn
-gst_sip_bin_change_state (GstElement * element, GstStateChange transition)
+gst_sip_bin_change_state (GstElement *element, GstStateChange transition)
 {
   GstSipBin *self = GST_SIP_BIN (element);
   GstStateChangeReturn ret;
@@ -1114,12 +1109,12 @@ gst_sip_bin_change_state (GstElement * element, GstStateChange transition)
 }
 
 static void
-gst_sip_bin_handle_message (GstBin * bin, GstMessage * message)
+gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
 {
   GstSipBin *self = GST_SIP_BIN (bin);
 
-  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS
-      && GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (self->rtp_sink)) {
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_EOS &&
+      GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (self->rtp_sink)) {
     gboolean held = FALSE;
 
     /* Hold the EOS back until the call has ended, so that the application

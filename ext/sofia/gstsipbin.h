@@ -45,7 +45,7 @@ struct _GstSipBin
   guint64 session_id;
   guint64 session_version;
   GSource *ring_timer;
-  GstMessage *pending_eos;      /* sipsink's EOS, held until the call ends */
+  GstMessage *pending_eos; /* sipsink's EOS, held until the call ends */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sipbin);

@@ -10,7 +10,7 @@
 #include <gst/sip/gstsipendpoint.h>
 
 static gboolean
-plugin_init (GstPlugin * plugin)
+plugin_init (GstPlugin *plugin)
 {
   gst_sip_agent_init ();
   return GST_ELEMENT_REGISTER (sipbin, plugin);

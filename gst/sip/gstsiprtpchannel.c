@@ -18,7 +18,7 @@ struct _GstSipRtpChannel
   gchar *host;
   gint port;
   GstSipRtpAddress remote;
-  gint generation;              /* atomic; bumped on every remote change */
+  gint generation; /* atomic; bumped on every remote change */
 };
 
 static GQuark
@@ -27,20 +27,20 @@ channel_quark (void)
   static gsize quark;
 
   if (g_once_init_enter (&quark))
-    g_once_init_leave (&quark,
-        g_quark_from_static_string ("gst-sip-rtp-channel"));
+    g_once_init_leave (
+        &quark, g_quark_from_static_string ("gst-sip-rtp-channel"));
   return (GQuark) quark;
 }
 
 static GstSipRtpChannel *
-channel_ref (GstSipRtpChannel * channel)
+channel_ref (GstSipRtpChannel *channel)
 {
   g_atomic_int_inc (&channel->refcount);
   return channel;
 }
 
 void
-gst_sip_rtp_channel_unref (GstSipRtpChannel * channel)
+gst_sip_rtp_channel_unref (GstSipRtpChannel *channel)
 {
   if (channel == NULL || !g_atomic_int_dec_and_test (&channel->refcount))
     return;
@@ -50,7 +50,7 @@ gst_sip_rtp_channel_unref (GstSipRtpChannel * channel)
 }
 
 GstSipRtpChannel *
-gst_sip_rtp_channel_get (GSocket * socket)
+gst_sip_rtp_channel_get (GSocket *socket)
 {
   static GMutex create_lock;
   GstSipRtpChannel *channel;
@@ -72,7 +72,7 @@ gst_sip_rtp_channel_get (GSocket * socket)
 }
 
 static gboolean
-resolve_numeric (const gchar * host, gint port, GstSipRtpAddress * out)
+resolve_numeric (const gchar *host, gint port, GstSipRtpAddress *out)
 {
   GInetAddress *inet;
   GSocketAddress *sa;
@@ -96,8 +96,8 @@ resolve_numeric (const gchar * host, gint port, GstSipRtpAddress * out)
 }
 
 void
-gst_sip_rtp_channel_set_remote (GstSipRtpChannel * channel,
-    const gchar * host, gint port)
+gst_sip_rtp_channel_set_remote (
+    GstSipRtpChannel *channel, const gchar *host, gint port)
 {
   g_mutex_lock (&channel->lock);
   g_free (channel->host);
@@ -110,13 +110,13 @@ gst_sip_rtp_channel_set_remote (GstSipRtpChannel * channel,
 }
 
 void
-gst_sip_rtp_channel_set_remote_native (GstSipRtpChannel * channel,
-    const GstSipRtpAddress * address)
+gst_sip_rtp_channel_set_remote_native (
+    GstSipRtpChannel *channel, const GstSipRtpAddress *address)
 {
   GSocketAddress *sa;
 
-  sa = g_socket_address_new_from_native ((gpointer) & address->addr,
-      address->len);
+  sa = g_socket_address_new_from_native (
+      (gpointer) &address->addr, address->len);
   g_mutex_lock (&channel->lock);
   channel->remote = *address;
   g_free (channel->host);
@@ -134,7 +134,7 @@ gst_sip_rtp_channel_set_remote_native (GstSipRtpChannel * channel,
 }
 
 gchar *
-gst_sip_rtp_channel_dup_remote_host (GstSipRtpChannel * channel)
+gst_sip_rtp_channel_dup_remote_host (GstSipRtpChannel *channel)
 {
   gchar *host;
 
@@ -145,7 +145,7 @@ gst_sip_rtp_channel_dup_remote_host (GstSipRtpChannel * channel)
 }
 
 gint
-gst_sip_rtp_channel_get_remote_port (GstSipRtpChannel * channel)
+gst_sip_rtp_channel_get_remote_port (GstSipRtpChannel *channel)
 {
   gint port;
 
@@ -156,8 +156,8 @@ gst_sip_rtp_channel_get_remote_port (GstSipRtpChannel * channel)
 }
 
 gboolean
-gst_sip_rtp_channel_refresh (GstSipRtpChannel * channel, gint * generation,
-    GstSipRtpAddress * address)
+gst_sip_rtp_channel_refresh (
+    GstSipRtpChannel *channel, gint *generation, GstSipRtpAddress *address)
 {
   gint current = g_atomic_int_get (&channel->generation);
 
@@ -171,8 +171,7 @@ gst_sip_rtp_channel_refresh (GstSipRtpChannel * channel, gint * generation,
 }
 
 gboolean
-gst_sip_rtp_address_equal (const GstSipRtpAddress * a,
-    const GstSipRtpAddress * b)
+gst_sip_rtp_address_equal (const GstSipRtpAddress *a, const GstSipRtpAddress *b)
 {
   if (a->len == 0 || b->len == 0)
     return FALSE;
@@ -181,20 +180,20 @@ gst_sip_rtp_address_equal (const GstSipRtpAddress * a,
   if (a->addr.ss_family == AF_INET) {
     const struct sockaddr_in *x = (const struct sockaddr_in *) &a->addr;
     const struct sockaddr_in *y = (const struct sockaddr_in *) &b->addr;
-    return x->sin_port == y->sin_port
-        && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    return x->sin_port == y->sin_port &&
+        x->sin_addr.s_addr == y->sin_addr.s_addr;
   }
   if (a->addr.ss_family == AF_INET6) {
     const struct sockaddr_in6 *x = (const struct sockaddr_in6 *) &a->addr;
     const struct sockaddr_in6 *y = (const struct sockaddr_in6 *) &b->addr;
-    return x->sin6_port == y->sin6_port
-        && memcmp (&x->sin6_addr, &y->sin6_addr, sizeof (x->sin6_addr)) == 0;
+    return x->sin6_port == y->sin6_port &&
+        memcmp (&x->sin6_addr, &y->sin6_addr, sizeof (x->sin6_addr)) == 0;
   }
   return FALSE;
 }
 
 gchar *
-gst_sip_rtp_address_to_string (const GstSipRtpAddress * a)
+gst_sip_rtp_address_to_string (const GstSipRtpAddress *a)
 {
   char host[INET6_ADDRSTRLEN] = "";
 

@@ -18,27 +18,27 @@ typedef struct _GstSipRtpChannel GstSipRtpChannel;
 typedef struct
 {
   struct sockaddr_storage addr;
-  socklen_t len;                /* 0: no remote known */
+  socklen_t len; /* 0: no remote known */
 } GstSipRtpAddress;
 
-GstSipRtpChannel *gst_sip_rtp_channel_get (GSocket * socket);
-void gst_sip_rtp_channel_unref (GstSipRtpChannel * channel);
+GstSipRtpChannel *gst_sip_rtp_channel_get (GSocket *socket);
+void gst_sip_rtp_channel_unref (GstSipRtpChannel *channel);
 
-void gst_sip_rtp_channel_set_remote (GstSipRtpChannel * channel,
-    const gchar * host, gint port);
-void gst_sip_rtp_channel_set_remote_native (GstSipRtpChannel * channel,
-    const GstSipRtpAddress * address);
-gchar *gst_sip_rtp_channel_dup_remote_host (GstSipRtpChannel * channel);
-gint gst_sip_rtp_channel_get_remote_port (GstSipRtpChannel * channel);
+void gst_sip_rtp_channel_set_remote (
+    GstSipRtpChannel *channel, const gchar *host, gint port);
+void gst_sip_rtp_channel_set_remote_native (
+    GstSipRtpChannel *channel, const GstSipRtpAddress *address);
+gchar *gst_sip_rtp_channel_dup_remote_host (GstSipRtpChannel *channel);
+gint gst_sip_rtp_channel_get_remote_port (GstSipRtpChannel *channel);
 
 /* Cheap per-packet check: returns TRUE and refreshes @address only when the
  * remote changed since @generation was last seen. */
-gboolean gst_sip_rtp_channel_refresh (GstSipRtpChannel * channel,
-    gint * generation, GstSipRtpAddress * address);
+gboolean gst_sip_rtp_channel_refresh (
+    GstSipRtpChannel *channel, gint *generation, GstSipRtpAddress *address);
 
-gboolean gst_sip_rtp_address_equal (const GstSipRtpAddress * a,
-    const GstSipRtpAddress * b);
-gchar *gst_sip_rtp_address_to_string (const GstSipRtpAddress * a);
+gboolean gst_sip_rtp_address_equal (
+    const GstSipRtpAddress *a, const GstSipRtpAddress *b);
+gchar *gst_sip_rtp_address_to_string (const GstSipRtpAddress *a);
 
 G_END_DECLS
 #endif

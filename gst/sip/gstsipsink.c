@@ -61,24 +61,24 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 
 #define gst_sip_sink_parent_class parent_class
 G_DEFINE_TYPE (GstSipSink, gst_sip_sink, GST_TYPE_BASE_SINK);
-GST_ELEMENT_REGISTER_DEFINE (sipsink, "sipsink", GST_RANK_NONE,
-    GST_TYPE_SIP_SINK);
+GST_ELEMENT_REGISTER_DEFINE (
+    sipsink, "sipsink", GST_RANK_NONE, GST_TYPE_SIP_SINK);
 
-static void gst_sip_sink_finalize (GObject * object);
-static void gst_sip_sink_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec);
-static void gst_sip_sink_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec);
-static gboolean gst_sip_sink_start (GstBaseSink * bsink);
-static gboolean gst_sip_sink_stop (GstBaseSink * bsink);
-static GstCaps *gst_sip_sink_get_caps (GstBaseSink * bsink, GstCaps * filter);
-static GstFlowReturn gst_sip_sink_render (GstBaseSink * bsink,
-    GstBuffer * buffer);
-static GstFlowReturn gst_sip_sink_render_list (GstBaseSink * bsink,
-    GstBufferList * list);
+static void gst_sip_sink_finalize (GObject *object);
+static void gst_sip_sink_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec);
+static void gst_sip_sink_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec);
+static gboolean gst_sip_sink_start (GstBaseSink *bsink);
+static gboolean gst_sip_sink_stop (GstBaseSink *bsink);
+static GstCaps *gst_sip_sink_get_caps (GstBaseSink *bsink, GstCaps *filter);
+static GstFlowReturn gst_sip_sink_render (
+    GstBaseSink *bsink, GstBuffer *buffer);
+static GstFlowReturn gst_sip_sink_render_list (
+    GstBaseSink *bsink, GstBufferList *list);
 
 static void
-gst_sip_sink_class_init (GstSipSinkClass * klass)
+gst_sip_sink_class_init (GstSipSinkClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
@@ -96,8 +96,8 @@ gst_sip_sink_class_init (GstSipSinkClass * klass)
   g_object_class_install_property (gobject_class, PROP_CAPS,
       g_param_spec_boxed ("caps", "Caps",
           "Negotiated RTP caps of the current call, offered upstream so the "
-          "payloader uses the negotiated payload type", GST_TYPE_CAPS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "payloader uses the negotiated payload type",
+          GST_TYPE_CAPS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_REMOTE_ADDRESS,
       g_param_spec_string ("remote-address", "Remote address",
           "Media address of the far end (numeric IPv4 or IPv6)", NULL,
@@ -126,7 +126,8 @@ gst_sip_sink_class_init (GstSipSinkClass * klass)
   gst_element_class_set_static_metadata (element_class, "SIP call RTP sink",
       "Sink/Network/RTP",
       "Sends one SIP call's RTP to the far end from the call's own socket "
-      "(symmetric RTP)", "gst-sip-agent developers");
+      "(symmetric RTP)",
+      "gst-sip-agent developers");
   gst_element_class_add_static_metadata (element_class, "example",
       "gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! "
       "rtppcmudepay ! rtppcmupay ! sipsink )");
@@ -137,12 +138,12 @@ gst_sip_sink_class_init (GstSipSinkClass * klass)
   basesink_class->render = GST_DEBUG_FUNCPTR (gst_sip_sink_render);
   basesink_class->render_list = GST_DEBUG_FUNCPTR (gst_sip_sink_render_list);
 
-  GST_DEBUG_CATEGORY_INIT (gst_sip_sink_debug, "sipsink", 0,
-      "SIP call RTP sink");
+  GST_DEBUG_CATEGORY_INIT (
+      gst_sip_sink_debug, "sipsink", 0, "SIP call RTP sink");
 }
 
 static void
-gst_sip_sink_init (GstSipSink * self)
+gst_sip_sink_init (GstSipSink *self)
 {
   /* Everything that feeds a call is live and paced (sipsrc, ttsbridge):
    * waiting on the clock again here would only add latency. */
@@ -154,7 +155,7 @@ gst_sip_sink_init (GstSipSink * self)
 }
 
 static void
-gst_sip_sink_finalize (GObject * object)
+gst_sip_sink_finalize (GObject *object)
 {
   GstSipSink *self = GST_SIP_SINK (object);
 
@@ -166,22 +167,22 @@ gst_sip_sink_finalize (GObject * object)
 }
 
 static void
-push_remote_to_channel_locked (GstSipSink * self)
+push_remote_to_channel_locked (GstSipSink *self)
 {
   GstSipRtpChannel *channel;
 
-  if (self->socket == NULL || (self->remote_host == NULL
-          && self->remote_port == 0))
+  if (self->socket == NULL ||
+      (self->remote_host == NULL && self->remote_port == 0))
     return;
   channel = gst_sip_rtp_channel_get (self->socket);
-  gst_sip_rtp_channel_set_remote (channel, self->remote_host,
-      self->remote_port);
+  gst_sip_rtp_channel_set_remote (
+      channel, self->remote_host, self->remote_port);
   gst_sip_rtp_channel_unref (channel);
 }
 
 static void
-gst_sip_sink_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
+gst_sip_sink_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
   GstSipSink *self = GST_SIP_SINK (object);
   gboolean reconfigure = FALSE;
@@ -224,8 +225,8 @@ gst_sip_sink_set_property (GObject * object, guint prop_id,
 }
 
 static void
-gst_sip_sink_get_property (GObject * object, guint prop_id, GValue * value,
-    GParamSpec * pspec)
+gst_sip_sink_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   GstSipSink *self = GST_SIP_SINK (object);
 
@@ -255,12 +256,12 @@ gst_sip_sink_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_STATS:
       g_value_take_boxed (value,
-          gst_structure_new ("application/x-sipsink-stats",
-              "packets-sent", G_TYPE_UINT64, self->packets_sent,
-              "bytes-sent", G_TYPE_UINT64, self->bytes_sent,
-              "dropped-no-call", G_TYPE_UINT64, self->dropped_no_call,
-              "dropped-not-sending", G_TYPE_UINT64, self->dropped_not_sending,
-              "send-errors", G_TYPE_UINT64, self->send_errors, NULL));
+          gst_structure_new ("application/x-sipsink-stats", "packets-sent",
+              G_TYPE_UINT64, self->packets_sent, "bytes-sent", G_TYPE_UINT64,
+              self->bytes_sent, "dropped-no-call", G_TYPE_UINT64,
+              self->dropped_no_call, "dropped-not-sending", G_TYPE_UINT64,
+              self->dropped_not_sending, "send-errors", G_TYPE_UINT64,
+              self->send_errors, NULL));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -269,7 +270,7 @@ gst_sip_sink_get_property (GObject * object, guint prop_id, GValue * value,
 }
 
 static void
-release_active (GstSipSink * self)
+release_active (GstSipSink *self)
 {
   g_clear_object (&self->active_socket);
   self->active_fd = -1;
@@ -281,7 +282,7 @@ release_active (GstSipSink * self)
 }
 
 static gboolean
-gst_sip_sink_start (GstBaseSink * bsink)
+gst_sip_sink_start (GstBaseSink *bsink)
 {
   GstSipSink *self = GST_SIP_SINK (bsink);
 
@@ -292,7 +293,7 @@ gst_sip_sink_start (GstBaseSink * bsink)
 }
 
 static gboolean
-gst_sip_sink_stop (GstBaseSink * bsink)
+gst_sip_sink_stop (GstBaseSink *bsink)
 {
   release_active (GST_SIP_SINK (bsink));
   GST_SIP_SINK (bsink)->active_generation = -1;
@@ -300,18 +301,18 @@ gst_sip_sink_stop (GstBaseSink * bsink)
 }
 
 static GstCaps *
-gst_sip_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
+gst_sip_sink_get_caps (GstBaseSink *bsink, GstCaps *filter)
 {
   GstSipSink *self = GST_SIP_SINK (bsink);
   GstCaps *caps;
 
   g_mutex_lock (&self->config_lock);
-  caps = self->caps ? gst_caps_ref (self->caps) :
-      gst_pad_get_pad_template_caps (GST_BASE_SINK_PAD (bsink));
+  caps = self->caps ? gst_caps_ref (self->caps)
+                    : gst_pad_get_pad_template_caps (GST_BASE_SINK_PAD (bsink));
   g_mutex_unlock (&self->config_lock);
   if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-        GST_CAPS_INTERSECT_FIRST);
+    GstCaps *tmp =
+        gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
     gst_caps_unref (caps);
     caps = tmp;
   }
@@ -321,7 +322,7 @@ gst_sip_sink_get_caps (GstBaseSink * bsink, GstCaps * filter)
 /* Streaming thread: picks up a new socket only when a setter ran, so the
  * per-packet path takes no lock. */
 static gboolean
-refresh_destination (GstSipSink * self)
+refresh_destination (GstSipSink *self)
 {
   gint generation = g_atomic_int_get (&self->config_generation);
 
@@ -341,13 +342,13 @@ refresh_destination (GstSipSink * self)
   }
   if (self->channel == NULL)
     return FALSE;
-  gst_sip_rtp_channel_refresh (self->channel, &self->channel_generation,
-      &self->remote);
+  gst_sip_rtp_channel_refresh (
+      self->channel, &self->channel_generation, &self->remote);
   return self->remote.len > 0;
 }
 
 static void
-send_buffer (GstSipSink * self, GstBuffer * buffer)
+send_buffer (GstSipSink *self, GstBuffer *buffer)
 {
   GstMapInfo maps[MAX_IOV];
   struct iovec iov[MAX_IOV];
@@ -406,7 +407,7 @@ send_buffer (GstSipSink * self, GstBuffer * buffer)
 }
 
 static GstFlowReturn
-gst_sip_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
+gst_sip_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
 {
   GstSipSink *self = GST_SIP_SINK (bsink);
 
@@ -423,7 +424,7 @@ gst_sip_sink_render (GstBaseSink * bsink, GstBuffer * buffer)
 }
 
 static GstFlowReturn
-gst_sip_sink_render_list (GstBaseSink * bsink, GstBufferList * list)
+gst_sip_sink_render_list (GstBaseSink *bsink, GstBufferList *list)
 {
   GstSipSink *self = GST_SIP_SINK (bsink);
   guint i, len = gst_buffer_list_length (list);

@@ -25,8 +25,8 @@ struct _GstSipSink
   GstCaps *caps;
   gchar *remote_host;
   gint remote_port;
-  gint config_generation;       /* atomic */
-  gint sending;                 /* atomic boolean */
+  gint config_generation; /* atomic */
+  gint sending; /* atomic boolean */
 
   /* streaming thread only */
   gint active_generation;

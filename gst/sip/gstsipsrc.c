@@ -97,49 +97,47 @@ enum
   PROP_STATS,
 };
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("application/x-rtp"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE (
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("application/x-rtp"));
 
 GType
 gst_sip_source_filter_get_type (void)
 {
   static GType type;
   static const GEnumValue values[] = {
-    {GST_SIP_SOURCE_FILTER_STRICT,
-        "Only the media address the far end signalled", "strict"},
-    {GST_SIP_SOURCE_FILTER_LATCH,
-        "Latch to the first new source after silence (NAT)", "latch"},
-    {0, NULL, NULL},
+      {GST_SIP_SOURCE_FILTER_STRICT,
+          "Only the media address the far end signalled", "strict"},
+      {GST_SIP_SOURCE_FILTER_LATCH,
+          "Latch to the first new source after silence (NAT)", "latch"},
+      {0, NULL, NULL},
   };
 
   if (g_once_init_enter (&type))
-    g_once_init_leave (&type,
-        g_enum_register_static ("GstSipSourceFilter", values));
+    g_once_init_leave (
+        &type, g_enum_register_static ("GstSipSourceFilter", values));
   return type;
 }
 
 #define gst_sip_src_parent_class parent_class
 G_DEFINE_TYPE (GstSipSrc, gst_sip_src, GST_TYPE_PUSH_SRC);
-GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE,
-    GST_TYPE_SIP_SRC);
+GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE, GST_TYPE_SIP_SRC);
 
-static void gst_sip_src_finalize (GObject * object);
-static void gst_sip_src_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec);
-static void gst_sip_src_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec);
-static gboolean gst_sip_src_start (GstBaseSrc * bsrc);
-static gboolean gst_sip_src_stop (GstBaseSrc * bsrc);
-static gboolean gst_sip_src_unlock (GstBaseSrc * bsrc);
-static gboolean gst_sip_src_unlock_stop (GstBaseSrc * bsrc);
-static gboolean gst_sip_src_negotiate (GstBaseSrc * bsrc);
-static GstCaps *gst_sip_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter);
-static gboolean gst_sip_src_query (GstBaseSrc * bsrc, GstQuery * query);
-static GstFlowReturn gst_sip_src_create (GstPushSrc * psrc,
-    GstBuffer ** outbuf);
+static void gst_sip_src_finalize (GObject *object);
+static void gst_sip_src_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec);
+static void gst_sip_src_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec);
+static gboolean gst_sip_src_start (GstBaseSrc *bsrc);
+static gboolean gst_sip_src_stop (GstBaseSrc *bsrc);
+static gboolean gst_sip_src_unlock (GstBaseSrc *bsrc);
+static gboolean gst_sip_src_unlock_stop (GstBaseSrc *bsrc);
+static gboolean gst_sip_src_negotiate (GstBaseSrc *bsrc);
+static GstCaps *gst_sip_src_get_caps (GstBaseSrc *bsrc, GstCaps *filter);
+static gboolean gst_sip_src_query (GstBaseSrc *bsrc, GstQuery *query);
+static GstFlowReturn gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf);
 
 static void
-gst_sip_src_class_init (GstSipSrcClass * klass)
+gst_sip_src_class_init (GstSipSrcClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
@@ -153,14 +151,13 @@ gst_sip_src_class_init (GstSipSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_ADDRESS,
       g_param_spec_string ("address", "Address",
           "Local address to bind when sipsrc opens its own socket "
-          "(see port)", DEFAULT_ADDRESS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "(see port)",
+          DEFAULT_ADDRESS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_PORT,
       g_param_spec_int ("port", "Port",
           "UDP port to bind when no socket is given (0 picks a free port). "
           "-1: receive only on the socket sipbin or the application gives",
-          -1, 65535, DEFAULT_PORT,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          -1, 65535, DEFAULT_PORT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_SOCKET,
       g_param_spec_object ("socket", "Socket",
           "RTP socket of the current call (set by sipbin; share it with "
@@ -169,8 +166,8 @@ gst_sip_src_class_init (GstSipSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_CAPS,
       g_param_spec_boxed ("caps", "Caps",
           "Negotiated RTP caps of the current call (media, clock-rate, "
-          "encoding-name, payload)", GST_TYPE_CAPS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "encoding-name, payload)",
+          GST_TYPE_CAPS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_REMOTE_ADDRESS,
       g_param_spec_string ("remote-address", "Remote address",
           "Media address the far end signalled (numeric IPv4 or IPv6)", NULL,
@@ -186,10 +183,11 @@ gst_sip_src_class_init (GstSipSrcClass * klass)
   g_object_class_install_property (gobject_class, PROP_LATCH_TIMEOUT,
       g_param_spec_uint ("latch-timeout", "Latch timeout",
           "In latch mode, milliseconds of silence from the current source "
-          "after which a new source is latched", 0, G_MAXUINT,
-          DEFAULT_LATCH_TIMEOUT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
-  g_object_class_install_property (gobject_class,
-      PROP_TELEPHONE_EVENT_PAYLOAD, g_param_spec_int ("telephone-event-payload",
+          "after which a new source is latched",
+          0, G_MAXUINT, DEFAULT_LATCH_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_TELEPHONE_EVENT_PAYLOAD,
+      g_param_spec_int ("telephone-event-payload",
           "Telephone-event payload type",
           "RTP payload type of RFC 4733 telephone-events (-1: none negotiated)",
           -1, 127, DEFAULT_TELEPHONE_EVENT_PT,
@@ -214,7 +212,8 @@ gst_sip_src_class_init (GstSipSrcClass * klass)
   gst_element_class_set_static_metadata (element_class, "SIP call RTP source",
       "Source/Network/RTP",
       "Receives one SIP call's RTP: validation, strict source or NAT latch, "
-      "RFC 4733 DTMF events", "gst-sip-agent developers");
+      "RFC 4733 DTMF events",
+      "gst-sip-agent developers");
   gst_element_class_add_static_metadata (element_class, "example",
       "gst-launch-1.0 sipsrc port=5004 source-filter=latch "
       "caps=\"application/x-rtp,media=audio,clock-rate=8000,"
@@ -234,12 +233,12 @@ gst_sip_src_class_init (GstSipSrcClass * klass)
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_sip_src_create);
 
   gst_type_mark_as_plugin_api (GST_TYPE_SIP_SOURCE_FILTER, 0);
-  GST_DEBUG_CATEGORY_INIT (gst_sip_src_debug, "sipsrc", 0,
-      "SIP call RTP source");
+  GST_DEBUG_CATEGORY_INIT (
+      gst_sip_src_debug, "sipsrc", 0, "SIP call RTP source");
 }
 
 static void
-gst_sip_src_init (GstSipSrc * self)
+gst_sip_src_init (GstSipSrc *self)
 {
   self->address = g_strdup (DEFAULT_ADDRESS);
   self->port = DEFAULT_PORT;
@@ -258,7 +257,7 @@ gst_sip_src_init (GstSipSrc * self)
 }
 
 static void
-gst_sip_src_finalize (GObject * object)
+gst_sip_src_finalize (GObject *object)
 {
   GstSipSrc *self = GST_SIP_SRC (object);
 
@@ -276,7 +275,7 @@ gst_sip_src_finalize (GObject * object)
 /* Wakes the streaming thread so that it picks up a new configuration.
  * Call with config_lock held. */
 static void
-config_changed_locked (GstSipSrc * self)
+config_changed_locked (GstSipSrc *self)
 {
   self->config_generation++;
   g_cond_broadcast (&self->config_cond);
@@ -284,7 +283,7 @@ config_changed_locked (GstSipSrc * self)
 }
 
 static GSocket *
-current_socket_locked (GstSipSrc * self)
+current_socket_locked (GstSipSrc *self)
 {
   return self->socket ? self->socket : self->own_socket;
 }
@@ -292,7 +291,7 @@ current_socket_locked (GstSipSrc * self)
 /* The far end belongs to the socket's channel, so that a sipsink on the
  * same socket sends where sipsrc expects media from. */
 static void
-push_remote_to_channel_locked (GstSipSrc * self)
+push_remote_to_channel_locked (GstSipSrc *self)
 {
   GSocket *socket = current_socket_locked (self);
   GstSipRtpChannel *channel;
@@ -314,8 +313,8 @@ push_remote_to_channel_locked (GstSipSrc * self)
 }
 
 static void
-gst_sip_src_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
+gst_sip_src_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
   GstSipSrc *self = GST_SIP_SRC (object);
 
@@ -339,7 +338,7 @@ gst_sip_src_set_property (GObject * object, guint prop_id,
       config_changed_locked (self);
       g_mutex_unlock (&self->config_lock);
       break;
-    case PROP_CAPS:{
+    case PROP_CAPS: {
       const GstCaps *caps = gst_value_get_caps (value);
 
       g_mutex_lock (&self->config_lock);
@@ -395,26 +394,24 @@ gst_sip_src_set_property (GObject * object, guint prop_id,
 }
 
 static GstStructure *
-gst_sip_src_create_stats (GstSipSrc * self)
+gst_sip_src_create_stats (GstSipSrc *self)
 {
   const GstSipSrcStats *s = &self->stats;
 
-  return gst_structure_new ("application/x-sipsrc-stats",
-      "packets-received", G_TYPE_UINT64, s->packets_received,
-      "bytes-received", G_TYPE_UINT64, s->bytes_received,
-      "packets-pushed", G_TYPE_UINT64, s->packets_pushed,
+  return gst_structure_new ("application/x-sipsrc-stats", "packets-received",
+      G_TYPE_UINT64, s->packets_received, "bytes-received", G_TYPE_UINT64,
+      s->bytes_received, "packets-pushed", G_TYPE_UINT64, s->packets_pushed,
       "dropped-invalid", G_TYPE_UINT64, s->dropped_invalid,
       "dropped-payload-type", G_TYPE_UINT64, s->dropped_payload_type,
-      "dropped-source", G_TYPE_UINT64, s->dropped_source,
-      "dropped-sequence", G_TYPE_UINT64, s->dropped_sequence,
-      "ssrc-changes", G_TYPE_UINT64, s->ssrc_changes,
-      "relatches", G_TYPE_UINT64, s->relatches,
-      "dtmf-events", G_TYPE_UINT64, s->dtmf_events, NULL);
+      "dropped-source", G_TYPE_UINT64, s->dropped_source, "dropped-sequence",
+      G_TYPE_UINT64, s->dropped_sequence, "ssrc-changes", G_TYPE_UINT64,
+      s->ssrc_changes, "relatches", G_TYPE_UINT64, s->relatches, "dtmf-events",
+      G_TYPE_UINT64, s->dtmf_events, NULL);
 }
 
 static void
-gst_sip_src_get_property (GObject * object, guint prop_id, GValue * value,
-    GParamSpec * pspec)
+gst_sip_src_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   GstSipSrc *self = GST_SIP_SRC (object);
 
@@ -474,7 +471,7 @@ gst_sip_src_get_property (GObject * object, guint prop_id, GValue * value,
 }
 
 static gboolean
-gst_sip_src_start (GstBaseSrc * bsrc)
+gst_sip_src_start (GstBaseSrc *bsrc)
 {
   GstSipSrc *self = GST_SIP_SRC (bsrc);
   gchar *address;
@@ -538,7 +535,7 @@ gst_sip_src_start (GstBaseSrc * bsrc)
 }
 
 static void
-release_active (GstSipSrc * self)
+release_active (GstSipSrc *self)
 {
   g_clear_object (&self->active_socket);
   if (self->channel) {
@@ -548,7 +545,7 @@ release_active (GstSipSrc * self)
 }
 
 static gboolean
-gst_sip_src_stop (GstBaseSrc * bsrc)
+gst_sip_src_stop (GstBaseSrc *bsrc)
 {
   GstSipSrc *self = GST_SIP_SRC (bsrc);
 
@@ -562,7 +559,7 @@ gst_sip_src_stop (GstBaseSrc * bsrc)
 }
 
 static gboolean
-gst_sip_src_unlock (GstBaseSrc * bsrc)
+gst_sip_src_unlock (GstBaseSrc *bsrc)
 {
   GstSipSrc *self = GST_SIP_SRC (bsrc);
 
@@ -575,7 +572,7 @@ gst_sip_src_unlock (GstBaseSrc * bsrc)
 }
 
 static gboolean
-gst_sip_src_unlock_stop (GstBaseSrc * bsrc)
+gst_sip_src_unlock_stop (GstBaseSrc *bsrc)
 {
   GstSipSrc *self = GST_SIP_SRC (bsrc);
 
@@ -589,7 +586,7 @@ gst_sip_src_unlock_stop (GstBaseSrc * bsrc)
 /* Caps are only known once a call is negotiated: they are pushed from
  * create() then, instead of being fixated from the template at start. */
 static gboolean
-gst_sip_src_negotiate (GstBaseSrc * bsrc)
+gst_sip_src_negotiate (GstBaseSrc *bsrc)
 {
   return TRUE;
 }
@@ -598,7 +595,7 @@ gst_sip_src_negotiate (GstBaseSrc * bsrc)
  * added latency and no upper bound, so that a syncing sink downstream can
  * take its processing deadline. */
 static gboolean
-gst_sip_src_query (GstBaseSrc * bsrc, GstQuery * query)
+gst_sip_src_query (GstBaseSrc *bsrc, GstQuery *query)
 {
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
     gst_query_set_latency (query, TRUE, 0, GST_CLOCK_TIME_NONE);
@@ -608,19 +605,19 @@ gst_sip_src_query (GstBaseSrc * bsrc, GstQuery * query)
 }
 
 static GstCaps *
-gst_sip_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter)
+gst_sip_src_get_caps (GstBaseSrc *bsrc, GstCaps *filter)
 {
   GstSipSrc *self = GST_SIP_SRC (bsrc);
   GstCaps *caps;
 
   g_mutex_lock (&self->config_lock);
-  caps = self->caps ? gst_caps_ref (self->caps) :
-      gst_pad_get_pad_template_caps (GST_BASE_SRC_PAD (bsrc));
+  caps = self->caps ? gst_caps_ref (self->caps)
+                    : gst_pad_get_pad_template_caps (GST_BASE_SRC_PAD (bsrc));
   g_mutex_unlock (&self->config_lock);
 
   if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-        GST_CAPS_INTERSECT_FIRST);
+    GstCaps *tmp =
+        gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
     gst_caps_unref (caps);
     caps = tmp;
   }
@@ -628,7 +625,7 @@ gst_sip_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter)
 }
 
 static gint
-payload_from_caps (const GstCaps * caps)
+payload_from_caps (const GstCaps *caps)
 {
   gint pt = -1;
 
@@ -640,7 +637,7 @@ payload_from_caps (const GstCaps * caps)
 /* Called in the streaming thread with config_lock held: takes over what
  * sipbin configured for the call. Returns caps to push, if they changed. */
 static GstCaps *
-apply_config_locked (GstSipSrc * self)
+apply_config_locked (GstSipSrc *self)
 {
   GSocket *socket = current_socket_locked (self);
   GstCaps *new_caps = NULL;
@@ -656,16 +653,16 @@ apply_config_locked (GstSipSrc * self)
     self->latched_last_seen = 0;
     self->discont = TRUE;
   }
-  gst_sip_rtp_channel_refresh (self->channel, &self->channel_generation,
-      &self->signalled);
+  gst_sip_rtp_channel_refresh (
+      self->channel, &self->channel_generation, &self->signalled);
   self->audio_pt = payload_from_caps (self->caps);
   GST_OBJECT_LOCK (self);
   self->dtmf_pt = self->telephone_event_pt;
   self->active_filter = self->source_filter;
   self->active_latch_timeout_us = (gint64) self->latch_timeout_ms * 1000;
   GST_OBJECT_UNLOCK (self);
-  if (self->active_filter == GST_SIP_SOURCE_FILTER_LATCH
-      && self->latched.len == 0)
+  if (self->active_filter == GST_SIP_SOURCE_FILTER_LATCH &&
+      self->latched.len == 0)
     self->latched = self->signalled;
 
   if (self->caps_changed && self->caps) {
@@ -677,16 +674,14 @@ apply_config_locked (GstSipSrc * self)
 }
 
 static void
-post_dtmf (GstSipSrc * self, guint8 event, guint8 volume, gboolean start,
+post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
     guint duration_ms)
 {
   GstStructure *s;
 
-  s = gst_structure_new ("dtmf-event",
-      "type", G_TYPE_INT, 1,
-      "number", G_TYPE_INT, (gint) event,
-      "volume", G_TYPE_INT, (gint) volume,
-      "method", G_TYPE_INT, 1, "start", G_TYPE_BOOLEAN, start, NULL);
+  s = gst_structure_new ("dtmf-event", "type", G_TYPE_INT, 1, "number",
+      G_TYPE_INT, (gint) event, "volume", G_TYPE_INT, (gint) volume, "method",
+      G_TYPE_INT, 1, "start", G_TYPE_BOOLEAN, start, NULL);
   if (!start)
     gst_structure_set (s, "duration", G_TYPE_INT, (gint) duration_ms, NULL);
 
@@ -694,16 +689,16 @@ post_dtmf (GstSipSrc * self, guint8 event, guint8 volume, gboolean start,
   /* Serialized events sent to a base source are queued and pushed by its
    * streaming thread after caps and segment, in order with the audio. */
   gst_element_send_event (GST_ELEMENT (self),
-      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
-          gst_structure_copy (s)));
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
+      gst_event_new_custom (
+          GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_copy (s)));
+  gst_element_post_message (
+      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
 
 /* RFC 4733: all packets of one event share the RTP timestamp; the marker
  * bit may be lost and the end packet is repeated (usually three times). */
 static void
-handle_telephone_event (GstSipSrc * self, GstRTPBuffer * rtp)
+handle_telephone_event (GstSipSrc *self, GstRTPBuffer *rtp)
 {
   const guint8 *payload;
   guint32 timestamp = gst_rtp_buffer_get_timestamp (rtp);
@@ -749,14 +744,14 @@ handle_telephone_event (GstSipSrc * self, GstRTPBuffer * rtp)
 
 /* RFC 3550 A.1 sequence tracking. Returns FALSE for a packet to drop. */
 static gboolean
-track_sequence (GstSipSrc * self, guint32 ssrc, guint16 seq)
+track_sequence (GstSipSrc *self, guint32 ssrc, guint16 seq)
 {
   guint16 udelta;
 
   if (!self->have_ssrc || ssrc != self->ssrc) {
     if (self->have_ssrc) {
-      GST_INFO_OBJECT (self, "SSRC changed %08x -> %08x, re-anchoring",
-          self->ssrc, ssrc);
+      GST_INFO_OBJECT (
+          self, "SSRC changed %08x -> %08x, re-anchoring", self->ssrc, ssrc);
       self->stats.ssrc_changes++;
     }
     self->have_ssrc = TRUE;
@@ -791,13 +786,13 @@ track_sequence (GstSipSrc * self, guint32 ssrc, guint16 seq)
 }
 
 static gboolean
-source_accepted (GstSipSrc * self, const GstSipRtpAddress * from)
+source_accepted (GstSipSrc *self, const GstSipRtpAddress *from)
 {
   gint64 now;
 
   if (self->active_filter == GST_SIP_SOURCE_FILTER_STRICT) {
-    gst_sip_rtp_channel_refresh (self->channel, &self->channel_generation,
-        &self->signalled);
+    gst_sip_rtp_channel_refresh (
+        self->channel, &self->channel_generation, &self->signalled);
     return gst_sip_rtp_address_equal (from, &self->signalled);
   }
 
@@ -806,9 +801,8 @@ source_accepted (GstSipSrc * self, const GstSipRtpAddress * from)
     self->latched_last_seen = now;
     return TRUE;
   }
-  if (self->latched_last_seen == 0
-      || now - self->latched_last_seen >
-      (gint64) self->latch_timeout_ms * 1000) {
+  if (self->latched_last_seen == 0 ||
+      now - self->latched_last_seen > (gint64) self->latch_timeout_ms * 1000) {
     gchar *s = gst_sip_rtp_address_to_string (from);
 
     GST_INFO_OBJECT (self, "latching to new media source %s", s);
@@ -819,8 +813,8 @@ source_accepted (GstSipSrc * self, const GstSipRtpAddress * from)
     /* sipsink on this socket sends to the latched address from now on;
      * skip our own generation bump so strict checks are not confused. */
     gst_sip_rtp_channel_set_remote_native (self->channel, from);
-    gst_sip_rtp_channel_refresh (self->channel, &self->channel_generation,
-        &self->signalled);
+    gst_sip_rtp_channel_refresh (
+        self->channel, &self->channel_generation, &self->signalled);
     self->have_ssrc = FALSE;
     return TRUE;
   }
@@ -835,8 +829,7 @@ typedef enum
 } PacketVerdict;
 
 static PacketVerdict
-process_packet (GstSipSrc * self, GstBuffer * buf,
-    const GstSipRtpAddress * from)
+process_packet (GstSipSrc *self, GstBuffer *buf, const GstSipRtpAddress *from)
 {
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
   gint pt;
@@ -857,7 +850,7 @@ process_packet (GstSipSrc * self, GstBuffer * buf,
     self->stats.dropped_payload_type++;
     verdict = PACKET_DROP;
   } else if (!track_sequence (self, gst_rtp_buffer_get_ssrc (&rtp),
-          gst_rtp_buffer_get_seq (&rtp))) {
+                 gst_rtp_buffer_get_seq (&rtp))) {
     self->stats.dropped_sequence++;
     verdict = PACKET_DROP;
   } else if (pt == self->dtmf_pt) {
@@ -871,8 +864,8 @@ process_packet (GstSipSrc * self, GstBuffer * buf,
 /* Receives one datagram into @data. Returns its size, -1 when there was
  * nothing to read (or an error), -2 when it did not fit. */
 static gssize
-receive_packet (GstSipSrc * self, guint8 * data, gsize size,
-    GstSipRtpAddress * from)
+receive_packet (
+    GstSipSrc *self, guint8 *data, gsize size, GstSipRtpAddress *from)
 {
   struct iovec iov;
   struct msghdr msg;
@@ -895,7 +888,7 @@ receive_packet (GstSipSrc * self, guint8 * data, gsize size,
 }
 
 static GstFlowReturn
-gst_sip_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
 {
   GstSipSrc *self = GST_SIP_SRC (psrc);
 
@@ -935,10 +928,10 @@ gst_sip_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       gst_caps_unref (new_caps);
     }
 
-    if (!g_socket_condition_timed_wait (self->active_socket, G_IO_IN, -1,
-            self->cancellable, &err)) {
-      if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-          || g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
+    if (!g_socket_condition_timed_wait (
+            self->active_socket, G_IO_IN, -1, self->cancellable, &err)) {
+      if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+          g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
         /* flushing, a new configuration, or an application that closed
          * the call's socket under us: the loop sorts out which */
         g_clear_error (&err);
@@ -957,7 +950,7 @@ gst_sip_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     if (n < 0) {
       if (n == -2)
         self->stats.dropped_invalid++;
-      continue;                 /* EAGAIN, ICMP error or truncated */
+      continue; /* EAGAIN, ICMP error or truncated */
     }
     buf = gst_buffer_new_allocate (NULL, n, NULL);
     gst_buffer_fill (buf, 0, packet, n);

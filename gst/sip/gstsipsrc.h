@@ -62,8 +62,8 @@ struct _GstSipSrc
   /* call configuration, config_lock: what sipbin hands over per call */
   GMutex config_lock;
   GCond config_cond;
-  GSocket *socket;              /* given by sipbin or the application */
-  GSocket *own_socket;          /* bound here when #GstSipSrc:port >= 0 */
+  GSocket *socket; /* given by sipbin or the application */
+  GSocket *own_socket; /* bound here when #GstSipSrc:port >= 0 */
   GstCaps *caps;
   gboolean caps_changed;
   gint config_generation;

@@ -47,7 +47,7 @@ static guint signals[N_SIGNALS];
 G_DEFINE_TYPE (GstSipCall, gst_sip_call, GST_TYPE_OBJECT);
 
 static void
-gst_sip_call_finalize (GObject * object)
+gst_sip_call_finalize (GObject *object)
 {
   GstSipCall *self = GST_SIP_CALL (object);
 
@@ -63,7 +63,7 @@ gst_sip_call_finalize (GObject * object)
 }
 
 static void
-gst_sip_call_class_init (GstSipCallClass * klass)
+gst_sip_call_class_init (GstSipCallClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
 
@@ -75,15 +75,14 @@ gst_sip_call_class_init (GstSipCallClass * klass)
       G_TYPE_NONE, 3, G_TYPE_INT, G_TYPE_INT, G_TYPE_STRING);
   /* a re-INVITE arrived: the handler answers it with gst_sip_call_respond();
    * its offer is gst_sip_call_get_remote_sdp() */
-  signals[SIGNAL_REOFFER] = g_signal_new ("reoffer",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-      G_TYPE_NONE, 0);
+  signals[SIGNAL_REOFFER] = g_signal_new ("reoffer", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   GST_DEBUG_CATEGORY_INIT (gst_sip_call_debug, "sipcall", 0, "SIP call");
 }
 
 static void
-gst_sip_call_init (GstSipCall * self)
+gst_sip_call_init (GstSipCall *self)
 {
   self->end_status = 0;
 }
@@ -91,16 +90,15 @@ gst_sip_call_init (GstSipCall * self)
 const gchar *
 gst_sip_call_state_name (GstSipCallState state)
 {
-  static const gchar *names[] = { "incoming", "ringing", "answered",
-    "confirmed", "ended"
-  };
+  static const gchar *names[] = {
+      "incoming", "ringing", "answered", "confirmed", "ended"};
   return state <= GST_SIP_CALL_STATE_ENDED ? names[state] : "unknown";
 }
 
 GstSipCall *
-gst_sip_call_new_incoming (GstSipEndpoint * endpoint, nua_handle_t * nh,
-    const gchar * call_id, const gchar * from, const gchar * to,
-    const gchar * sdp, gsize sdp_len)
+gst_sip_call_new_incoming (GstSipEndpoint *endpoint, nua_handle_t *nh,
+    const gchar *call_id, const gchar *from, const gchar *to, const gchar *sdp,
+    gsize sdp_len)
 {
   GstSipCall *self = g_object_new (GST_TYPE_SIP_CALL, NULL);
 
@@ -116,7 +114,7 @@ gst_sip_call_new_incoming (GstSipEndpoint * endpoint, nua_handle_t * nh,
 }
 
 void
-gst_sip_call_set_offer (GstSipCall * self, const gchar * sdp, gsize len)
+gst_sip_call_set_offer (GstSipCall *self, const gchar *sdp, gsize len)
 {
   g_free (self->offer);
   self->offer = sdp && len ? g_strndup (sdp, len) : NULL;
@@ -124,31 +122,31 @@ gst_sip_call_set_offer (GstSipCall * self, const gchar * sdp, gsize len)
 }
 
 GstSipCallState
-gst_sip_call_get_state (GstSipCall * self)
+gst_sip_call_get_state (GstSipCall *self)
 {
   return self->state;
 }
 
 const gchar *
-gst_sip_call_get_call_id (GstSipCall * self)
+gst_sip_call_get_call_id (GstSipCall *self)
 {
   return self->call_id;
 }
 
 const gchar *
-gst_sip_call_get_from (GstSipCall * self)
+gst_sip_call_get_from (GstSipCall *self)
 {
   return self->from;
 }
 
 const gchar *
-gst_sip_call_get_to (GstSipCall * self)
+gst_sip_call_get_to (GstSipCall *self)
 {
   return self->to;
 }
 
 const gchar *
-gst_sip_call_get_remote_sdp (GstSipCall * self, gsize * len)
+gst_sip_call_get_remote_sdp (GstSipCall *self, gsize *len)
 {
   if (len)
     *len = self->offer_len;
@@ -156,26 +154,26 @@ gst_sip_call_get_remote_sdp (GstSipCall * self, gsize * len)
 }
 
 gint
-gst_sip_call_get_end_status (GstSipCall * self)
+gst_sip_call_get_end_status (GstSipCall *self)
 {
   return self->end_status;
 }
 
 const gchar *
-gst_sip_call_get_end_reason (GstSipCall * self)
+gst_sip_call_get_end_reason (GstSipCall *self)
 {
   return self->end_reason;
 }
 
 GstSipEndpoint *
-gst_sip_call_get_endpoint (GstSipCall * self)
+gst_sip_call_get_endpoint (GstSipCall *self)
 {
   return self->endpoint;
 }
 
 static void
-set_state (GstSipCall * self, GstSipCallState state, gint status,
-    const gchar * reason)
+set_state (
+    GstSipCall *self, GstSipCallState state, gint status, const gchar *reason)
 {
   if (self->state == state || self->state == GST_SIP_CALL_STATE_ENDED)
     return;
@@ -188,8 +186,8 @@ set_state (GstSipCall * self, GstSipCallState state, gint status,
     g_free (self->end_reason);
     self->end_reason = g_strdup (reason);
   }
-  g_signal_emit (self, signals[SIGNAL_STATE_CHANGED], 0, (gint) state,
-      status, reason);
+  g_signal_emit (
+      self, signals[SIGNAL_STATE_CHANGED], 0, (gint) state, status, reason);
 }
 
 typedef struct
@@ -253,8 +251,8 @@ do_respond (gpointer data)
 }
 
 void
-gst_sip_call_respond (GstSipCall * self, guint status, const gchar * phrase,
-    const gchar * sdp, const gchar * warning)
+gst_sip_call_respond (GstSipCall *self, guint status, const gchar *phrase,
+    const gchar *sdp, const gchar *warning)
 {
   Response *r = g_new0 (Response, 1);
 
@@ -292,23 +290,23 @@ do_hangup (gpointer data)
 }
 
 void
-gst_sip_call_hangup (GstSipCall * self)
+gst_sip_call_hangup (GstSipCall *self)
 {
-  gst_sip_endpoint_invoke (self->endpoint, do_hangup,
-      gst_object_ref (self), gst_object_unref);
+  gst_sip_endpoint_invoke (
+      self->endpoint, do_hangup, gst_object_ref (self), gst_object_unref);
 }
 
 /* Endpoint thread: NUA events of this dialog. */
 void
-gst_sip_call_detach (GstSipCall * self)
+gst_sip_call_detach (GstSipCall *self)
 {
   self->nh = NULL;
   set_state (self, GST_SIP_CALL_STATE_ENDED, 503, "shutdown");
 }
 
 void
-gst_sip_call_handle_event (GstSipCall * self, gint event, gint status,
-    const gchar * phrase, gint callstate)
+gst_sip_call_handle_event (GstSipCall *self, gint event, gint status,
+    const gchar *phrase, gint callstate)
 {
   switch (event) {
     case nua_i_invite:
@@ -331,8 +329,8 @@ gst_sip_call_handle_event (GstSipCall * self, gint event, gint status,
          * timed out */
         set_state (self, GST_SIP_CALL_STATE_ENDED,
             self->local_hangup ? 200 : (status >= 300 ? status : 200),
-            self->local_hangup ? "local-hangup" :
-            (status >= 300 ? "error" : "remote-hangup"));
+            self->local_hangup ? "local-hangup"
+                               : (status >= 300 ? "error" : "remote-hangup"));
         nua_handle_bind (self->nh, NULL);
         nua_handle_destroy (self->nh);
         self->nh = NULL;

@@ -25,32 +25,31 @@ typedef enum
 
 const gchar *gst_sip_call_state_name (GstSipCallState state);
 
-GstSipCallState gst_sip_call_get_state (GstSipCall * call);
-const gchar *gst_sip_call_get_call_id (GstSipCall * call);
-const gchar *gst_sip_call_get_from (GstSipCall * call);
-const gchar *gst_sip_call_get_to (GstSipCall * call);
+GstSipCallState gst_sip_call_get_state (GstSipCall *call);
+const gchar *gst_sip_call_get_call_id (GstSipCall *call);
+const gchar *gst_sip_call_get_from (GstSipCall *call);
+const gchar *gst_sip_call_get_to (GstSipCall *call);
 /* The SDP offer of the INVITE (or re-INVITE) being handled, or NULL */
-const gchar *gst_sip_call_get_remote_sdp (GstSipCall * call, gsize * len);
-gint gst_sip_call_get_end_status (GstSipCall * call);
-const gchar *gst_sip_call_get_end_reason (GstSipCall * call);
-GstSipEndpoint *gst_sip_call_get_endpoint (GstSipCall * call);
+const gchar *gst_sip_call_get_remote_sdp (GstSipCall *call, gsize *len);
+gint gst_sip_call_get_end_status (GstSipCall *call);
+const gchar *gst_sip_call_get_end_reason (GstSipCall *call);
+GstSipEndpoint *gst_sip_call_get_endpoint (GstSipCall *call);
 
 /* Thread-safe: marshalled onto the endpoint thread. @warning adds a Warning
  * header (RFC 3261 20.43) with code 399 text, or NULL. */
-void gst_sip_call_respond (GstSipCall * call, guint status,
-    const gchar * phrase, const gchar * sdp, const gchar * warning);
-void gst_sip_call_hangup (GstSipCall * call);
+void gst_sip_call_respond (GstSipCall *call, guint status, const gchar *phrase,
+    const gchar *sdp, const gchar *warning);
+void gst_sip_call_hangup (GstSipCall *call);
 
 /* For GstSipEndpoint */
-GstSipCall *gst_sip_call_new_incoming (GstSipEndpoint * endpoint,
-    struct nua_handle_s *nh, const gchar * call_id, const gchar * from,
-    const gchar * to, const gchar * sdp, gsize sdp_len);
-void gst_sip_call_set_offer (GstSipCall * call, const gchar * sdp,
-    gsize sdp_len);
+GstSipCall *gst_sip_call_new_incoming (GstSipEndpoint *endpoint,
+    struct nua_handle_s *nh, const gchar *call_id, const gchar *from,
+    const gchar *to, const gchar *sdp, gsize sdp_len);
+void gst_sip_call_set_offer (GstSipCall *call, const gchar *sdp, gsize sdp_len);
 /* at endpoint shutdown: NUA frees the handle */
-void gst_sip_call_detach (GstSipCall * call);
-void gst_sip_call_handle_event (GstSipCall * call, gint event, gint status,
-    const gchar * phrase, gint callstate);
+void gst_sip_call_detach (GstSipCall *call);
+void gst_sip_call_handle_event (GstSipCall *call, gint event, gint status,
+    const gchar *phrase, gint callstate);
 
 G_END_DECLS
 #endif

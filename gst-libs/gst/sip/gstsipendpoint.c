@@ -32,7 +32,7 @@ struct _GstSipEndpoint
 
   gchar *bind_url;
   gchar *contact_user;
-  gchar *host;                  /* without brackets */
+  gchar *host; /* without brackets */
   gboolean ipv6;
   gchar *user_agent;
 
@@ -64,7 +64,7 @@ static guint signals[N_SIGNALS];
 G_DEFINE_TYPE (GstSipEndpoint, gst_sip_endpoint, GST_TYPE_OBJECT);
 
 static void
-gst_sip_endpoint_finalize (GObject * object)
+gst_sip_endpoint_finalize (GObject *object)
 {
   GstSipEndpoint *self = GST_SIP_ENDPOINT (object);
 
@@ -83,7 +83,7 @@ gst_sip_endpoint_finalize (GObject * object)
 }
 
 static void
-gst_sip_endpoint_class_init (GstSipEndpointClass * klass)
+gst_sip_endpoint_class_init (GstSipEndpointClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
 
@@ -96,19 +96,19 @@ gst_sip_endpoint_class_init (GstSipEndpointClass * klass)
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 1, GST_TYPE_SIP_CALL);
 
-  GST_DEBUG_CATEGORY_INIT (gst_sip_endpoint_debug, "sipendpoint", 0,
-      "SIP endpoint (sofia-sip NUA)");
+  GST_DEBUG_CATEGORY_INIT (
+      gst_sip_endpoint_debug, "sipendpoint", 0, "SIP endpoint (sofia-sip NUA)");
 }
 
 static void
-gst_sip_endpoint_init (GstSipEndpoint * self)
+gst_sip_endpoint_init (GstSipEndpoint *self)
 {
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
 }
 
 static GstSipCall *
-find_call (GstSipEndpoint * self, nua_handle_t * nh)
+find_call (GstSipEndpoint *self, nua_handle_t *nh)
 {
   GList *l;
 
@@ -122,7 +122,7 @@ find_call (GstSipEndpoint * self, nua_handle_t * nh)
 
 /* The URI of a From or To header, e.g. "sip:+19195550100@example.com" */
 static gchar *
-address_uri (const sip_addr_t * a)
+address_uri (const sip_addr_t *a)
 {
   char buf[1024];
 
@@ -135,13 +135,13 @@ address_uri (const sip_addr_t * a)
 /* Content negotiation of RFC 3261 21.4.14 / 21.4.7: answered before the
  * application sees the call. Returns TRUE when a response was sent. */
 static gboolean
-reject_unacceptable_invite (nua_handle_t * nh, const sip_t * sip)
+reject_unacceptable_invite (nua_handle_t *nh, const sip_t *sip)
 {
   if (sip->sip_payload && sip->sip_payload->pl_len > 0) {
     const sip_content_type_t *ct = sip->sip_content_type;
 
-    if (ct == NULL || ct->c_type == NULL
-        || g_ascii_strcasecmp (ct->c_type, "application/sdp") != 0) {
+    if (ct == NULL || ct->c_type == NULL ||
+        g_ascii_strcasecmp (ct->c_type, "application/sdp") != 0) {
       nua_respond (nh, SIP_415_UNSUPPORTED_MEDIA,
           SIPTAG_ACCEPT_STR ("application/sdp"), TAG_END ());
       return TRUE;
@@ -152,10 +152,10 @@ reject_unacceptable_invite (nua_handle_t * nh, const sip_t * sip)
     gboolean sdp_ok = FALSE;
 
     for (a = sip->sip_accept; a; a = a->ac_next) {
-      if (a->ac_type == NULL
-          || g_ascii_strcasecmp (a->ac_type, "application/sdp") == 0
-          || g_ascii_strcasecmp (a->ac_type, "application/*") == 0
-          || g_ascii_strcasecmp (a->ac_type, "*/*") == 0)
+      if (a->ac_type == NULL ||
+          g_ascii_strcasecmp (a->ac_type, "application/sdp") == 0 ||
+          g_ascii_strcasecmp (a->ac_type, "application/*") == 0 ||
+          g_ascii_strcasecmp (a->ac_type, "*/*") == 0)
         sdp_ok = TRUE;
     }
     if (!sdp_ok) {
@@ -168,7 +168,7 @@ reject_unacceptable_invite (nua_handle_t * nh, const sip_t * sip)
 }
 
 static void
-handle_new_invite (GstSipEndpoint * self, nua_handle_t * nh, const sip_t * sip)
+handle_new_invite (GstSipEndpoint *self, nua_handle_t *nh, const sip_t *sip)
 {
   GstSipCall *call;
   gchar *from, *to;
@@ -201,14 +201,14 @@ handle_new_invite (GstSipEndpoint * self, nua_handle_t * nh, const sip_t * sip)
 
   g_signal_emit (self, signals[SIGNAL_INCOMING_CALL], 0, call);
   if (gst_sip_call_get_state (call) == GST_SIP_CALL_STATE_INCOMING) {
-    GST_INFO_OBJECT (self, "nobody took call %s",
-        gst_sip_call_get_call_id (call));
+    GST_INFO_OBJECT (
+        self, "nobody took call %s", gst_sip_call_get_call_id (call));
     gst_sip_call_respond (call, 480, "Temporarily Unavailable", NULL, NULL);
   }
 }
 
 void
-gst_sip_endpoint_call_finished (GstSipEndpoint * self, GstSipCall * call)
+gst_sip_endpoint_call_finished (GstSipEndpoint *self, GstSipCall *call)
 {
   GList *l = g_list_find (self->calls, call);
 
@@ -219,7 +219,7 @@ gst_sip_endpoint_call_finished (GstSipEndpoint * self, GstSipCall * call)
 }
 
 static void
-finish_shutdown (GstSipEndpoint * self)
+finish_shutdown (GstSipEndpoint *self)
 {
   GST_DEBUG_OBJECT (self, "NUA shut down");
   while (self->calls) {
@@ -232,16 +232,16 @@ finish_shutdown (GstSipEndpoint * self)
 }
 
 static void
-nua_callback (nua_event_t event, int status, char const *phrase,
-    nua_t * nua, nua_magic_t * magic, nua_handle_t * nh,
-    nua_hmagic_t * hmagic, sip_t const *sip, tagi_t tags[])
+nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
+    nua_magic_t *magic, nua_handle_t *nh, nua_hmagic_t *hmagic,
+    sip_t const *sip, tagi_t tags[])
 {
   GstSipEndpoint *self = GST_SIP_ENDPOINT (magic);
   GstSipCall *call = hmagic ? find_call (self, nh) : NULL;
   gint callstate = -1;
 
-  GST_LOG_OBJECT (self, "event %s status %d %s", nua_event_name (event),
-      status, phrase ? phrase : "");
+  GST_LOG_OBJECT (self, "event %s status %d %s", nua_event_name (event), status,
+      phrase ? phrase : "");
 
   switch (event) {
     case nua_r_shutdown:
@@ -252,8 +252,8 @@ nua_callback (nua_event_t event, int status, char const *phrase,
       if (call) {
         /* re-INVITE in an existing dialog */
         const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
-        gst_sip_call_set_offer (call, pl ? pl->pl_data : NULL,
-            pl ? pl->pl_len : 0);
+        gst_sip_call_set_offer (
+            call, pl ? pl->pl_data : NULL, pl ? pl->pl_len : 0);
         gst_sip_call_handle_event (call, event, status, phrase, -1);
       } else if (sip) {
         handle_new_invite (self, nh, sip);
@@ -273,8 +273,8 @@ nua_callback (nua_event_t event, int status, char const *phrase,
 
   /* Requests outside any call that NUA has already answered (OPTIONS,
    * MESSAGE, REGISTER ...) leave a handle nobody else will destroy. */
-  if (nh && hmagic == NULL && event >= nua_i_error && event <= nua_i_outbound
-      && event != nua_i_invite)
+  if (nh && hmagic == NULL && event >= nua_i_error && event <= nua_i_outbound &&
+      event != nua_i_invite)
     nua_handle_destroy (nh);
 }
 
@@ -306,19 +306,16 @@ endpoint_thread (gpointer data)
   self->nua = nua_create (self->root, nua_callback, (nua_magic_t *) self,
       NUTAG_URL (self->bind_url),
       TAG_IF (self->contact_user, NUTAG_M_USERNAME (self->contact_user)),
-      NUTAG_MEDIA_ENABLE (0),
-      NUTAG_AUTOANSWER (0),
-      NUTAG_AUTOACK (1),
-      NUTAG_ENABLEMESSAGE (0),
-      SIPTAG_ALLOW_STR (ALLOWED_METHODS),
+      NUTAG_MEDIA_ENABLE (0), NUTAG_AUTOANSWER (0), NUTAG_AUTOACK (1),
+      NUTAG_ENABLEMESSAGE (0), SIPTAG_ALLOW_STR (ALLOWED_METHODS),
       SIPTAG_SUPPORTED_STR (SUPPORTED_EXTENSIONS),
       SIPTAG_ACCEPT_STR ("application/sdp"),
       SIPTAG_USER_AGENT_STR (self->user_agent), TAG_END ());
 
   g_mutex_lock (&self->lock);
   if (self->nua == NULL)
-    self->start_error = g_strdup_printf ("could not bind SIP to %s",
-        self->bind_url);
+    self->start_error =
+        g_strdup_printf ("could not bind SIP to %s", self->bind_url);
   self->started = TRUE;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -332,7 +329,8 @@ endpoint_thread (gpointer data)
   su_root_destroy (self->root);
   self->root = NULL;
   /* Let the destroyed source's last dispatch run. */
-  while (g_main_context_iteration (self->context, FALSE));
+  while (g_main_context_iteration (self->context, FALSE))
+    ;
   g_main_context_pop_thread_default (self->context);
   return NULL;
 }
@@ -340,15 +338,14 @@ endpoint_thread (gpointer data)
 /* "sip:agent@[::1]:5060;transport=tcp" -> bind "sip:[::1]:5060;transport=tcp",
  * contact user "agent", host "::1" */
 static gboolean
-parse_local_uri (GstSipEndpoint * self, const gchar * local_uri,
-    GError ** error)
+parse_local_uri (GstSipEndpoint *self, const gchar *local_uri, GError **error)
 {
-  su_home_t home[1] = { SU_HOME_INIT (home) };
+  su_home_t home[1] = {SU_HOME_INIT (home)};
   url_t *url = url_make (home, local_uri);
   gboolean ok = FALSE;
 
-  if (url == NULL || (url->url_type != url_sip && url->url_type != url_sips)
-      || url->url_host == NULL) {
+  if (url == NULL || (url->url_type != url_sip && url->url_type != url_sips) ||
+      url->url_host == NULL) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
         "local-uri '%s' is not a sip: URI with a host", local_uri);
     goto out;
@@ -390,8 +387,8 @@ gst_sip_agent_init (void)
   static gsize done = 0;
 
   if (g_once_init_enter (&done)) {
-    GST_DEBUG_CATEGORY_INIT (sofia_debug, "sofia", 0,
-        "sofia-sip's own log messages");
+    GST_DEBUG_CATEGORY_INIT (
+        sofia_debug, "sofia", 0, "sofia-sip's own log messages");
     su_log_redirect (su_log_default, sofia_logger, NULL);
     su_init ();
     g_once_init_leave (&done, 1);
@@ -399,8 +396,8 @@ gst_sip_agent_init (void)
 }
 
 GstSipEndpoint *
-gst_sip_endpoint_new (const gchar * local_uri, const gchar * user_agent,
-    GError ** error)
+gst_sip_endpoint_new (
+    const gchar *local_uri, const gchar *user_agent, GError **error)
 {
   GstSipEndpoint *self;
 
@@ -447,7 +444,7 @@ start_shutdown (gpointer data)
 }
 
 void
-gst_sip_endpoint_shutdown (GstSipEndpoint * self)
+gst_sip_endpoint_shutdown (GstSipEndpoint *self)
 {
   if (self->thread == NULL)
     return;
@@ -458,34 +455,34 @@ gst_sip_endpoint_shutdown (GstSipEndpoint * self)
 }
 
 const gchar *
-gst_sip_endpoint_get_host (GstSipEndpoint * self)
+gst_sip_endpoint_get_host (GstSipEndpoint *self)
 {
   return self->host;
 }
 
 gboolean
-gst_sip_endpoint_is_ipv6 (GstSipEndpoint * self)
+gst_sip_endpoint_is_ipv6 (GstSipEndpoint *self)
 {
   return self->ipv6;
 }
 
 gboolean
-gst_sip_endpoint_in_thread (GstSipEndpoint * self)
+gst_sip_endpoint_in_thread (GstSipEndpoint *self)
 {
   return g_main_context_is_owner (self->context);
 }
 
 void
-gst_sip_endpoint_invoke (GstSipEndpoint * self, GSourceFunc func,
-    gpointer data, GDestroyNotify notify)
+gst_sip_endpoint_invoke (GstSipEndpoint *self, GSourceFunc func, gpointer data,
+    GDestroyNotify notify)
 {
-  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, func, data,
-      notify);
+  g_main_context_invoke_full (
+      self->context, G_PRIORITY_DEFAULT, func, data, notify);
 }
 
 GSource *
-gst_sip_endpoint_add_timeout (GstSipEndpoint * self, guint ms,
-    GSourceFunc func, gpointer data, GDestroyNotify notify)
+gst_sip_endpoint_add_timeout (GstSipEndpoint *self, guint ms, GSourceFunc func,
+    gpointer data, GDestroyNotify notify)
 {
   GSource *source = g_timeout_source_new (ms);
 

@@ -15,31 +15,31 @@ G_BEGIN_DECLS
  * the endpoint thread. */
 
 #define GST_TYPE_SIP_ENDPOINT (gst_sip_endpoint_get_type ())
-G_DECLARE_FINAL_TYPE (GstSipEndpoint, gst_sip_endpoint, GST, SIP_ENDPOINT,
-    GstObject)
+G_DECLARE_FINAL_TYPE (
+    GstSipEndpoint, gst_sip_endpoint, GST, SIP_ENDPOINT, GstObject)
 
 typedef struct _GstSipCall GstSipCall;
 
 void gst_sip_agent_init (void);
 
-GstSipEndpoint *gst_sip_endpoint_new (const gchar * local_uri,
-    const gchar * user_agent, GError ** error);
-void gst_sip_endpoint_shutdown (GstSipEndpoint * endpoint);
+GstSipEndpoint *gst_sip_endpoint_new (
+    const gchar *local_uri, const gchar *user_agent, GError **error);
+void gst_sip_endpoint_shutdown (GstSipEndpoint *endpoint);
 
-const gchar *gst_sip_endpoint_get_host (GstSipEndpoint * endpoint);
-gboolean gst_sip_endpoint_is_ipv6 (GstSipEndpoint * endpoint);
-gboolean gst_sip_endpoint_in_thread (GstSipEndpoint * endpoint);
+const gchar *gst_sip_endpoint_get_host (GstSipEndpoint *endpoint);
+gboolean gst_sip_endpoint_is_ipv6 (GstSipEndpoint *endpoint);
+gboolean gst_sip_endpoint_in_thread (GstSipEndpoint *endpoint);
 
 /* Runs @func on the endpoint thread (at once when already on it). */
-void gst_sip_endpoint_invoke (GstSipEndpoint * endpoint, GSourceFunc func,
+void gst_sip_endpoint_invoke (GstSipEndpoint *endpoint, GSourceFunc func,
     gpointer data, GDestroyNotify notify);
-GSource *gst_sip_endpoint_add_timeout (GstSipEndpoint * endpoint,
-    guint ms, GSourceFunc func, gpointer data, GDestroyNotify notify);
+GSource *gst_sip_endpoint_add_timeout (GstSipEndpoint *endpoint, guint ms,
+    GSourceFunc func, gpointer data, GDestroyNotify notify);
 
 /* For GstSipCall */
 struct nua_handle_s;
-void gst_sip_endpoint_call_finished (GstSipEndpoint * endpoint,
-    GstSipCall * call);
+void gst_sip_endpoint_call_finished (
+    GstSipEndpoint *endpoint, GstSipCall *call);
 
 G_END_DECLS
 #endif

@@ -15,7 +15,7 @@
 G_DEFINE_QUARK (gst - sip - sdp - error - quark, gst_sip_sdp_error);
 
 static void
-codec_free (GstSipCodec * codec)
+codec_free (GstSipCodec *codec)
 {
   g_free (codec->encoding_name);
   g_free (codec->fmtp);
@@ -23,7 +23,7 @@ codec_free (GstSipCodec * codec)
 }
 
 void
-gst_sip_sdp_offer_free (GstSipSdpOffer * offer)
+gst_sip_sdp_offer_free (GstSipSdpOffer *offer)
 {
   if (offer == NULL)
     return;
@@ -36,7 +36,7 @@ gst_sip_sdp_offer_free (GstSipSdpOffer * offer)
 
 /* RFC 3551 static payload types that carry no rtpmap line in most offers. */
 static gboolean
-static_payload (gint pt, const gchar ** name, gint * rate)
+static_payload (gint pt, const gchar **name, gint *rate)
 {
   switch (pt) {
     case 0:
@@ -69,7 +69,7 @@ static_payload (gint pt, const gchar ** name, gint * rate)
  * we could use; drop it and let the payload type stand on its own. Returns
  * NULL when there is nothing to drop. */
 static gchar *
-strip_rtpmaps_without_rate (const gchar * sdp, gsize len)
+strip_rtpmaps_without_rate (const gchar *sdp, gsize len)
 {
   gchar *copy = g_strndup (sdp, len);
   gchar **lines = g_strsplit (copy, "\n", -1);
@@ -80,8 +80,8 @@ strip_rtpmaps_without_rate (const gchar * sdp, gsize len)
   for (i = 0; lines[i]; i++) {
     const gchar *line = lines[i];
 
-    if (g_ascii_strncasecmp (line, "a=rtpmap:", 9) == 0
-        && strchr (line, '/') == NULL) {
+    if (g_ascii_strncasecmp (line, "a=rtpmap:", 9) == 0 &&
+        strchr (line, '/') == NULL) {
       dropped = TRUE;
       continue;
     }
@@ -99,15 +99,15 @@ strip_rtpmaps_without_rate (const gchar * sdp, gsize len)
 }
 
 static const sdp_connection_t *
-media_connection (const sdp_session_t * session, const sdp_media_t * m)
+media_connection (const sdp_session_t *session, const sdp_media_t *m)
 {
   return m->m_connections ? m->m_connections : session->sdp_connection;
 }
 
 GstSipSdpOffer *
-gst_sip_sdp_offer_parse (const gchar * sdp, gsize len, GError ** error)
+gst_sip_sdp_offer_parse (const gchar *sdp, gsize len, GError **error)
 {
-  su_home_t home[1] = { SU_HOME_INIT (home) };
+  su_home_t home[1] = {SU_HOME_INIT (home)};
   sdp_parser_t *parser;
   sdp_session_t *session;
   const sdp_media_t *m;
@@ -116,8 +116,8 @@ gst_sip_sdp_offer_parse (const gchar * sdp, gsize len, GError ** error)
   gboolean found = FALSE;
 
   if (sdp == NULL || len == 0 || len > G_MAXSSIZE) {
-    g_set_error (error, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_PARSE,
-        "empty SDP body");
+    g_set_error (
+        error, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_PARSE, "empty SDP body");
     return NULL;
   }
 
@@ -150,8 +150,8 @@ gst_sip_sdp_offer_parse (const gchar * sdp, gsize len, GError ** error)
     offer->session_id = session->sdp_origin->o_id;
     offer->session_version = session->sdp_origin->o_version;
     offer->origin = g_strdup_printf ("%s %" G_GUINT64_FORMAT,
-        session->sdp_origin->o_username ? session->sdp_origin->o_username :
-        "-", (guint64) session->sdp_origin->o_id);
+        session->sdp_origin->o_username ? session->sdp_origin->o_username : "-",
+        (guint64) session->sdp_origin->o_id);
   }
 
   for (m = session->sdp_media; m; m = m->m_next, index++) {
@@ -165,15 +165,16 @@ gst_sip_sdp_offer_parse (const gchar * sdp, gsize len, GError ** error)
       first_format = g_strdup (m->m_format->l_text);
     else
       first_format = g_strdup ("0");
-    g_ptr_array_add (offer->media_lines, g_strdup_printf ("%s 0 %s %s",
+    g_ptr_array_add (offer->media_lines,
+        g_strdup_printf ("%s 0 %s %s",
             m->m_type_name ? m->m_type_name : "audio",
             m->m_proto_name ? m->m_proto_name : "RTP/AVP", first_format));
     g_free (first_format);
 
-    if (found || m->m_type != sdp_media_audio || m->m_proto != sdp_proto_rtp
-        || m->m_port == 0 || m->m_port > 65535 || c == NULL
-        || c->c_address == NULL
-        || (c->c_addrtype != sdp_addr_ip4 && c->c_addrtype != sdp_addr_ip6))
+    if (found || m->m_type != sdp_media_audio || m->m_proto != sdp_proto_rtp ||
+        m->m_port == 0 || m->m_port > 65535 || c == NULL ||
+        c->c_address == NULL ||
+        (c->c_addrtype != sdp_addr_ip4 && c->c_addrtype != sdp_addr_ip6))
       continue;
 
     /* For RTP media sofia's parser turns the m= format list into rtpmap
@@ -225,17 +226,16 @@ gst_sip_sdp_offer_parse (const gchar * sdp, gsize len, GError ** error)
 }
 
 GstCaps *
-gst_sip_codec_to_caps (const GstSipCodec * codec)
+gst_sip_codec_to_caps (const GstSipCodec *codec)
 {
-  return gst_caps_new_simple ("application/x-rtp",
-      "media", G_TYPE_STRING, "audio",
-      "clock-rate", G_TYPE_INT, codec->clock_rate,
-      "encoding-name", G_TYPE_STRING, codec->encoding_name,
-      "payload", G_TYPE_INT, codec->pt, NULL);
+  return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING,
+      "audio", "clock-rate", G_TYPE_INT, codec->clock_rate, "encoding-name",
+      G_TYPE_STRING, codec->encoding_name, "payload", G_TYPE_INT, codec->pt,
+      NULL);
 }
 
 const gchar *
-gst_sip_codec_media_name (const GstSipCodec * codec)
+gst_sip_codec_media_name (const GstSipCodec *codec)
 {
   return codec->encoding_name;
 }
@@ -257,20 +257,21 @@ direction_attribute (GstSipDirection offered)
 }
 
 gchar *
-gst_sip_sdp_build_answer (const GstSipSdpOffer * offer,
-    const GstSipCodec * codec, gboolean with_telephone_event,
-    const gchar * local_address, gint local_port, guint64 session_id,
-    guint64 session_version, gint ptime)
+gst_sip_sdp_build_answer (const GstSipSdpOffer *offer, const GstSipCodec *codec,
+    gboolean with_telephone_event, const gchar *local_address, gint local_port,
+    guint64 session_id, guint64 session_version, gint ptime)
 {
   GString *s = g_string_new (NULL);
   const gchar *ip = strchr (local_address, ':') ? "IP6" : "IP4";
   guint i;
 
-  g_string_append_printf (s, "v=0\r\n"
+  g_string_append_printf (s,
+      "v=0\r\n"
       "o=- %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " IN %s %s\r\n"
       "s=gst-sip-agent\r\n"
-      "c=IN %s %s\r\n" "t=0 0\r\n", session_id, session_version, ip,
-      local_address, ip, local_address);
+      "c=IN %s %s\r\n"
+      "t=0 0\r\n",
+      session_id, session_version, ip, local_address, ip, local_address);
 
   /* RFC 3264 6: one m= line per offered line, in order; the ones we do
    * not take are rejected with port 0. */
@@ -281,8 +282,7 @@ gst_sip_sdp_build_answer (const GstSipSdpOffer * offer,
       g_string_append_printf (s, "m=%s\r\n", line);
       continue;
     }
-    g_string_append_printf (s, "m=audio %d RTP/AVP %d", local_port,
-        codec->pt);
+    g_string_append_printf (s, "m=audio %d RTP/AVP %d", local_port, codec->pt);
     if (with_telephone_event)
       g_string_append_printf (s, " %d", offer->telephone_event_pt);
     g_string_append (s, "\r\n");
@@ -295,13 +295,13 @@ gst_sip_sdp_build_answer (const GstSipSdpOffer * offer,
     if (with_telephone_event) {
       g_string_append_printf (s, "a=rtpmap:%d telephone-event/%d\r\n",
           offer->telephone_event_pt, offer->telephone_event_rate);
-      g_string_append_printf (s, "a=fmtp:%d 0-15\r\n",
-          offer->telephone_event_pt);
+      g_string_append_printf (
+          s, "a=fmtp:%d 0-15\r\n", offer->telephone_event_pt);
     }
     if (ptime > 0)
       g_string_append_printf (s, "a=ptime:%d\r\n", ptime);
-    g_string_append_printf (s, "a=%s\r\n",
-        direction_attribute (offer->direction));
+    g_string_append_printf (
+        s, "a=%s\r\n", direction_attribute (offer->direction));
   }
   return g_string_free (s, FALSE);
 }

@@ -23,26 +23,26 @@ typedef enum
 typedef struct
 {
   gint pt;
-  gchar *encoding_name;         /* upper case, e.g. "PCMU" */
-  gint clock_rate;              /* RTP clock rate as signalled */
+  gchar *encoding_name; /* upper case, e.g. "PCMU" */
+  gint clock_rate; /* RTP clock rate as signalled */
   gint channels;
   gchar *fmtp;
 } GstSipCodec;
 
 typedef struct
 {
-  gchar *address;               /* media connection address (numeric) */
-  gint port;                    /* 0: audio stream rejected or absent */
+  gchar *address; /* media connection address (numeric) */
+  gint port; /* 0: audio stream rejected or absent */
   GstSipDirection direction;
-  GPtrArray *codecs;            /* GstSipCodec*, offer order, no DTMF */
-  gint telephone_event_pt;      /* -1 if not offered */
+  GPtrArray *codecs; /* GstSipCodec*, offer order, no DTMF */
+  gint telephone_event_pt; /* -1 if not offered */
   gint telephone_event_rate;
-  guint audio_index;            /* index of the m= line used */
-  GPtrArray *media_lines;       /* every m= line as rejected in an answer
+  guint audio_index; /* index of the m= line used */
+  GPtrArray *media_lines; /* every m= line as rejected in an answer
                                  * ("video 0 RTP/AVP 31") */
   guint64 session_id;
   guint64 session_version;
-  gchar *origin;                /* o= line value, to tell re-offers apart */
+  gchar *origin; /* o= line value, to tell re-offers apart */
 } GstSipSdpOffer;
 
 #define GST_SIP_SDP_ERROR (gst_sip_sdp_error_quark ())
@@ -50,20 +50,20 @@ GQuark gst_sip_sdp_error_quark (void);
 
 typedef enum
 {
-  GST_SIP_SDP_ERROR_PARSE,      /* 400: not SDP */
-  GST_SIP_SDP_ERROR_NO_AUDIO,   /* 488: nothing we can take */
+  GST_SIP_SDP_ERROR_PARSE, /* 400: not SDP */
+  GST_SIP_SDP_ERROR_NO_AUDIO, /* 488: nothing we can take */
 } GstSipSdpError;
 
-GstSipSdpOffer *gst_sip_sdp_offer_parse (const gchar * sdp, gsize len,
-    GError ** error);
-void gst_sip_sdp_offer_free (GstSipSdpOffer * offer);
+GstSipSdpOffer *gst_sip_sdp_offer_parse (
+    const gchar *sdp, gsize len, GError **error);
+void gst_sip_sdp_offer_free (GstSipSdpOffer *offer);
 
-GstCaps *gst_sip_codec_to_caps (const GstSipCodec * codec);
-const gchar *gst_sip_codec_media_name (const GstSipCodec * codec);
+GstCaps *gst_sip_codec_to_caps (const GstSipCodec *codec);
+const gchar *gst_sip_codec_media_name (const GstSipCodec *codec);
 
-gchar *gst_sip_sdp_build_answer (const GstSipSdpOffer * offer,
-    const GstSipCodec * codec, gboolean with_telephone_event,
-    const gchar * local_address, gint local_port, guint64 session_id,
+gchar *gst_sip_sdp_build_answer (const GstSipSdpOffer *offer,
+    const GstSipCodec *codec, gboolean with_telephone_event,
+    const gchar *local_address, gint local_port, guint64 session_id,
     guint64 session_version, gint ptime);
 
 G_END_DECLS

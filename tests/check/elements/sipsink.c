@@ -7,8 +7,9 @@
 #include <gst/check/gstharness.h>
 #include <gio/gio.h>
 
-#define PCMU_CAPS "application/x-rtp,media=audio,clock-rate=8000," \
-    "encoding-name=PCMU,payload=0"
+#define PCMU_CAPS \
+  "application/x-rtp,media=audio,clock-rate=8000," \
+  "encoding-name=PCMU,payload=0"
 
 static GSocket *
 udp_socket (void)
@@ -26,7 +27,7 @@ udp_socket (void)
 }
 
 static gint
-local_port (GSocket * s)
+local_port (GSocket *s)
 {
   GSocketAddress *sa = g_socket_get_local_address (s, NULL);
   gint port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (sa));
@@ -38,16 +39,16 @@ local_port (GSocket * s)
 static GstBuffer *
 rtp_buffer (guint16 seq)
 {
-  guint8 data[172] = { 0x80, 0x00 };
+  guint8 data[172] = {0x80, 0x00};
 
   GST_WRITE_UINT16_BE (data + 2, seq);
   /* header and payload in two memories, as payloaders produce them */
-  return gst_buffer_append (gst_buffer_new_memdup (data, 12),
-      gst_buffer_new_memdup (data + 12, 160));
+  return gst_buffer_append (
+      gst_buffer_new_memdup (data, 12), gst_buffer_new_memdup (data + 12, 160));
 }
 
 static guint16
-receive_seq (GSocket * s, GSocketAddress ** from)
+receive_seq (GSocket *s, GSocketAddress **from)
 {
   gchar buf[2048];
   gssize n = g_socket_receive_from (s, from, buf, sizeof (buf), NULL, NULL);
@@ -57,7 +58,7 @@ receive_seq (GSocket * s, GSocketAddress ** from)
 }
 
 static guint64
-stat (GstElement * e, const gchar * name)
+stat (GstElement *e, const gchar *name)
 {
   GstStructure *s;
   guint64 v = 0;
@@ -76,14 +77,14 @@ GST_START_TEST (test_sends_from_call_socket_to_far_end)
   GSocketAddress *from = NULL;
 
   g_object_set (h->element, "sync", FALSE, "socket", call_socket,
-      "remote-address", "127.0.0.1", "remote-port", local_port (far_end),
-      NULL);
+      "remote-address", "127.0.0.1", "remote-port", local_port (far_end), NULL);
   gst_harness_set_src_caps_str (h, PCMU_CAPS);
   fail_unless_equals_int (gst_harness_push (h, rtp_buffer (7)), GST_FLOW_OK);
   fail_unless_equals_int (receive_seq (far_end, &from), 7);
   /* symmetric RTP: the packet comes from the call's own socket */
-  fail_unless_equals_int (g_inet_socket_address_get_port
-      (G_INET_SOCKET_ADDRESS (from)), local_port (call_socket));
+  fail_unless_equals_int (
+      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (from)),
+      local_port (call_socket));
   fail_unless_equals_int (stat (h->element, "packets-sent"), 1);
   g_object_unref (from);
   gst_harness_teardown (h);
@@ -101,8 +102,7 @@ GST_START_TEST (test_no_call_drops_without_blocking)
   g_object_set (h->element, "sync", FALSE, NULL);
   gst_harness_set_src_caps_str (h, PCMU_CAPS);
   for (i = 0; i < 10; i++)
-    fail_unless_equals_int (gst_harness_push (h, rtp_buffer (i)),
-        GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_push (h, rtp_buffer (i)), GST_FLOW_OK);
   fail_unless_equals_int (stat (h->element, "dropped-no-call"), 10);
   gst_harness_teardown (h);
 }
@@ -122,8 +122,7 @@ GST_START_TEST (test_far_end_gone_does_not_stop_the_call)
   /* the far end closes: ICMP port unreachable comes back */
   g_object_unref (far_end);
   for (i = 0; i < 20; i++)
-    fail_unless_equals_int (gst_harness_push (h, rtp_buffer (i)),
-        GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_push (h, rtp_buffer (i)), GST_FLOW_OK);
   gst_harness_teardown (h);
   g_object_unref (call_socket);
 }
@@ -158,24 +157,21 @@ GST_START_TEST (test_sink_follows_source_latch)
   GSocket *signalled = udp_socket ();
   GSocket *behind_nat = udp_socket ();
   GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  GSocketAddress *to = g_inet_socket_address_new (lo,
-      local_port (call_socket));
-  guint8 pkt[172] = { 0x80, 0x00, 0x00, 0x05 };
+  GSocketAddress *to = g_inet_socket_address_new (lo, local_port (call_socket));
+  guint8 pkt[172] = {0x80, 0x00, 0x00, 0x05};
 
   g_object_set (src->element, "socket", call_socket, "remote-address",
       "127.0.0.1", "remote-port", local_port (signalled), NULL);
-  gst_util_set_object_arg (G_OBJECT (src->element), "source-filter",
-      "latch");
+  gst_util_set_object_arg (G_OBJECT (src->element), "source-filter", "latch");
   gst_util_set_object_arg (G_OBJECT (src->element), "caps", PCMU_CAPS);
   g_object_set (sink->element, "sync", FALSE, "socket", call_socket, NULL);
   gst_harness_set_src_caps_str (sink, PCMU_CAPS);
   gst_harness_play (src);
 
   fail_unless (g_socket_send_to (behind_nat, to, (gchar *) pkt, sizeof (pkt),
-          NULL, NULL) == sizeof (pkt));
+                   NULL, NULL) == sizeof (pkt));
   gst_buffer_unref (gst_harness_pull (src));
-  fail_unless_equals_int (gst_harness_push (sink, rtp_buffer (9)),
-      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (sink, rtp_buffer (9)), GST_FLOW_OK);
   fail_unless_equals_int (receive_seq (behind_nat, NULL), 9);
 
   gst_harness_teardown (src);

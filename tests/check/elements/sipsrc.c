@@ -8,8 +8,9 @@
 #include <gio/gio.h>
 #include <string.h>
 
-#define PCMU_CAPS "application/x-rtp,media=audio,clock-rate=8000," \
-    "encoding-name=PCMU,payload=0"
+#define PCMU_CAPS \
+  "application/x-rtp,media=audio,clock-rate=8000," \
+  "encoding-name=PCMU,payload=0"
 
 typedef struct
 {
@@ -34,7 +35,7 @@ udp_socket (void)
 }
 
 static guint16
-local_port (GSocket * s)
+local_port (GSocket *s)
 {
   GSocketAddress *sa = g_socket_get_local_address (s, NULL);
   guint16 port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (sa));
@@ -44,7 +45,7 @@ local_port (GSocket * s)
 }
 
 static void
-fixture_setup (Fixture * f, const gchar * filter)
+fixture_setup (Fixture *f, const gchar *filter)
 {
   GSocket *rtp_socket;
 
@@ -70,7 +71,7 @@ fixture_setup (Fixture * f, const gchar * filter)
 }
 
 static void
-fixture_teardown (Fixture * f)
+fixture_teardown (Fixture *f)
 {
   gst_harness_teardown (f->h);
   gst_bus_set_flushing (f->bus, TRUE);
@@ -80,7 +81,7 @@ fixture_teardown (Fixture * f)
 }
 
 static gsize
-make_rtp (guint8 * buf, guint8 pt, guint16 seq, guint32 ts, guint32 ssrc,
+make_rtp (guint8 *buf, guint8 pt, guint16 seq, guint32 ts, guint32 ssrc,
     gboolean marker, gsize payload_len)
 {
   gsize i;
@@ -96,14 +97,14 @@ make_rtp (guint8 * buf, guint8 pt, guint16 seq, guint32 ts, guint32 ssrc,
 }
 
 static void
-send_raw (GSocket * s, GSocketAddress * to, const guint8 * data, gsize len)
+send_raw (GSocket *s, GSocketAddress *to, const guint8 *data, gsize len)
 {
   fail_unless (g_socket_send_to (s, to, (const gchar *) data, len, NULL,
-          NULL) == (gssize) len);
+                   NULL) == (gssize) len);
 }
 
 static void
-send_rtp (Fixture * f, GSocket * from, guint8 pt, guint16 seq, guint32 ssrc)
+send_rtp (Fixture *f, GSocket *from, guint8 pt, guint16 seq, guint32 ssrc)
 {
   guint8 buf[200];
   gsize len = make_rtp (buf, pt, seq, seq * 160, ssrc, FALSE, 160);
@@ -112,7 +113,7 @@ send_rtp (Fixture * f, GSocket * from, guint8 pt, guint16 seq, guint32 ssrc)
 }
 
 static guint16
-pull_seq (Fixture * f, gboolean * discont)
+pull_seq (Fixture *f, gboolean *discont)
 {
   GstBuffer *buf = gst_harness_pull (f->h);
   GstMapInfo map;
@@ -129,7 +130,7 @@ pull_seq (Fixture * f, gboolean * discont)
 }
 
 static guint64
-stat (Fixture * f, const gchar * name)
+stat (Fixture *f, const gchar *name)
 {
   GstStructure *s;
   guint64 v = 0;
@@ -301,8 +302,8 @@ GST_START_TEST (test_sequence_wrap_and_jump)
 GST_END_TEST;
 
 static void
-send_event (Fixture * f, guint16 seq, guint32 ts, gboolean marker,
-    guint8 event, gboolean end, guint16 duration)
+send_event (Fixture *f, guint16 seq, guint32 ts, gboolean marker, guint8 event,
+    gboolean end, guint16 duration)
 {
   guint8 buf[16];
 
@@ -314,10 +315,10 @@ send_event (Fixture * f, guint16 seq, guint32 ts, gboolean marker,
 }
 
 static GstStructure *
-pop_dtmf_message (Fixture * f)
+pop_dtmf_message (Fixture *f)
 {
-  GstMessage *msg = gst_bus_timed_pop_filtered (f->bus, 5 * GST_SECOND,
-      GST_MESSAGE_ELEMENT);
+  GstMessage *msg =
+      gst_bus_timed_pop_filtered (f->bus, 5 * GST_SECOND, GST_MESSAGE_ELEMENT);
   GstStructure *s;
 
   fail_unless (msg != NULL);
@@ -328,7 +329,7 @@ pop_dtmf_message (Fixture * f)
 }
 
 static void
-check_dtmf (GstStructure * s, gint number, gboolean start)
+check_dtmf (GstStructure *s, gint number, gboolean start)
 {
   gint v;
   gboolean b;
@@ -380,8 +381,8 @@ GST_START_TEST (test_telephone_events)
 
   /* the same events travel downstream in order with the audio */
   while ((ev = gst_harness_try_pull_event (f.h))) {
-    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM
-        && gst_event_has_name (ev, "dtmf-event"))
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM &&
+        gst_event_has_name (ev, "dtmf-event"))
       n_custom++;
     gst_event_unref (ev);
   }

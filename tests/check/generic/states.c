@@ -18,15 +18,15 @@ setup (void)
   fail_unless (names != NULL, "GST_SIP_AGENT_PLUGINS is not set");
   plugins = g_strsplit (names, ",", -1);
   for (i = 0; plugins[i]; i++) {
-    GList *features = gst_registry_get_feature_list_by_plugin
-        (gst_registry_get (), plugins[i]);
+    GList *features = gst_registry_get_feature_list_by_plugin (
+        gst_registry_get (), plugins[i]);
     GList *l;
 
     fail_unless (features != NULL, "plugin %s has no features", plugins[i]);
     for (l = features; l; l = l->next)
       if (GST_IS_ELEMENT_FACTORY (l->data))
-        elements = g_list_prepend (elements,
-            g_strdup (GST_OBJECT_NAME (l->data)));
+        elements =
+            g_list_prepend (elements, g_strdup (GST_OBJECT_NAME (l->data)));
     gst_plugin_feature_list_free (features);
   }
   g_strfreev (plugins);
@@ -40,14 +40,14 @@ teardown (void)
 }
 
 static void
-configure (GstElement * element)
+configure (GstElement *element)
 {
   /* sipbin listens: a free port, loopback only; with no sipsrc/sipsink
    * inside it refuses READY, so give it both. */
-  if (g_str_equal (GST_OBJECT_NAME (gst_element_get_factory (element)),
-          "sipbin")) {
-    gst_util_set_object_arg (G_OBJECT (element), "local-uri",
-        "sip:agent@127.0.0.1:0");
+  if (g_str_equal (
+          GST_OBJECT_NAME (gst_element_get_factory (element)), "sipbin")) {
+    gst_util_set_object_arg (
+        G_OBJECT (element), "local-uri", "sip:agent@127.0.0.1:0");
     gst_bin_add_many (GST_BIN (element),
         gst_element_factory_make ("sipsrc", NULL),
         gst_element_factory_make ("sipsink", NULL), NULL);
@@ -60,10 +60,9 @@ GST_START_TEST (test_state_changes_up_and_down)
 
   for (l = elements; l; l = l->next) {
     GstElement *element = gst_element_factory_make (l->data, NULL);
-    GstState states[] = { GST_STATE_READY, GST_STATE_PAUSED,
-      GST_STATE_PLAYING, GST_STATE_PAUSED, GST_STATE_READY, GST_STATE_NULL,
-      GST_STATE_PLAYING, GST_STATE_NULL
-    };
+    GstState states[] = {GST_STATE_READY, GST_STATE_PAUSED, GST_STATE_PLAYING,
+        GST_STATE_PAUSED, GST_STATE_READY, GST_STATE_NULL, GST_STATE_PLAYING,
+        GST_STATE_NULL};
     guint i;
 
     GST_INFO ("testing %s", (gchar *) l->data);

@@ -7,28 +7,31 @@
 #include <sofia-sip/su.h>
 #include <gst/sip/gstsipsdp.h>
 
-#define OFFER_HEAD "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.1\r\n" \
-    "s=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+#define OFFER_HEAD \
+  "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.1\r\n" \
+  "s=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
 
 static GstSipSdpOffer *
-parse (const gchar * sdp, GError ** err)
+parse (const gchar *sdp, GError **err)
 {
   return gst_sip_sdp_offer_parse (sdp, strlen (sdp), err);
 }
 
 static const GstSipCodec *
-codec (GstSipSdpOffer * offer, guint i)
+codec (GstSipSdpOffer *offer, guint i)
 {
   return g_ptr_array_index (offer->codecs, i);
 }
 
 GST_START_TEST (test_static_and_dynamic_payloads)
 {
-  GstSipSdpOffer *offer = parse (OFFER_HEAD
-      "m=audio 49170 RTP/AVP 9 0 8 101 96\r\n"
-      "a=rtpmap:101 telephone-event/8000\r\n"
-      "a=fmtp:101 0-16\r\n" "a=rtpmap:96 opus/48000/2\r\n" "a=sendrecv\r\n",
-      NULL);
+  GstSipSdpOffer *offer =
+      parse (OFFER_HEAD "m=audio 49170 RTP/AVP 9 0 8 101 96\r\n"
+                        "a=rtpmap:101 telephone-event/8000\r\n"
+                        "a=fmtp:101 0-16\r\n"
+                        "a=rtpmap:96 opus/48000/2\r\n"
+                        "a=sendrecv\r\n",
+          NULL);
 
   fail_unless (offer != NULL);
   fail_unless_equals_string (offer->address, "192.0.2.1");
@@ -50,8 +53,10 @@ GST_END_TEST;
 
 GST_START_TEST (test_media_level_ipv6_connection)
 {
-  GstSipSdpOffer *offer = parse ("v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nt=0 0\r\n"
-      "m=audio 4000 RTP/AVP 0\r\nc=IN IP6 2001:db8::5\r\n", NULL);
+  GstSipSdpOffer *offer =
+      parse ("v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nt=0 0\r\n"
+             "m=audio 4000 RTP/AVP 0\r\nc=IN IP6 2001:db8::5\r\n",
+          NULL);
 
   fail_unless (offer != NULL);
   fail_unless_equals_string (offer->address, "2001:db8::5");
@@ -64,11 +69,13 @@ GST_END_TEST;
  * rate, on a video stream we reject anyway. Valid enough to answer. */
 GST_START_TEST (test_rtpmap_without_rate)
 {
-  GstSipSdpOffer *offer = parse ("v=0\r\n"
-      "o=mhandley 29739 7272939 IN IP4 192.0.2.1\r\ns=-\r\n"
-      "c=IN IP4 192.0.2.1\r\nt=0 0\r\n"
-      "m=audio 49217 RTP/AVP 0 12\r\n"
-      "m=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\n", NULL);
+  GstSipSdpOffer *offer =
+      parse ("v=0\r\n"
+             "o=mhandley 29739 7272939 IN IP4 192.0.2.1\r\ns=-\r\n"
+             "c=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+             "m=audio 49217 RTP/AVP 0 12\r\n"
+             "m=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\n",
+          NULL);
 
   fail_unless (offer != NULL);
   fail_unless_equals_string (codec (offer, 0)->encoding_name, "PCMU");
@@ -83,8 +90,8 @@ GST_START_TEST (test_errors)
   GError *err = NULL;
 
   fail_unless (parse ("this is not SDP at all", &err) == NULL);
-  fail_unless (g_error_matches (err, GST_SIP_SDP_ERROR,
-          GST_SIP_SDP_ERROR_PARSE));
+  fail_unless (
+      g_error_matches (err, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_PARSE));
   g_clear_error (&err);
 
   fail_unless (gst_sip_sdp_offer_parse ("", 0, &err) == NULL);
@@ -92,8 +99,8 @@ GST_START_TEST (test_errors)
 
   /* only video, only SRTP audio, or audio with port 0: nothing to take */
   fail_unless (parse (OFFER_HEAD "m=video 5000 RTP/AVP 31\r\n", &err) == NULL);
-  fail_unless (g_error_matches (err, GST_SIP_SDP_ERROR,
-          GST_SIP_SDP_ERROR_NO_AUDIO));
+  fail_unless (
+      g_error_matches (err, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_NO_AUDIO));
   g_clear_error (&err);
   fail_unless (parse (OFFER_HEAD "m=audio 5000 RTP/SAVP 0\r\n", &err) == NULL);
   g_clear_error (&err);
@@ -108,13 +115,14 @@ GST_START_TEST (test_answer_rejects_other_streams_and_mirrors_direction)
   GstSipSdpOffer *offer = parse (OFFER_HEAD
       "m=video 5002 RTP/AVP 31\r\n"
       "m=audio 5000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
-      "a=sendonly\r\n", NULL);
+      "a=sendonly\r\n",
+      NULL);
   gchar *answer;
 
   fail_unless (offer != NULL);
   fail_unless_equals_int (offer->audio_index, 1);
-  answer = gst_sip_sdp_build_answer (offer, codec (offer, 0), TRUE,
-      "127.0.0.1", 10000, 42, 1, 20);
+  answer = gst_sip_sdp_build_answer (
+      offer, codec (offer, 0), TRUE, "127.0.0.1", 10000, 42, 1, 20);
   fail_unless (strstr (answer, "m=video 0 RTP/AVP 31\r\n") != NULL, answer);
   fail_unless (strstr (answer, "m=audio 10000 RTP/AVP 0 101\r\n") != NULL);
   fail_unless (strstr (answer, "a=rtpmap:0 PCMU/8000\r\n") != NULL);
@@ -139,11 +147,11 @@ GST_END_TEST;
 
 GST_START_TEST (test_codec_caps)
 {
-  GstSipSdpOffer *offer = parse (OFFER_HEAD "m=audio 5000 RTP/AVP 9\r\n",
-      NULL);
+  GstSipSdpOffer *offer = parse (OFFER_HEAD "m=audio 5000 RTP/AVP 9\r\n", NULL);
   GstCaps *caps = gst_sip_codec_to_caps (codec (offer, 0));
-  GstCaps *expected = gst_caps_from_string ("application/x-rtp,media=audio,"
-      "clock-rate=8000,encoding-name=G722,payload=9");
+  GstCaps *expected =
+      gst_caps_from_string ("application/x-rtp,media=audio,"
+                            "clock-rate=8000,encoding-name=G722,payload=9");
 
   fail_unless (gst_caps_is_equal (caps, expected));
   gst_caps_unref (caps);
