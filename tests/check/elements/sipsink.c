@@ -5,36 +5,8 @@
  */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include "siptestutil.h"
 #include <gio/gio.h>
-
-#define PCMU_CAPS \
-  "application/x-rtp,media=audio,clock-rate=8000," \
-  "encoding-name=PCMU,payload=0"
-
-static GSocket *
-udp_socket (void)
-{
-  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  GSocketAddress *sa = g_inet_socket_address_new (lo, 0);
-  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-      G_SOCKET_PROTOCOL_UDP, NULL);
-
-  fail_unless (g_socket_bind (s, sa, FALSE, NULL));
-  g_socket_set_timeout (s, 5);
-  g_object_unref (sa);
-  g_object_unref (lo);
-  return s;
-}
-
-static gint
-local_port (GSocket *s)
-{
-  GSocketAddress *sa = g_socket_get_local_address (s, NULL);
-  gint port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (sa));
-
-  g_object_unref (sa);
-  return port;
-}
 
 static GstBuffer *
 rtp_buffer (guint16 seq)
@@ -57,18 +29,6 @@ receive_seq (GSocket *s, GSocketAddress **from)
   return GST_READ_UINT16_BE (buf + 2);
 }
 
-static guint64
-stat (GstElement *e, const gchar *name)
-{
-  GstStructure *s;
-  guint64 v = 0;
-
-  g_object_get (e, "stats", &s, NULL);
-  fail_unless (gst_structure_get_uint64 (s, name, &v));
-  gst_structure_free (s);
-  return v;
-}
-
 GST_START_TEST (test_sends_from_call_socket_to_far_end)
 {
   GstHarness *h = gst_harness_new ("sipsink");
@@ -85,7 +45,7 @@ GST_START_TEST (test_sends_from_call_socket_to_far_end)
   fail_unless_equals_int (
       g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (from)),
       local_port (call_socket));
-  fail_unless_equals_int (stat (h->element, "packets-sent"), 1);
+  fail_unless_equals_int (element_stat (h->element, "packets-sent"), 1);
   g_object_unref (from);
   gst_harness_teardown (h);
   g_object_unref (call_socket);
@@ -103,7 +63,7 @@ GST_START_TEST (test_no_call_drops_without_blocking)
   gst_harness_set_src_caps_str (h, PCMU_CAPS);
   for (i = 0; i < 10; i++)
     fail_unless_equals_int (gst_harness_push (h, rtp_buffer (i)), GST_FLOW_OK);
-  fail_unless_equals_int (stat (h->element, "dropped-no-call"), 10);
+  fail_unless_equals_int (element_stat (h->element, "dropped-no-call"), 10);
   gst_harness_teardown (h);
 }
 

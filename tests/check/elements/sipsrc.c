@@ -5,12 +5,9 @@
  */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include "siptestutil.h"
 #include <gio/gio.h>
 #include <string.h>
-
-#define PCMU_CAPS \
-  "application/x-rtp,media=audio,clock-rate=8000," \
-  "encoding-name=PCMU,payload=0"
 
 typedef struct
 {
@@ -19,30 +16,6 @@ typedef struct
   GSocket *sender;
   GSocketAddress *target;
 } Fixture;
-
-static GSocket *
-udp_socket (void)
-{
-  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  GSocketAddress *sa = g_inet_socket_address_new (lo, 0);
-  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-      G_SOCKET_PROTOCOL_UDP, NULL);
-
-  fail_unless (g_socket_bind (s, sa, FALSE, NULL));
-  g_object_unref (sa);
-  g_object_unref (lo);
-  return s;
-}
-
-static guint16
-local_port (GSocket *s)
-{
-  GSocketAddress *sa = g_socket_get_local_address (s, NULL);
-  guint16 port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (sa));
-
-  g_object_unref (sa);
-  return port;
-}
 
 static void
 fixture_setup (Fixture *f, const gchar *filter)
@@ -129,18 +102,6 @@ pull_seq (Fixture *f, gboolean *discont)
   return seq;
 }
 
-static guint64
-stat (Fixture *f, const gchar *name)
-{
-  GstStructure *s;
-  guint64 v = 0;
-
-  g_object_get (f->h->element, "stats", &s, NULL);
-  fail_unless (gst_structure_get_uint64 (s, name, &v));
-  gst_structure_free (s);
-  return v;
-}
-
 GST_START_TEST (test_valid_packets_pass_with_call_caps)
 {
   Fixture f;
@@ -160,7 +121,7 @@ GST_START_TEST (test_valid_packets_pass_with_call_caps)
   fail_unless (gst_caps_is_equal (caps, expected));
   gst_caps_unref (caps);
   gst_caps_unref (expected);
-  fail_unless_equals_int (stat (&f, "packets-pushed"), 2);
+  fail_unless_equals_int (element_stat (f.h->element, "packets-pushed"), 2);
   fixture_teardown (&f);
 }
 
@@ -200,9 +161,10 @@ GST_START_TEST (test_invalid_packets_dropped_and_counted)
   send_rtp (&f, NULL, 0, 6, 0x1234);
 
   fail_unless_equals_int (pull_seq (&f, NULL), 6);
-  fail_unless_equals_int (stat (&f, "dropped-invalid"), 5);
-  fail_unless_equals_int (stat (&f, "dropped-payload-type"), 1);
-  fail_unless_equals_int (stat (&f, "packets-received"), 7);
+  fail_unless_equals_int (element_stat (f.h->element, "dropped-invalid"), 5);
+  fail_unless_equals_int (
+      element_stat (f.h->element, "dropped-payload-type"), 1);
+  fail_unless_equals_int (element_stat (f.h->element, "packets-received"), 7);
   fixture_teardown (&f);
 }
 
@@ -218,7 +180,7 @@ GST_START_TEST (test_strict_source_drops_other_senders)
   send_rtp (&f, intruder, 0, 2, 0x9999);
   send_rtp (&f, NULL, 0, 50, 0x1234);
   fail_unless_equals_int (pull_seq (&f, NULL), 50);
-  fail_unless_equals_int (stat (&f, "dropped-source"), 2);
+  fail_unless_equals_int (element_stat (f.h->element, "dropped-source"), 2);
   g_object_unref (intruder);
   fixture_teardown (&f);
 }
@@ -238,12 +200,12 @@ GST_START_TEST (test_latch_follows_new_source_after_silence)
   send_rtp (&f, nat, 0, 500, 0x5678);
   send_rtp (&f, NULL, 0, 2, 0x1234);
   fail_unless_equals_int (pull_seq (&f, NULL), 2);
-  fail_unless_equals_int (stat (&f, "dropped-source"), 1);
+  fail_unless_equals_int (element_stat (f.h->element, "dropped-source"), 1);
   /* after silence, the new source is latched */
   g_usleep (250 * 1000);
   send_rtp (&f, nat, 0, 501, 0x5678);
   fail_unless_equals_int (pull_seq (&f, NULL), 501);
-  fail_unless_equals_int (stat (&f, "relatches"), 1);
+  fail_unless_equals_int (element_stat (f.h->element, "relatches"), 1);
   g_object_unref (nat);
   fixture_teardown (&f);
 }
@@ -267,7 +229,7 @@ GST_START_TEST (test_ssrc_change_reanchors)
   fail_unless (discont);
   fail_unless_equals_int (pull_seq (&f, &discont), 40001);
   fail_if (discont);
-  fail_unless_equals_int (stat (&f, "ssrc-changes"), 1);
+  fail_unless_equals_int (element_stat (f.h->element, "ssrc-changes"), 1);
   fixture_teardown (&f);
 }
 
@@ -295,7 +257,7 @@ GST_START_TEST (test_sequence_wrap_and_jump)
   fail_unless_equals_int (pull_seq (&f, NULL), 1);
   fail_unless_equals_int (pull_seq (&f, &discont), 30001);
   fail_unless (discont);
-  fail_unless_equals_int (stat (&f, "dropped-sequence"), 2);
+  fail_unless_equals_int (element_stat (f.h->element, "dropped-sequence"), 2);
   fixture_teardown (&f);
 }
 
@@ -387,7 +349,7 @@ GST_START_TEST (test_telephone_events)
     gst_event_unref (ev);
   }
   fail_unless_equals_int (n_custom, 5);
-  fail_unless_equals_int (stat (&f, "dtmf-events"), 3);
+  fail_unless_equals_int (element_stat (f.h->element, "dtmf-events"), 3);
   fixture_teardown (&f);
 }
 
