@@ -105,6 +105,23 @@ def describe_fds(pid):
     return out
 
 
+# ---------------------------------------------------------------- corpora
+
+def unpack_corpus(archive, into):
+    """Unpack ../shared/corpora/<archive> (or $SIPTEST_CORPORA/<archive>) into
+    the directory `into`; skips the test when the corpus is not there."""
+    import tarfile
+    path = os.path.join(os.environ.get('SIPTEST_CORPORA') or
+                        os.path.join(SRC_ROOT, '..', 'shared', 'corpora'), archive)
+    if not os.path.exists(path):
+        skip('corpus not found: %s (set SIPTEST_CORPORA)' % path)
+    with tarfile.open(path) as tar:
+        if hasattr(tarfile, 'data_filter'):
+            tar.extractall(into, filter='data')
+        else:
+            tar.extractall(into)
+
+
 # ---------------------------------------------------------------- skipping
 
 def in_ci():

@@ -21,15 +21,13 @@ import re
 import shutil
 import socket
 import sys
-import tarfile
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
 
-CORPUS = os.path.join(os.environ.get('SIPTEST_CORPORA') or
-                      os.path.join(st.SRC_ROOT, '..', 'shared', 'corpora'), 'protos-c07-sip.tar.xz')
+CORPUS = 'protos-c07-sip.tar.xz'
 PROBE_EVERY = 250
 
 
@@ -88,8 +86,6 @@ def drain(sock, codes, wait, call_id=None):
 
 
 def main():
-    if not os.path.exists(CORPUS):
-        st.skip('corpus not found: %s (set SIPTEST_CORPORA)' % CORPUS)
     if st.fake_agent():
         st.skip('PROTOS tests sipbin itself')
     st.require('sipp')
@@ -99,8 +95,7 @@ def main():
     res = st.Results('test_protos')
     tmp = tempfile.mkdtemp(prefix='siptest-protos-')
     try:
-        with tarfile.open(CORPUS) as tar:
-            tar.extractall(tmp)
+        st.unpack_corpus(CORPUS, tmp)
         cases = sorted(os.listdir(os.path.join(tmp, 'protos')))
         res.check(len(cases) >= 4500, 'corpus unpacked: %d cases' % len(cases))
 

@@ -25,7 +25,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -33,8 +32,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
 
-CORPUS = os.path.join(os.environ.get('SIPTEST_CORPORA') or
-                      os.path.join(st.SRC_ROOT, '..', 'shared', 'corpora'), 'rfc4475.tar.xz')
+CORPUS = 'rfc4475.tar.xz'
 COLLECT_SECONDS = 0.5
 
 ANY = None     # any response, or none, is acceptable
@@ -281,8 +279,6 @@ def order(names):
 
 
 def main():
-    if not os.path.exists(CORPUS):
-        st.skip('corpus not found: %s (set SIPTEST_CORPORA)' % CORPUS)
     if st.fake_agent():
         st.skip('the torture replay tests sipbin itself; the SIPp stand-in has no SIP parser')
     st.require('sipp')
@@ -292,8 +288,7 @@ def main():
     res = st.Results('test_torture')
     tmp = tempfile.mkdtemp(prefix='siptest-torture-')
     try:
-        with tarfile.open(CORPUS) as tar:
-            tar.extractall(tmp, filter='data') if hasattr(tarfile, 'data_filter') else tar.extractall(tmp)
+        st.unpack_corpus(CORPUS, tmp)
         files = {}
         for root, _, names in os.walk(tmp):
             for n in names:
