@@ -224,26 +224,6 @@ gst_sip_bin_init (GstSipBin *self)
 }
 
 static void
-codec_free (GstSipCodec *codec)
-{
-  if (codec == NULL)
-    return;
-  g_free (codec->encoding_name);
-  g_free (codec->fmtp);
-  g_free (codec);
-}
-
-static GstSipCodec *
-codec_copy (const GstSipCodec *codec)
-{
-  GstSipCodec *copy = g_memdup2 (codec, sizeof (*codec));
-
-  copy->encoding_name = g_strdup (codec->encoding_name);
-  copy->fmtp = g_strdup (codec->fmtp);
-  return copy;
-}
-
-static void
 gst_sip_bin_finalize (GObject *object)
 {
   GstSipBin *self = GST_SIP_BIN (object);
@@ -253,7 +233,7 @@ gst_sip_bin_finalize (GObject *object)
   g_free (self->media_address);
   g_free (self->user_agent);
   g_free (self->local_media_address);
-  codec_free (self->codec);
+  gst_sip_codec_free (self->codec);
   gst_clear_object (&self->attached_call);
   g_mutex_clear (&self->call_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -637,7 +617,7 @@ release_media_locked (GstSipBin *self)
   /* Not closed here: sipsrc's streaming thread may be polling it right
    * now. It closes when sipsrc and sipsink have let go of it. */
   g_clear_object (&self->rtp_socket);
-  codec_free (self->codec);
+  gst_sip_codec_free (self->codec);
   self->codec = NULL;
   g_clear_pointer (&self->local_media_address, g_free);
   if (self->ring_timer) {
@@ -782,8 +762,8 @@ on_reoffer (GstSipCall *call, GstSipBin *self)
     gboolean changed = codec->pt != self->codec->pt;
 
     if (changed) {
-      codec_free (self->codec);
-      self->codec = codec_copy (codec);
+      gst_sip_codec_free (self->codec);
+      self->codec = gst_sip_codec_copy (codec);
     }
     self->telephone_event_pt = offer->telephone_event_pt;
     self->session_version++;
@@ -871,7 +851,7 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
   }
 
   self->call = gst_object_ref (call);
-  self->codec = codec_copy (codec);
+  self->codec = gst_sip_codec_copy (codec);
   self->telephone_event_pt = offer->telephone_event_pt;
   self->session_id = g_get_real_time () / G_USEC_PER_SEC;
   self->session_version = 1;

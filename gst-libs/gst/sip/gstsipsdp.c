@@ -12,14 +12,30 @@
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/sdp.h>
 
-G_DEFINE_QUARK (gst - sip - sdp - error - quark, gst_sip_sdp_error);
-
-static void
-codec_free (GstSipCodec *codec)
+GQuark
+gst_sip_sdp_error_quark (void)
 {
+  return g_quark_from_static_string ("gst-sip-sdp-error-quark");
+}
+
+void
+gst_sip_codec_free (GstSipCodec *codec)
+{
+  if (codec == NULL)
+    return;
   g_free (codec->encoding_name);
   g_free (codec->fmtp);
   g_free (codec);
+}
+
+GstSipCodec *
+gst_sip_codec_copy (const GstSipCodec *codec)
+{
+  GstSipCodec *copy = g_memdup2 (codec, sizeof (*codec));
+
+  copy->encoding_name = g_strdup (codec->encoding_name);
+  copy->fmtp = g_strdup (codec->fmtp);
+  return copy;
 }
 
 void
@@ -143,7 +159,8 @@ gst_sip_sdp_offer_parse (const gchar *sdp, gsize len, GError **error)
   }
 
   offer = g_new0 (GstSipSdpOffer, 1);
-  offer->codecs = g_ptr_array_new_with_free_func ((GDestroyNotify) codec_free);
+  offer->codecs =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sip_codec_free);
   offer->media_lines = g_ptr_array_new_with_free_func (g_free);
   offer->telephone_event_pt = -1;
   if (session->sdp_origin) {
@@ -232,12 +249,6 @@ gst_sip_codec_to_caps (const GstSipCodec *codec)
       "audio", "clock-rate", G_TYPE_INT, codec->clock_rate, "encoding-name",
       G_TYPE_STRING, codec->encoding_name, "payload", G_TYPE_INT, codec->pt,
       NULL);
-}
-
-const gchar *
-gst_sip_codec_media_name (const GstSipCodec *codec)
-{
-  return codec->encoding_name;
 }
 
 static const gchar *

@@ -59,7 +59,8 @@ GstSipSdpOffer *gst_sip_sdp_offer_parse (
 void gst_sip_sdp_offer_free (GstSipSdpOffer *offer);
 
 GstCaps *gst_sip_codec_to_caps (const GstSipCodec *codec);
-const gchar *gst_sip_codec_media_name (const GstSipCodec *codec);
+GstSipCodec *gst_sip_codec_copy (const GstSipCodec *codec);
+void gst_sip_codec_free (GstSipCodec *codec);
 
 gchar *gst_sip_sdp_build_answer (const GstSipSdpOffer *offer,
     const GstSipCodec *codec, gboolean with_telephone_event,
