@@ -592,7 +592,9 @@ configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
   if (self->rtp_src) {
     g_object_set (self->rtp_src, "caps", caps, "telephone-event-payload",
         self->telephone_event_pt, "remote-address", offer->address,
-        "remote-port", offer->port, "socket", self->rtp_socket, NULL);
+        "remote-port", offer->port, "call-id",
+        self->call ? gst_sip_call_get_call_id (self->call) : NULL, "socket",
+        self->rtp_socket, NULL);
   }
   if (self->rtp_sink) {
     /* RFC 3264 6.1: answering a sendonly or inactive offer (hold), we

@@ -94,6 +94,7 @@ enum
   PROP_SOURCE_FILTER,
   PROP_LATCH_TIMEOUT,
   PROP_TELEPHONE_EVENT_PAYLOAD,
+  PROP_CALL_ID,
   PROP_STATS,
 };
 
@@ -193,6 +194,18 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
           -1, 127, DEFAULT_TELEPHONE_EVENT_PT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
+   * GstSipSrc:call-id:
+   *
+   * The SIP Call-ID of the current call, set by sipbin with the socket. It
+   * is carried by the `sip-call-started` event that sipsrc sends downstream
+   * before the first packet of every call, so that elements keeping
+   * per-call state (the agent) know a new conversation began.
+   */
+  g_object_class_install_property (gobject_class, PROP_CALL_ID,
+      g_param_spec_string ("call-id", "Call-ID",
+          "SIP Call-ID of the current call (set by sipbin)", NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
    * GstSipSrc:stats:
    *
    * Counters of the current element lifetime, as an
@@ -263,6 +276,8 @@ gst_sip_src_finalize (GObject *object)
 
   g_free (self->address);
   g_free (self->remote_host);
+  g_free (self->call_id);
+  g_free (self->active_call_id);
   g_clear_object (&self->socket);
   g_clear_object (&self->own_socket);
   gst_clear_caps (&self->caps);
@@ -336,6 +351,12 @@ gst_sip_src_set_property (
       self->socket = g_value_dup_object (value);
       push_remote_to_channel_locked (self);
       config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_CALL_ID:
+      g_mutex_lock (&self->config_lock);
+      g_free (self->call_id);
+      self->call_id = g_value_dup_string (value);
       g_mutex_unlock (&self->config_lock);
       break;
     case PROP_CAPS: {
@@ -460,6 +481,11 @@ gst_sip_src_get_property (
       GST_OBJECT_LOCK (self);
       g_value_set_int (value, self->telephone_event_pt);
       GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_CALL_ID:
+      g_mutex_lock (&self->config_lock);
+      g_value_set_string (value, self->call_id);
+      g_mutex_unlock (&self->config_lock);
       break;
     case PROP_STATS:
       g_value_take_boxed (value, gst_sip_src_create_stats (self));
@@ -652,6 +678,9 @@ apply_config_locked (GstSipSrc *self)
     memset (&self->latched, 0, sizeof (self->latched));
     self->latched_last_seen = 0;
     self->discont = TRUE;
+    g_free (self->active_call_id);
+    self->active_call_id = g_strdup (self->call_id);
+    self->call_started_pending = TRUE;
   }
   gst_sip_rtp_channel_refresh (
       self->channel, &self->channel_generation, &self->signalled);
@@ -673,6 +702,17 @@ apply_config_locked (GstSipSrc *self)
   return new_caps;
 }
 
+/* Serialized events given to GstBaseSrc are queued and pushed by its
+ * streaming thread after caps and segment, in order with the data. From
+ * the streaming thread itself, hand them to the base class directly:
+ * gst_element_send_event() takes the state lock, which set_state(NULL)
+ * holds while it waits for this thread to stop. */
+static void
+queue_serialized_event (GstSipSrc *self, GstEvent *event)
+{
+  GST_ELEMENT_CLASS (parent_class)->send_event (GST_ELEMENT (self), event);
+}
+
 static void
 post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
     guint duration_ms)
@@ -686,13 +726,23 @@ post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
     gst_structure_set (s, "duration", G_TYPE_INT, (gint) duration_ms, NULL);
 
   GST_DEBUG_OBJECT (self, "DTMF %u %s", event, start ? "start" : "end");
-  /* Serialized events sent to a base source are queued and pushed by its
-   * streaming thread after caps and segment, in order with the audio. */
-  gst_element_send_event (GST_ELEMENT (self),
+  queue_serialized_event (self,
       gst_event_new_custom (
           GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_copy (s)));
   gst_element_post_message (
       GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
+static void
+send_call_started (GstSipSrc *self)
+{
+  GstStructure *s = gst_structure_new_empty ("sip-call-started");
+
+  if (self->active_call_id)
+    gst_structure_set (s, "call-id", G_TYPE_STRING, self->active_call_id, NULL);
+  GST_DEBUG_OBJECT (self, "call started: %" GST_PTR_FORMAT, s);
+  queue_serialized_event (
+      self, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s));
 }
 
 /* RFC 4733: all packets of one event share the RTP timestamp; the marker
@@ -926,6 +976,10 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
         return GST_FLOW_NOT_NEGOTIATED;
       }
       gst_caps_unref (new_caps);
+    }
+    if (self->call_started_pending) {
+      send_call_started (self);
+      self->call_started_pending = FALSE;
     }
 
     if (!g_socket_condition_timed_wait (

@@ -66,12 +66,15 @@ struct _GstSipSrc
   GSocket *own_socket; /* bound here when #GstSipSrc:port >= 0 */
   GstCaps *caps;
   gboolean caps_changed;
+  gchar *call_id;
   gint config_generation;
   gboolean flushing;
   GCancellable *cancellable;
 
   /* streaming thread only */
   GSocket *active_socket;
+  gchar *active_call_id;
+  gboolean call_started_pending;
   GstSipRtpChannel *channel;
   gint active_generation;
   gint channel_generation;

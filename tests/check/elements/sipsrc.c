@@ -355,6 +355,68 @@ GST_START_TEST (test_telephone_events)
 
 GST_END_TEST;
 
+static gchar *
+pull_call_started (Fixture *f)
+{
+  GstEvent *ev;
+  gchar *call_id = NULL;
+  guint n = 0;
+
+  while ((ev = gst_harness_try_pull_event (f->h))) {
+    if (gst_event_has_name (ev, "sip-call-started")) {
+      n++;
+      g_free (call_id);
+      call_id = g_strdup (
+          gst_structure_get_string (gst_event_get_structure (ev), "call-id"));
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (n, 1);
+  return call_id;
+}
+
+/* Elements that keep per-call state learn from sipsrc that a new call's
+ * media begins, before its first packet. */
+GST_START_TEST (test_call_started_event)
+{
+  Fixture f;
+  GSocket *second = udp_socket ();
+  GSocketAddress *to;
+  guint8 pkt[12 + 160];
+  gsize len;
+  gchar *call_id;
+  gboolean discont;
+
+  fixture_setup (&f, "strict");
+  send_rtp (&f, NULL, 0, 1, 0x1111);
+  fail_unless_equals_int (pull_seq (&f, NULL), 1);
+  call_id = pull_call_started (&f);
+  fail_unless (call_id == NULL);
+
+  /* the next call, on its own socket, as sipbin hands it over */
+  g_object_set (f.h->element, "call-id", "b84b4c76e66710@example.com",
+      "socket", second, NULL);
+  {
+    GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+
+    to = g_inet_socket_address_new (lo, local_port (second));
+    g_object_unref (lo);
+  }
+  len = make_rtp (pkt, 0, 500, 160, 0x2222, FALSE, 160);
+  send_raw (f.sender, to, pkt, len);
+  fail_unless_equals_int (pull_seq (&f, &discont), 500);
+  fail_unless (discont);
+  call_id = pull_call_started (&f);
+  fail_unless_equals_string (call_id, "b84b4c76e66710@example.com");
+  g_free (call_id);
+
+  g_object_unref (to);
+  g_object_unref (second);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_no_socket_waits_and_stops_cleanly)
 {
   GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
@@ -405,6 +467,7 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_ssrc_change_reanchors);
   tcase_add_test (tc, test_sequence_wrap_and_jump);
   tcase_add_test (tc, test_telephone_events);
+  tcase_add_test (tc, test_call_started_event);
   tcase_add_test (tc, test_no_socket_waits_and_stops_cleanly);
   tcase_add_test (tc, test_quick_start_stop);
   return s;
