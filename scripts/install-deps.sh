@@ -8,9 +8,14 @@ PACKAGES=(
   gcc pkg-config meson ninja-build python3 git xz-utils
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libsofia-sip-ua-dev libsofia-sip-ua-glib-dev
+  # the speech loop's embedded engines and the en-us recognition model
+  libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
+  flite1-dev libespeak-ng-dev
   # run: the elements the pipelines compose with, and gst-launch-1.0
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-libav
+  # tests synthesize callers with the engines' own command line tools
+  flite espeak-ng
   # test peers: SIPp, baresip, tshark; unshare/ip for the corpus replay
   sip-tester baresip-core tshark iproute2 util-linux procps valgrind
   # benchmarks (bench/run.py): system calls per packet

@@ -1,0 +1,63 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The events that sttbridge, agent and ttsbridge exchange through the
+ * pipeline, and the names of the bus messages they post. docs/elements.md
+ * documents each one; keep the two in step.
+ *
+ *   sipsrc ... ! sttbridge ! agent ! ttsbridge ! ... sipsink
+ *
+ * downstream (serialized, custom):
+ *   "sip-call-started"   sipsrc, before the first packet of each call
+ *                        (call-id: string, may be absent)
+ *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's)
+ *   "stt-speech-started" sttbridge, once the caller has spoken for
+ *                        min-barge-in (running-time: guint64)
+ *   "agent-barge-in"     agent, when it stops talking because the caller
+ *                        spoke; ttsbridge drops everything queued
+ * upstream (custom):
+ *   "agent-hints"        agent -> sttbridge on entering a dialog state
+ *                        (phrases: GStrv, closed: boolean, state: string)
+ *   "tts-started"        ttsbridge -> agent, first audio of a sentence
+ *                        (text: string)
+ *   "tts-finished"       ttsbridge -> agent, a sentence played out or was
+ *                        dropped (text: string, interrupted: boolean,
+ *                        idle: boolean = nothing more queued)
+ */
+#ifndef __GST_AGENT_EVENTS_H__
+#define __GST_AGENT_EVENTS_H__
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+#define GST_AGENT_EVENT_SIP_CALL_STARTED "sip-call-started"
+#define GST_AGENT_EVENT_DTMF "dtmf-event"
+#define GST_AGENT_EVENT_SPEECH_STARTED "stt-speech-started"
+#define GST_AGENT_EVENT_BARGE_IN "agent-barge-in"
+#define GST_AGENT_EVENT_HINTS "agent-hints"
+#define GST_AGENT_EVENT_TTS_STARTED "tts-started"
+#define GST_AGENT_EVENT_TTS_FINISHED "tts-finished"
+
+/* Bus message structure names (element messages). */
+#define GST_AGENT_MESSAGE_SPEECH_STARTED "speech-started"
+#define GST_AGENT_MESSAGE_SPEECH_STOPPED "speech-stopped"
+#define GST_AGENT_MESSAGE_TRANSCRIPT "transcript"
+#define GST_AGENT_MESSAGE_ACTION "agent-action"
+#define GST_AGENT_MESSAGE_INTAKE "intake"
+#define GST_AGENT_MESSAGE_TTS_STARTED "tts-started"
+#define GST_AGENT_MESSAGE_TTS_FINISHED "tts-finished"
+
+/* The name of a custom event's structure, or NULL for other events. */
+const gchar *gst_agent_event_name (GstEvent *event);
+
+gboolean gst_agent_event_is (GstEvent *event, const gchar *name);
+
+GstEvent *gst_agent_event_new_hints (
+    const gchar *state, const gchar *const *phrases, gboolean closed);
+
+GstEvent *gst_agent_event_new_tts (
+    const gchar *name, const gchar *text, gboolean interrupted, gboolean idle);
+
+G_END_DECLS
+#endif

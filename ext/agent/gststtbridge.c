@@ -1,0 +1,968 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+/**
+ * SECTION:element-sttbridge
+ * @title: sttbridge
+ *
+ * Speech to text for a voice agent: raw audio of the caller in, one
+ * `text/x-raw, format=utf8` buffer per final utterance out, timestamped
+ * with the running time of the utterance's speech.
+ *
+ * sttbridge takes 8 or 16 kHz mono S16LE and resamples to what its backend
+ * recognizes (16 kHz for pocketsphinx). Narrowband (telephone) audio
+ * resampled up leaves the band above 4 kHz empty, which a model trained on
+ * wideband speech reads as something no speech ever looked like: see
+ * #GstSttBridge:band-fill.
+ *
+ * The backend decides where an utterance ends (pocketsphinx: its voice
+ * activity detector and #GstSttBridge:hangover of silence). The agent
+ * element downstream tells sttbridge which phrases its current dialog
+ * state expects, with an upstream `agent-hints` event; the pocketsphinx
+ * backend then recognizes against a grammar of those phrases, and an
+ * utterance that completes one ends after #GstSttBridge:hint-hangover.
+ *
+ * Once the caller has spoken for #GstSttBridge:min-barge-in, a serialized
+ * custom downstream event `stt-speech-started` goes out (the agent stops
+ * talking if it was). Serialized events from upstream (the `dtmf-event`
+ * and `sip-call-started` events of sipsrc) are passed on in order; a
+ * `sip-call-started` event also starts recognition afresh.
+ *
+ * ## Messages
+ *
+ * Element messages on the bus:
+ *
+ * * `speech-started`: `running-time` (guint64), where the caller began
+ *   to speak.
+ * * `speech-stopped`: `running-time` (guint64), where the speech
+ *   stopped (the utterance may go on if speech resumes within the
+ *   hangover).
+ * * `transcript`: `text` (string), `final` (boolean; FALSE for the
+ *   interim hypotheses posted while the caller speaks), `confidence`
+ *   (double, 0..1; 0 for interim), `start-time` and `end-time` (guint64,
+ *   running time). A final transcript with empty text means speech was
+ *   heard but no words were recognized; an empty buffer goes downstream
+ *   for it too, so that the dialog can re-prompt.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 filesrc location=caller.wav ! wavparse ! audioconvert ! audioresample ! sttbridge ! fakesink dump=true
+ * ]| Prints each recognized utterance of a recording as text.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstagentconfig.h"
+#include "gstagentelements.h"
+#include "gstagentevents.h"
+#include "gststtbridge.h"
+
+#include <math.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (stt_bridge_debug);
+#define GST_CAT_DEFAULT stt_bridge_debug
+
+#define DEFAULT_HANGOVER_MS 500
+#define DEFAULT_HINT_HANGOVER_MS 200
+#define DEFAULT_MIN_BARGE_IN_MS 300
+#define DEFAULT_BAND_FILL_DB -50.0
+#define BAND_FILL_OFF_DB -120.0
+#define FILL_TABLE_LEN 16000
+#define FILL_TABLE_RMS 8192.0
+#define MAX_GAP_FILL (2 * GST_SECOND)
+
+enum
+{
+  PROP_0,
+  PROP_BACKEND,
+  PROP_MODEL_DIR,
+  PROP_HANGOVER,
+  PROP_HINT_HANGOVER,
+  PROP_MIN_BARGE_IN,
+  PROP_BAND_FILL,
+};
+
+typedef enum
+{
+  RESULT_SPEECH_STARTED,
+  RESULT_SPEECH_STOPPED,
+  RESULT_TRANSCRIPT,
+} ResultType;
+
+struct _GstSttResult
+{
+  ResultType type;
+  GstClockTime at; /* conversation time */
+  GstClockTime end;
+  gchar *text;
+  gdouble confidence;
+  gboolean final;
+};
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+        GST_STATIC_CAPS ("audio/x-raw, format=(string)S16LE, "
+                         "layout=(string)interleaved, channels=(int)1, "
+                         "rate=(int){ 8000, 16000 }"));
+
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+        GST_STATIC_CAPS ("text/x-raw, format=(string)utf8"));
+
+#define gst_stt_bridge_parent_class parent_class
+G_DEFINE_TYPE (GstSttBridge, gst_stt_bridge, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE (
+    sttbridge, "sttbridge", GST_RANK_NONE, GST_TYPE_STT_BRIDGE);
+
+static const GstSttBackendClass *const backends[] = {
+#ifdef HAVE_POCKETSPHINX
+    &gst_stt_pocketsphinx_backend,
+#endif
+    NULL,
+};
+
+const GstSttBackendClass *
+gst_stt_backend_find (const gchar *name)
+{
+  const GstSttBackendClass *const *b;
+
+  for (b = backends; *b; b++)
+    if (name == NULL || g_str_equal ((*b)->name, name))
+      return *b;
+  return NULL;
+}
+
+const gchar *
+gst_stt_backend_default_name (void)
+{
+  return backends[0] ? backends[0]->name : "";
+}
+
+/* ---- band fill ---- */
+
+/* One second of noise confined to 4-8 kHz at 16 kHz, RMS FILL_TABLE_RMS:
+ * low-pass filtered white noise (windowed sinc, cut-off fs/4) shifted up by
+ * fs/2, i.e. every other sample negated. Filtered circularly so that the
+ * table loops without a click. Made once per process. */
+static gpointer
+make_fill_table (gpointer unused)
+{
+  enum
+  {
+    TAPS = 65
+  };
+  gdouble taps[TAPS], *white, *band, sum = 0.0, scale;
+  gint16 *table = g_new (gint16, FILL_TABLE_LEN);
+  GRand *rand = g_rand_new_with_seed (4475);
+  gint i, k;
+
+  for (k = 0; k < TAPS; k++) {
+    gdouble x = k - (TAPS - 1) / 2.0;
+    gdouble sinc = x == 0.0 ? 0.5 : sin (G_PI * 0.5 * x) / (G_PI * x);
+    gdouble hamming = 0.54 - 0.46 * cos (2.0 * G_PI * k / (TAPS - 1));
+
+    taps[k] = sinc * hamming;
+  }
+  white = g_new (gdouble, FILL_TABLE_LEN);
+  band = g_new (gdouble, FILL_TABLE_LEN);
+  for (i = 0; i < FILL_TABLE_LEN; i++)
+    white[i] = g_rand_double_range (rand, -1.0, 1.0);
+  for (i = 0; i < FILL_TABLE_LEN; i++) {
+    gdouble acc = 0.0;
+
+    for (k = 0; k < TAPS; k++)
+      acc += taps[k] * white[(i + FILL_TABLE_LEN - k) % FILL_TABLE_LEN];
+    band[i] = (i & 1) ? -acc : acc;
+    sum += band[i] * band[i];
+  }
+  scale = FILL_TABLE_RMS / sqrt (sum / FILL_TABLE_LEN);
+  for (i = 0; i < FILL_TABLE_LEN; i++)
+    table[i] = (gint16) CLAMP (band[i] * scale, -32768.0, 32767.0);
+  g_free (white);
+  g_free (band);
+  g_rand_free (rand);
+  return table;
+}
+
+static const gint16 *
+fill_table (void)
+{
+  static GOnce once = G_ONCE_INIT;
+
+  return g_once (&once, make_fill_table, NULL);
+}
+
+static void
+add_band_fill (GstSttBridge *self, gint16 *samples, gsize n)
+{
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    gint v = samples[i] +
+        ((self->fill_table[self->fill_pos] * self->fill_gain_q15) >> 15);
+
+    samples[i] = (gint16) CLAMP (v, G_MININT16, G_MAXINT16);
+    if (++self->fill_pos == FILL_TABLE_LEN)
+      self->fill_pos = 0;
+  }
+}
+
+/* ---- what the backend reports ---- */
+
+static void
+queue_result (GstSttBridge *self, GstSttResult *result)
+{
+  g_mutex_lock (&self->results_lock);
+  g_queue_push_tail (&self->results, result);
+  g_mutex_unlock (&self->results_lock);
+}
+
+static void
+on_speech_started (gpointer user_data, GstClockTime at)
+{
+  GstSttResult *r = g_new0 (GstSttResult, 1);
+
+  r->type = RESULT_SPEECH_STARTED;
+  r->at = at;
+  queue_result (user_data, r);
+}
+
+static void
+on_speech_stopped (gpointer user_data, GstClockTime at)
+{
+  GstSttResult *r = g_new0 (GstSttResult, 1);
+
+  r->type = RESULT_SPEECH_STOPPED;
+  r->at = at;
+  queue_result (user_data, r);
+}
+
+static void
+on_transcript (gpointer user_data, const gchar *text, gdouble confidence,
+    GstClockTime start, GstClockTime end, gboolean final)
+{
+  GstSttResult *r = g_new0 (GstSttResult, 1);
+
+  r->type = RESULT_TRANSCRIPT;
+  r->at = start;
+  r->end = end;
+  r->text = g_strdup (text);
+  r->confidence = confidence;
+  r->final = final;
+  queue_result (user_data, r);
+}
+
+static void
+result_free (GstSttResult *r)
+{
+  g_free (r->text);
+  g_free (r);
+}
+
+static void
+clear_results (GstSttBridge *self)
+{
+  g_mutex_lock (&self->results_lock);
+  g_queue_clear_full (&self->results, (GDestroyNotify) result_free);
+  g_mutex_unlock (&self->results_lock);
+}
+
+static GstClockTime
+to_running_time (GstSttBridge *self, GstClockTime t)
+{
+  if (!GST_CLOCK_TIME_IS_VALID (self->base_running_time))
+    return t;
+  return self->base_running_time + t;
+}
+
+static GstClockTime
+fed_time (GstSttBridge *self)
+{
+  return gst_util_uint64_scale_int (
+      self->fed_samples, GST_SECOND, self->backend_class->rate);
+}
+
+static void
+post (GstSttBridge *self, GstStructure *s)
+{
+  gst_element_post_message (
+      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
+static GstFlowReturn
+push_transcript (GstSttBridge *self, GstSttResult *r)
+{
+  gsize len = strlen (r->text);
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, len, NULL);
+
+  gst_buffer_fill (buf, 0, r->text, len);
+  GST_BUFFER_PTS (buf) = to_running_time (self, r->at);
+  if (r->end > r->at)
+    GST_BUFFER_DURATION (buf) = r->end - r->at;
+  GST_INFO_OBJECT (self, "heard '%s' (%.2f)", r->text, r->confidence);
+  return gst_pad_push (self->srcpad, buf);
+}
+
+/* Streaming thread: turn what the backend reported into messages, events
+ * and text. */
+static GstFlowReturn
+handle_results (GstSttBridge *self)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstSttResult *r;
+
+  for (;;) {
+    g_mutex_lock (&self->results_lock);
+    r = g_queue_pop_head (&self->results);
+    g_mutex_unlock (&self->results_lock);
+    if (r == NULL)
+      break;
+
+    switch (r->type) {
+      case RESULT_SPEECH_STARTED:
+        if (!self->in_speech) {
+          self->in_speech = TRUE;
+          self->speech_started_at = r->at;
+          self->barge_in_sent = FALSE;
+        }
+        post (self,
+            gst_structure_new (GST_AGENT_MESSAGE_SPEECH_STARTED, "running-time",
+                G_TYPE_UINT64, to_running_time (self, r->at), NULL));
+        break;
+      case RESULT_SPEECH_STOPPED:
+        self->in_speech = FALSE;
+        post (self,
+            gst_structure_new (GST_AGENT_MESSAGE_SPEECH_STOPPED, "running-time",
+                G_TYPE_UINT64, to_running_time (self, r->at), NULL));
+        break;
+      case RESULT_TRANSCRIPT:
+        post (self,
+            gst_structure_new (GST_AGENT_MESSAGE_TRANSCRIPT, "text",
+                G_TYPE_STRING, r->text, "final", G_TYPE_BOOLEAN, r->final,
+                "confidence", G_TYPE_DOUBLE, r->confidence, "start-time",
+                G_TYPE_UINT64, to_running_time (self, r->at), "end-time",
+                G_TYPE_UINT64, to_running_time (self, r->end), NULL));
+        if (r->final) {
+          self->in_speech = FALSE;
+          if (ret == GST_FLOW_OK)
+            ret = push_transcript (self, r);
+        }
+        break;
+    }
+    result_free (r);
+  }
+  return ret;
+}
+
+static void
+maybe_send_barge_in (GstSttBridge *self)
+{
+  guint min_ms;
+  GstClockTime now;
+
+  if (!self->in_speech || self->barge_in_sent)
+    return;
+  GST_OBJECT_LOCK (self);
+  min_ms = self->min_barge_in_ms;
+  GST_OBJECT_UNLOCK (self);
+  now = fed_time (self);
+  if (now < self->speech_started_at + min_ms * GST_MSECOND)
+    return;
+  self->barge_in_sent = TRUE;
+  GST_DEBUG_OBJECT (self, "caller has spoken for %u ms", min_ms);
+  gst_pad_push_event (self->srcpad,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+          gst_structure_new (GST_AGENT_EVENT_SPEECH_STARTED, "running-time",
+              G_TYPE_UINT64, to_running_time (self, self->speech_started_at),
+              NULL)));
+}
+
+static void
+apply_pending_hints (GstSttBridge *self)
+{
+  gchar **hints = NULL;
+  gboolean closed = FALSE, pending;
+
+  g_mutex_lock (&self->hints_lock);
+  pending = self->hints_pending;
+  if (pending) {
+    hints = self->pending_hints;
+    closed = self->pending_hints_closed;
+    self->pending_hints = NULL;
+    self->hints_pending = FALSE;
+  }
+  g_mutex_unlock (&self->hints_lock);
+  if (pending) {
+    self->backend_class->set_hints (
+        self->backend, (const gchar *const *) hints, closed);
+    g_strfreev (hints);
+  }
+}
+
+/* ---- audio in ---- */
+
+static gboolean
+ensure_scratch (GstSttBridge *self, gsize n)
+{
+  if (n > self->scratch_len) {
+    self->scratch = g_renew (gint16, self->scratch, n);
+    self->scratch_len = n;
+  }
+  return TRUE;
+}
+
+static GstFlowReturn
+feed (GstSttBridge *self, const gint16 *samples, gsize n)
+{
+  GError *err = NULL;
+
+  apply_pending_hints (self);
+  if (!self->backend_class->process (self->backend, samples, n, &err)) {
+    GST_ELEMENT_ERROR (self, LIBRARY, FAILED,
+        ("Speech recognition failed: %s", err->message), (NULL));
+    g_clear_error (&err);
+    return GST_FLOW_ERROR;
+  }
+  self->fed_samples += n;
+  maybe_send_barge_in (self);
+  return handle_results (self);
+}
+
+/* Converts n input samples to the backend's rate into scratch. */
+static gsize
+convert (GstSttBridge *self, const gint16 *in, gsize n)
+{
+  gsize out_frames;
+  gpointer in_planes[1], out_planes[1];
+
+  if (self->resampler == NULL) {
+    ensure_scratch (self, n);
+    memcpy (self->scratch, in, n * sizeof (gint16));
+    return n;
+  }
+  out_frames = gst_audio_resampler_get_out_frames (self->resampler, n);
+  ensure_scratch (self, out_frames);
+  in_planes[0] = (gpointer) in;
+  out_planes[0] = self->scratch;
+  gst_audio_resampler_resample (
+      self->resampler, in_planes, n, out_planes, out_frames);
+  if (self->fill_gain_q15 > 0)
+    add_band_fill (self, self->scratch, out_frames);
+  return out_frames;
+}
+
+static GstFlowReturn
+gst_stt_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
+{
+  GstSttBridge *self = GST_STT_BRIDGE (parent);
+  GstMapInfo map;
+  GstFlowReturn ret;
+  gsize n;
+
+  if (self->backend == NULL || self->in_rate == 0) {
+    gst_buffer_unref (buf);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("audio before caps"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (self->fed_samples == 0 && GST_BUFFER_PTS_IS_VALID (buf))
+    self->base_running_time = gst_segment_to_running_time (
+        &self->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
+  }
+  n = convert (self, (const gint16 *) map.data, map.size / sizeof (gint16));
+  gst_buffer_unmap (buf, &map);
+  gst_buffer_unref (buf);
+  ret = feed (self, self->scratch, n);
+  return ret;
+}
+
+static GstFlowReturn
+feed_silence (GstSttBridge *self, GstClockTime duration)
+{
+  gsize n = gst_util_uint64_scale_int (
+      MIN (duration, MAX_GAP_FILL), self->backend_class->rate, GST_SECOND);
+
+  ensure_scratch (self, n);
+  memset (self->scratch, 0, n * sizeof (gint16));
+  if (self->resampler && self->fill_gain_q15 > 0)
+    add_band_fill (self, self->scratch, n);
+  return feed (self, self->scratch, n);
+}
+
+static gboolean
+setup_format (GstSttBridge *self, GstCaps *caps)
+{
+  GstAudioInfo info;
+  gdouble db;
+
+  if (!gst_audio_info_from_caps (&info, caps))
+    return FALSE;
+  if (info.rate == self->in_rate)
+    return TRUE;
+  g_clear_pointer (&self->resampler, gst_audio_resampler_free);
+  self->in_rate = info.rate;
+  self->fill_gain_q15 = 0;
+  if (info.rate != self->backend_class->rate) {
+    self->resampler = gst_audio_resampler_new (
+        GST_AUDIO_RESAMPLER_METHOD_KAISER, GST_AUDIO_RESAMPLER_FLAG_NONE,
+        GST_AUDIO_FORMAT_S16, 1, info.rate, self->backend_class->rate, NULL);
+    GST_OBJECT_LOCK (self);
+    db = self->band_fill_db;
+    GST_OBJECT_UNLOCK (self);
+    if (info.rate < self->backend_class->rate && db > BAND_FILL_OFF_DB) {
+      gdouble gain = pow (10.0, db / 20.0) * 32768.0 / FILL_TABLE_RMS;
+
+      self->fill_table = fill_table ();
+      self->fill_gain_q15 = (gint16) CLAMP (gain * 32768.0, 0, G_MAXINT16);
+    }
+  }
+  GST_INFO_OBJECT (self, "%d Hz in, backend at %d Hz, band fill gain %d/32768",
+      info.rate, self->backend_class->rate, self->fill_gain_q15);
+  return TRUE;
+}
+
+static void
+start_conversation (GstSttBridge *self)
+{
+  self->backend_class->reset (self->backend);
+  clear_results (self);
+  self->fed_samples = 0;
+  self->base_running_time = GST_CLOCK_TIME_NONE;
+  self->in_speech = FALSE;
+  self->barge_in_sent = FALSE;
+}
+
+static gboolean
+gst_stt_bridge_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstSttBridge *self = GST_STT_BRIDGE (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS: {
+      GstCaps *caps;
+      gboolean ok;
+
+      gst_event_parse_caps (event, &caps);
+      ok = self->backend && setup_format (self, caps);
+      gst_event_unref (event);
+      if (!ok)
+        return FALSE;
+      if (!self->caps_sent) {
+        GstCaps *text = gst_static_pad_template_get_caps (&src_template);
+
+        self->caps_sent =
+            gst_pad_push_event (self->srcpad, gst_event_new_caps (text));
+        gst_caps_unref (text);
+      }
+      return TRUE;
+    }
+    case GST_EVENT_SEGMENT:
+      gst_event_copy_segment (event, &self->segment);
+      if (self->segment.format != GST_FORMAT_TIME) {
+        GST_ELEMENT_ERROR (self, CORE, EVENT, (NULL),
+            ("need a TIME segment, got %s",
+                gst_format_get_name (self->segment.format)));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      break;
+    case GST_EVENT_GAP: {
+      GstClockTime ts, duration;
+
+      gst_event_parse_gap (event, &ts, &duration);
+      if (self->backend && self->in_rate && GST_CLOCK_TIME_IS_VALID (duration))
+        feed_silence (self, duration);
+      break;
+    }
+    case GST_EVENT_EOS:
+      if (self->backend) {
+        self->backend_class->finish (self->backend);
+        handle_results (self);
+      }
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      if (self->backend)
+        start_conversation (self);
+      gst_segment_init (&self->segment, GST_FORMAT_TIME);
+      break;
+    default:
+      if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_STARTED) &&
+          self->backend) {
+        GST_INFO_OBJECT (self, "new call: recognition starts afresh");
+        start_conversation (self);
+      }
+      break;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static gboolean
+gst_stt_bridge_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstSttBridge *self = GST_STT_BRIDGE (parent);
+
+  if (gst_agent_event_is (event, GST_AGENT_EVENT_HINTS)) {
+    const GstStructure *s = gst_event_get_structure (event);
+    gchar **phrases = NULL;
+    gboolean closed = FALSE;
+
+    gst_structure_get (s, "phrases", G_TYPE_STRV, &phrases, "closed",
+        G_TYPE_BOOLEAN, &closed, NULL);
+    GST_DEBUG_OBJECT (self, "hints: %" GST_PTR_FORMAT, s);
+    /* Applied by the streaming thread, between two buffers. */
+    g_mutex_lock (&self->hints_lock);
+    g_strfreev (self->pending_hints);
+    self->pending_hints = phrases;
+    self->pending_hints_closed = closed;
+    self->hints_pending = TRUE;
+    g_mutex_unlock (&self->hints_lock);
+    gst_event_unref (event);
+    return TRUE;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static gboolean
+gst_stt_bridge_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  GstSttBridge *self = GST_STT_BRIDGE (parent);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gboolean live;
+    GstClockTime min, max, ours = 0;
+
+    if (!gst_pad_peer_query (self->sinkpad, query))
+      return FALSE;
+    gst_query_parse_latency (query, &live, &min, &max);
+    /* A transcript leaves after the hangover that ends its utterance. */
+    GST_OBJECT_LOCK (self);
+    if (self->backend)
+      ours = self->backend_class->latency (self->backend);
+    GST_OBJECT_UNLOCK (self);
+    min += ours;
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += ours;
+    gst_query_set_latency (query, live, min, max);
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+/* ---- lifecycle ---- */
+
+static gboolean
+open_backend (GstSttBridge *self)
+{
+  GstSttListener listener = {
+      self, on_speech_started, on_speech_stopped, on_transcript};
+  GstSttBackendConfig config = {0};
+  const gchar *options[3] = {NULL, NULL, NULL};
+  const GstSttBackendClass *klass;
+  GstSttBackend *backend;
+  GError *err = NULL;
+  gchar *name, *model_dir;
+
+  GST_OBJECT_LOCK (self);
+  name = g_strdup (self->backend_name);
+  model_dir = g_strdup (self->model_dir);
+  config.hangover_ms = self->hangover_ms;
+  config.hint_hangover_ms = self->hint_hangover_ms;
+  GST_OBJECT_UNLOCK (self);
+
+  klass = gst_stt_backend_find (name);
+  if (klass == NULL) {
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
+        ("No speech recognition backend '%s' (built: %s)", GST_STR_NULL (name),
+            backends[0] ? backends[0]->name : "none"),
+        (NULL));
+    g_free (name);
+    g_free (model_dir);
+    return FALSE;
+  }
+  if (model_dir) {
+    options[0] = "model-dir";
+    options[1] = model_dir;
+  }
+  config.options = options;
+  backend = klass->open (&config, &listener, &err);
+  g_free (name);
+  g_free (model_dir);
+  if (backend == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Could not start speech recognition: %s", err->message), (NULL));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  self->backend_class = klass;
+  self->backend = backend;
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static void
+close_backend (GstSttBridge *self)
+{
+  GstSttBackend *backend;
+
+  GST_OBJECT_LOCK (self);
+  backend = self->backend;
+  self->backend = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (backend)
+    self->backend_class->close (backend);
+  clear_results (self);
+  g_mutex_lock (&self->hints_lock);
+  g_clear_pointer (&self->pending_hints, g_strfreev);
+  self->hints_pending = FALSE;
+  g_mutex_unlock (&self->hints_lock);
+}
+
+static void
+reset_stream (GstSttBridge *self)
+{
+  g_clear_pointer (&self->resampler, gst_audio_resampler_free);
+  self->in_rate = 0;
+  self->fill_gain_q15 = 0;
+  self->fill_pos = 0;
+  self->caps_sent = FALSE;
+  self->fed_samples = 0;
+  self->base_running_time = GST_CLOCK_TIME_NONE;
+  self->in_speech = FALSE;
+  self->barge_in_sent = FALSE;
+  gst_segment_init (&self->segment, GST_FORMAT_TIME);
+}
+
+static GstStateChangeReturn
+gst_stt_bridge_change_state (GstElement *element, GstStateChange transition)
+{
+  GstSttBridge *self = GST_STT_BRIDGE (element);
+  GstStateChangeReturn ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (!open_backend (self))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      reset_stream (self);
+      self->backend_class->reset (self->backend);
+      break;
+    default:
+      break;
+  }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      reset_stream (self);
+      clear_results (self);
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      close_backend (self);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+/* ---- GObject ---- */
+
+static void
+gst_stt_bridge_set_property (
+    GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  GstSttBridge *self = GST_STT_BRIDGE (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_BACKEND:
+      g_free (self->backend_name);
+      self->backend_name = g_value_dup_string (value);
+      break;
+    case PROP_MODEL_DIR:
+      g_free (self->model_dir);
+      self->model_dir = g_value_dup_string (value);
+      break;
+    case PROP_HANGOVER:
+      self->hangover_ms = g_value_get_uint (value);
+      break;
+    case PROP_HINT_HANGOVER:
+      self->hint_hangover_ms = g_value_get_uint (value);
+      break;
+    case PROP_MIN_BARGE_IN:
+      self->min_barge_in_ms = g_value_get_uint (value);
+      break;
+    case PROP_BAND_FILL:
+      self->band_fill_db = g_value_get_double (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_stt_bridge_get_property (
+    GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  GstSttBridge *self = GST_STT_BRIDGE (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_BACKEND:
+      g_value_set_string (value, self->backend_name);
+      break;
+    case PROP_MODEL_DIR:
+      g_value_set_string (value, self->model_dir);
+      break;
+    case PROP_HANGOVER:
+      g_value_set_uint (value, self->hangover_ms);
+      break;
+    case PROP_HINT_HANGOVER:
+      g_value_set_uint (value, self->hint_hangover_ms);
+      break;
+    case PROP_MIN_BARGE_IN:
+      g_value_set_uint (value, self->min_barge_in_ms);
+      break;
+    case PROP_BAND_FILL:
+      g_value_set_double (value, self->band_fill_db);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_stt_bridge_finalize (GObject *object)
+{
+  GstSttBridge *self = GST_STT_BRIDGE (object);
+
+  g_free (self->backend_name);
+  g_free (self->model_dir);
+  g_free (self->scratch);
+  g_clear_pointer (&self->resampler, gst_audio_resampler_free);
+  g_mutex_clear (&self->results_lock);
+  g_mutex_clear (&self->hints_lock);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_stt_bridge_class_init (GstSttBridgeClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  gobject_class->set_property = gst_stt_bridge_set_property;
+  gobject_class->get_property = gst_stt_bridge_get_property;
+  gobject_class->finalize = gst_stt_bridge_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_BACKEND,
+      g_param_spec_string ("backend", "Backend",
+          "Speech recognition engine (built in this copy: pocketsphinx)",
+          gst_stt_backend_default_name (),
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_MODEL_DIR,
+      g_param_spec_string ("model-dir", "Model directory",
+          "pocketsphinx: directory with the acoustic model (en-us/), "
+          "en-us.lm.bin and cmudict-en-us.dict (NULL: the "
+          "pocketsphinx-en-us package's)",
+          NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_HANGOVER,
+      g_param_spec_uint ("hangover", "Hangover",
+          "Silence (ms) that ends an utterance", 100, 5000, DEFAULT_HANGOVER_MS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_HINT_HANGOVER,
+      g_param_spec_uint ("hint-hangover", "Hint hangover",
+          "Silence (ms) that ends an utterance whose words complete a phrase "
+          "the dialog expects (0: always wait the full hangover)",
+          0, 5000, DEFAULT_HINT_HANGOVER_MS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_MIN_BARGE_IN,
+      g_param_spec_uint ("min-barge-in", "Minimum barge-in",
+          "Speech (ms) before the caller counts as interrupting", 0, 5000,
+          DEFAULT_MIN_BARGE_IN_MS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstSttBridge:band-fill:
+   *
+   * Level (dBFS RMS) of noise added between 4 and 8 kHz when 8 kHz audio
+   * is resampled for a 16 kHz recognizer. The en-us pocketsphinx model
+   * recognizes nothing of upsampled telephone audio ("hm" for a whole
+   * sentence) because the empty upper band gives log filter-bank energies
+   * no training speech had; a low noise floor there restores it (see
+   * docs/benchmarks.md for the word error rates). -120 turns it off.
+   */
+  g_object_class_install_property (gobject_class, PROP_BAND_FILL,
+      g_param_spec_double ("band-fill", "Band fill",
+          "Noise level (dBFS) added above 4 kHz to upsampled narrowband "
+          "audio (-120: off)",
+          BAND_FILL_OFF_DB, 0.0, DEFAULT_BAND_FILL_DB,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class, "Speech to text bridge",
+      "Filter/Analyzer/Audio",
+      "Recognizes the caller's utterances: audio in, one text buffer per "
+      "utterance out, with voice activity and barge-in events",
+      "gst-sip-agent developers");
+  gst_element_class_add_metadata (element_class, "Example",
+      "gst-launch-1.0 filesrc location=caller.wav ! wavparse ! audioconvert ! "
+      "audioresample ! sttbridge ! fakesink dump=true");
+  gst_element_class_add_metadata (element_class, "Messages",
+      "speech-started, speech-stopped (running-time); transcript (text, "
+      "final, confidence, start-time, end-time)");
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_stt_bridge_change_state);
+
+  GST_DEBUG_CATEGORY_INIT (
+      stt_bridge_debug, "sttbridge", 0, "Speech to text bridge");
+}
+
+static void
+gst_stt_bridge_init (GstSttBridge *self)
+{
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (
+      self->sinkpad, GST_DEBUG_FUNCPTR (gst_stt_bridge_chain));
+  gst_pad_set_event_function (
+      self->sinkpad, GST_DEBUG_FUNCPTR (gst_stt_bridge_sink_event));
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_event_function (
+      self->srcpad, GST_DEBUG_FUNCPTR (gst_stt_bridge_src_event));
+  gst_pad_set_query_function (
+      self->srcpad, GST_DEBUG_FUNCPTR (gst_stt_bridge_src_query));
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+
+  self->backend_name = g_strdup (gst_stt_backend_default_name ());
+  self->hangover_ms = DEFAULT_HANGOVER_MS;
+  self->hint_hangover_ms = DEFAULT_HINT_HANGOVER_MS;
+  self->min_barge_in_ms = DEFAULT_MIN_BARGE_IN_MS;
+  self->band_fill_db = DEFAULT_BAND_FILL_DB;
+  g_mutex_init (&self->results_lock);
+  g_mutex_init (&self->hints_lock);
+  g_queue_init (&self->results);
+  gst_segment_init (&self->segment, GST_FORMAT_TIME);
+  self->base_running_time = GST_CLOCK_TIME_NONE;
+}

@@ -1,0 +1,68 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef __GST_STT_BRIDGE_H__
+#define __GST_STT_BRIDGE_H__
+
+#include <gst/gst.h>
+#include <gst/audio/audio.h>
+
+#include "gststtbackend.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_STT_BRIDGE (gst_stt_bridge_get_type ())
+G_DECLARE_FINAL_TYPE (GstSttBridge, gst_stt_bridge, GST, STT_BRIDGE, GstElement)
+
+typedef struct _GstSttResult GstSttResult;
+
+struct _GstSttBridge
+{
+  GstElement parent;
+
+  GstPad *sinkpad;
+  GstPad *srcpad;
+
+  /* properties, object lock */
+  gchar *backend_name;
+  gchar *model_dir;
+  guint hangover_ms;
+  guint hint_hangover_ms;
+  guint min_barge_in_ms;
+  gdouble band_fill_db;
+
+  /* from READY to NULL */
+  const GstSttBackendClass *backend_class;
+  GstSttBackend *backend;
+
+  /* listener results, results_lock: backends may report from any thread */
+  GMutex results_lock;
+  GQueue results;
+
+  /* hints from the agent (upstream, any thread), hints_lock */
+  GMutex hints_lock;
+  gchar **pending_hints;
+  gboolean pending_hints_closed;
+  gboolean hints_pending;
+
+  /* streaming thread */
+  gint in_rate;
+  GstAudioResampler *resampler;
+  gint16 *scratch;
+  gsize scratch_len;
+  const gint16 *fill_table;
+  gsize fill_pos;
+  gint16 fill_gain_q15;
+  GstSegment segment;
+  GstClockTime base_running_time; /* of the conversation's first sample */
+  guint64 fed_samples; /* at the backend's rate */
+  gboolean in_speech;
+  GstClockTime speech_started_at;
+  gboolean barge_in_sent;
+  gboolean caps_sent;
+};
+
+GST_ELEMENT_REGISTER_DECLARE (sttbridge);
+
+G_END_DECLS
+#endif
