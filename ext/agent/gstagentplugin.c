@@ -13,6 +13,7 @@ plugin_init (GstPlugin *plugin)
   gboolean ret = FALSE;
 
   ret |= GST_ELEMENT_REGISTER (sttbridge, plugin);
+  ret |= GST_ELEMENT_REGISTER (agent, plugin);
   return ret;
 }
 

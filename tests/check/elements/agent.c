@@ -1,0 +1,1712 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The agent element with its script backend, driven through a GstHarness:
+ * utterances and custom events in, sentences, hints and barge-in events
+ * out, messages on a bus. Test scripts are written to a temporary
+ * directory; the examples are read from the source tree (TOP_SRCDIR).
+ *
+ * Most tests answer every sentence with tts-started/tts-finished as
+ * ttsbridge does ("hear"); a few run without that feedback on purpose.
+ */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "gstagentevents.h"
+
+#define TEXT_CAPS "text/x-raw, format=(string)utf8"
+/* generous: a busy 2-core machine must never make these fail */
+#define WAIT_US (5 * G_USEC_PER_SEC)
+
+typedef struct
+{
+  GstHarness *h;
+  GstBus *bus;
+  GMutex lock;
+  GCond cond;
+  GQueue messages;
+  GstMessage *last; /* keeps the structure expect_message() returned */
+  gchar *dir;
+} Fixture;
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static GstBusSyncReply
+collect_message (GstBus *bus, GstMessage *msg, gpointer data)
+{
+  Fixture *f = data;
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT ||
+      GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    g_mutex_lock (&f->lock);
+    g_queue_push_tail (&f->messages, gst_message_ref (msg));
+    g_cond_broadcast (&f->cond);
+    g_mutex_unlock (&f->lock);
+  }
+  /* a sync handler that drops a message owns it */
+  gst_message_unref (msg);
+  return GST_BUS_DROP;
+}
+
+static gchar *
+write_file (const gchar *dir, const gchar *name, const gchar *text)
+{
+  gchar *path = g_build_filename (dir, name, NULL);
+
+  fail_unless (g_file_set_contents (path, text, -1, NULL));
+  return path;
+}
+
+static gchar *
+make_tmp_dir (void)
+{
+  gchar *dir = g_dir_make_tmp ("agent-test-XXXXXX", NULL);
+
+  fail_unless (dir != NULL);
+  return dir;
+}
+
+/* An agent with SCRIPT (text, or NULL for the built-in default) or
+ * SCRIPT_PATH, playing in a harness; nothing is said before start(). */
+static Fixture *
+fixture_new_full (
+    const gchar *script, const gchar *script_path, const gchar *first_prop, ...)
+{
+  Fixture *f = g_new0 (Fixture, 1);
+  GstElement *agent = gst_element_factory_make ("agent", NULL);
+  va_list args;
+
+  fail_unless (agent != NULL);
+  g_mutex_init (&f->lock);
+  g_cond_init (&f->cond);
+  f->dir = make_tmp_dir ();
+  if (script) {
+    gchar *path = write_file (f->dir, "test.ini", script);
+
+    g_object_set (agent, "script", path, NULL);
+    g_free (path);
+  } else if (script_path) {
+    g_object_set (agent, "script", script_path, NULL);
+  }
+  va_start (args, first_prop);
+  if (first_prop)
+    g_object_set_valist (G_OBJECT (agent), first_prop, args);
+  va_end (args);
+  f->bus = gst_bus_new ();
+  gst_bus_set_sync_handler (f->bus, collect_message, f, NULL);
+  gst_element_set_bus (agent, f->bus);
+  f->h = gst_harness_new_with_element (agent, "sink", "src");
+  gst_object_unref (agent);
+  return f;
+}
+
+static Fixture *
+fixture_new (const gchar *script)
+{
+  return fixture_new_full (script, NULL, NULL);
+}
+
+static void
+fixture_free (Fixture *f)
+{
+  gchar *path = g_build_filename (f->dir, "test.ini", NULL);
+
+  gst_harness_teardown (f->h);
+  gst_bus_set_sync_handler (f->bus, NULL, NULL, NULL);
+  gst_object_unref (f->bus);
+  g_queue_clear_full (&f->messages, (GDestroyNotify) gst_message_unref);
+  gst_clear_message (&f->last);
+  g_mutex_clear (&f->lock);
+  g_cond_clear (&f->cond);
+  g_unlink (path);
+  g_rmdir (f->dir);
+  g_free (path);
+  g_free (f->dir);
+  g_free (f);
+}
+
+/* Caps and a segment: the agent greets (pipelines without sipsrc). */
+static void
+start (Fixture *f)
+{
+  gst_harness_set_src_caps_str (f->h, TEXT_CAPS);
+}
+
+static void
+push_custom (Fixture *f, GstStructure *s)
+{
+  fail_unless (gst_harness_push_event (
+      f->h, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s)));
+}
+
+static void
+call_started (Fixture *f, const gchar *call_id)
+{
+  GstStructure *s = gst_structure_new_empty (GST_AGENT_EVENT_SIP_CALL_STARTED);
+
+  if (call_id)
+    gst_structure_set (s, "call-id", G_TYPE_STRING, call_id, NULL);
+  push_custom (f, s);
+}
+
+static void
+speech_started (Fixture *f)
+{
+  push_custom (f,
+      gst_structure_new (GST_AGENT_EVENT_SPEECH_STARTED, "running-time",
+          G_TYPE_UINT64, (guint64) 0, NULL));
+}
+
+static void
+dtmf_event (Fixture *f, gint number, gboolean key_down)
+{
+  push_custom (f,
+      gst_structure_new (GST_AGENT_EVENT_DTMF, "type", G_TYPE_INT, 1, "number",
+          G_TYPE_INT, number, "volume", G_TYPE_INT, 10, "method", G_TYPE_INT, 1,
+          "start", G_TYPE_BOOLEAN, key_down, NULL));
+}
+
+/* Key presses as sipsrc reports them: start and end of each digit. */
+static void
+press (Fixture *f, const gchar *keys)
+{
+  static const gchar digits[] = "0123456789*#ABCD";
+
+  for (; *keys; keys++) {
+    gint n = strchr (digits, *keys) - digits;
+
+    dtmf_event (f, n, TRUE);
+    dtmf_event (f, n, FALSE);
+  }
+}
+
+static void
+say (Fixture *f, const gchar *text)
+{
+  GstBuffer *buf =
+      *text ? gst_buffer_new_memdup (text, strlen (text)) : gst_buffer_new ();
+
+  fail_unless_equals_int (gst_harness_push (f->h, buf), GST_FLOW_OK);
+}
+
+static void
+tts (Fixture *f, const gchar *name, const gchar *text, gboolean interrupted,
+    gboolean idle)
+{
+  fail_unless (gst_harness_push_upstream_event (
+      f->h, gst_agent_event_new_tts (name, text, interrupted, idle)));
+}
+
+static gchar *
+pull_text_full (Fixture *f, gint64 timeout_us, GstClockTime *pts)
+{
+  gint64 end = g_get_monotonic_time () + timeout_us;
+
+  do {
+    GstBuffer *buf = gst_harness_try_pull (f->h);
+
+    if (buf) {
+      GstMapInfo map;
+      gchar *text;
+
+      fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+      text = g_strndup ((const gchar *) map.data, map.size);
+      gst_buffer_unmap (buf, &map);
+      if (pts)
+        *pts = GST_BUFFER_PTS (buf);
+      gst_buffer_unref (buf);
+      return text;
+    }
+    g_usleep (2000);
+  } while (g_get_monotonic_time () < end);
+  return NULL;
+}
+
+static gchar *
+pull_text (Fixture *f, gint64 timeout_us)
+{
+  return pull_text_full (f, timeout_us, NULL);
+}
+
+static void
+expect_text (Fixture *f, const gchar *expected)
+{
+  gchar *text = pull_text (f, WAIT_US);
+
+  fail_unless (
+      text != NULL, "expected \"%s\", the agent said nothing", expected);
+  fail_unless (g_strcmp0 (text, expected) == 0, "expected \"%s\", got \"%s\"",
+      expected, text);
+  g_free (text);
+}
+
+/* Sentences in order, without ttsbridge feedback. */
+static void
+expect_texts (Fixture *f, const gchar *first, ...)
+{
+  va_list args;
+  const gchar *s;
+
+  va_start (args, first);
+  for (s = first; s; s = va_arg (args, const gchar *))
+    expect_text (f, s);
+  va_end (args);
+}
+
+/* Sentences in order, each played out as ttsbridge reports it; the last
+ * leaves ttsbridge idle. */
+static void
+hear (Fixture *f, const gchar *first, ...)
+{
+  va_list args;
+  const gchar *s = first, *next;
+
+  va_start (args, first);
+  while (s) {
+    next = va_arg (args, const gchar *);
+    expect_text (f, s);
+    tts (f, GST_AGENT_EVENT_TTS_STARTED, s, FALSE, FALSE);
+    tts (f, GST_AGENT_EVENT_TTS_FINISHED, s, FALSE, next == NULL);
+    s = next;
+  }
+  va_end (args);
+}
+
+static void
+expect_silence (Fixture *f, guint ms)
+{
+  gchar *text = pull_text (f, ms * 1000);
+
+  fail_unless (text == NULL, "unexpected \"%s\"", text);
+}
+
+/* A downstream event NAME within the wait; other events are skipped. */
+static gboolean
+wait_event (Fixture *f, const gchar *name, gint64 timeout_us)
+{
+  gint64 end = g_get_monotonic_time () + timeout_us;
+
+  do {
+    GstEvent *ev;
+
+    while ((ev = gst_harness_try_pull_event (f->h)) != NULL) {
+      gboolean found = gst_agent_event_is (ev, name);
+
+      gst_event_unref (ev);
+      if (found)
+        return TRUE;
+    }
+    g_usleep (2000);
+  } while (g_get_monotonic_time () < end);
+  return FALSE;
+}
+
+static void
+drain_events (Fixture *f)
+{
+  GstEvent *ev;
+
+  while ((ev = gst_harness_try_pull_event (f->h)) != NULL)
+    gst_event_unref (ev);
+}
+
+/* The next agent-hints event sent upstream. */
+static GstStructure *
+pull_hints (Fixture *f)
+{
+  gint64 end = g_get_monotonic_time () + WAIT_US;
+
+  do {
+    GstEvent *ev;
+
+    while ((ev = gst_harness_try_pull_upstream_event (f->h)) != NULL) {
+      if (gst_agent_event_is (ev, GST_AGENT_EVENT_HINTS)) {
+        GstStructure *s = gst_structure_copy (gst_event_get_structure (ev));
+
+        gst_event_unref (ev);
+        return s;
+      }
+      gst_event_unref (ev);
+    }
+    g_usleep (2000);
+  } while (g_get_monotonic_time () < end);
+  fail ("no agent-hints event");
+  return NULL;
+}
+
+static gboolean
+strv_has (const gchar *const *v, const gchar *s)
+{
+  return v && g_strv_contains (v, s);
+}
+
+/* Hints for STATE; PHRASE (if given) must be among the phrases. */
+static void
+expect_hints (
+    Fixture *f, const gchar *state, gboolean closed, const gchar *phrase)
+{
+  GstStructure *s = pull_hints (f);
+  const GValue *v = gst_structure_get_value (s, "phrases");
+  const gchar *const *phrases = v ? g_value_get_boxed (v) : NULL;
+  gboolean is_closed = !closed;
+
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), state);
+  fail_unless (gst_structure_get_boolean (s, "closed", &is_closed));
+  fail_unless (
+      is_closed == closed, "state %s: closed should be %d", state, closed);
+  if (phrase)
+    fail_unless (
+        strv_has (phrases, phrase), "state %s: no hint \"%s\"", state, phrase);
+  gst_structure_free (s);
+}
+
+static gboolean
+message_matches (
+    GstMessage *msg, const gchar *name, const gchar *field, const gchar *value)
+{
+  const GstStructure *s = gst_message_get_structure (msg);
+
+  if (s == NULL || !gst_structure_has_name (s, name))
+    return FALSE;
+  if (field == NULL)
+    return TRUE;
+  if (value == NULL)
+    return gst_structure_has_field (s, field);
+  return g_strcmp0 (gst_structure_get_string (s, field), value) == 0;
+}
+
+/* Takes the first element message NAME (with FIELD == VALUE when FIELD is
+ * given; with a FIELD at all when VALUE is NULL) posted so far or within
+ * TIMEOUT_US; NULL if none. */
+static GstMessage *
+take_message (Fixture *f, const gchar *name, const gchar *field,
+    const gchar *value, gint64 timeout_us)
+{
+  gint64 end = g_get_monotonic_time () + timeout_us;
+  GstMessage *found = NULL;
+
+  g_mutex_lock (&f->lock);
+  while (found == NULL) {
+    GList *l;
+
+    for (l = f->messages.head; l; l = l->next) {
+      if (message_matches (l->data, name, field, value)) {
+        found = l->data;
+        g_queue_delete_link (&f->messages, l);
+        break;
+      }
+    }
+    if (found == NULL && !g_cond_wait_until (&f->cond, &f->lock, end))
+      break;
+  }
+  g_mutex_unlock (&f->lock);
+  return found;
+}
+
+static const GstStructure *
+expect_message_within (Fixture *f, const gchar *name, const gchar *field,
+    const gchar *value, gint64 timeout_us)
+{
+  GstMessage *msg = take_message (f, name, field, value, timeout_us);
+  const GstStructure *s;
+
+  fail_unless (msg != NULL, "no %s message with %s=%s", name,
+      field ? field : "", value ? value : "");
+  s = gst_message_get_structure (msg);
+  gst_clear_message (&f->last);
+  f->last = msg;
+  return s;
+}
+
+static const GstStructure *
+expect_message (
+    Fixture *f, const gchar *name, const gchar *field, const gchar *value)
+{
+  return expect_message_within (f, name, field, value, WAIT_US);
+}
+
+/* The intake message that closes a conversation (it has "fields"). */
+static const GstStructure *
+expect_intake_end (Fixture *f, gboolean complete)
+{
+  const GstStructure *s = expect_message (f, "intake", "fields", NULL);
+  gboolean c = !complete;
+
+  fail_unless (gst_structure_get_boolean (s, "complete", &c));
+  fail_unless (c == complete, "intake complete should be %d", complete);
+  return s;
+}
+
+static void
+expect_no_message (Fixture *f, const gchar *name, guint ms)
+{
+  GstMessage *msg = take_message (f, name, NULL, NULL, ms * 1000);
+
+  if (msg) {
+    gchar *s = gst_structure_to_string (gst_message_get_structure (msg));
+
+    fail ("unexpected message %s", s);
+  }
+}
+
+static void
+expect_intake (Fixture *f, const gchar *field, const gchar *value)
+{
+  const GstStructure *s = expect_message (f, "intake", "field", field);
+
+  fail_unless (g_strcmp0 (gst_structure_get_string (s, "value"), value) == 0,
+      "intake %s: expected \"%s\", got \"%s\"", field, value,
+      gst_structure_get_string (s, "value"));
+}
+
+static const gchar *const month_names[] = {"", "January", "February", "March",
+    "April", "May", "June", "July", "August", "September", "October",
+    "November", "December"};
+
+static gchar *
+iso_days_ago (gint days)
+{
+  GDateTime *now = g_date_time_new_now_local ();
+  GDateTime *then = g_date_time_add_days (now, -days);
+  gchar *s = g_date_time_format (then, "%Y-%m-%d");
+
+  g_date_time_unref (now);
+  g_date_time_unref (then);
+  return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scripts                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Every slot type, a DTMF menu, a global intent, re-prompts, a fallback. */
+static const gchar flow_script[] =
+    "[script]\n"
+    "start = menu\n"
+    "timeout = 30\n"
+    "max-retries = 1\n"
+    "no-match = Pardon?\n"
+    "no-input = Hello?\n"
+    "fallback = say Giving up.; hangup\n"
+    "\n"
+    "[global]\n"
+    "intent.operator = operator, front desk\n"
+    "on.operator = say Connecting you.; transfer sip:desk@example.com\n"
+    "dtmf.0 = operator\n"
+    "\n"
+    "[state menu]\n"
+    "say = Say sales or support.\n"
+    "reprompt = Sales or support?\n"
+    "intent.sales = sales, buy something\n"
+    "intent.support = support, help, broken\n"
+    "dtmf.1 = sales\n"
+    "dtmf.2 = support\n"
+    "on.sales = set dept=sales; goto name\n"
+    "on.support = set dept=support; goto name\n"
+    "\n"
+    "[state name]\n"
+    "say = Your name?\n"
+    "slot = name\n"
+    "field = caller_name\n"
+    "filled = goto phone\n"
+    "\n"
+    "[state phone]\n"
+    "say = Number, {caller_name}?\n"
+    "slot = phone\n"
+    "filled = goto confirm\n"
+    "\n"
+    "[state confirm]\n"
+    "say = I have {phone:digits}. Right?\n"
+    "slot = yesno\n"
+    "yes = goto when\n"
+    "no = say Again then.; goto phone\n"
+    "\n"
+    "[state when]\n"
+    "say = When?\n"
+    "slot = date\n"
+    "field = when\n"
+    "filled = say That was {when:spoken}.; goto notes\n"
+    "\n"
+    "[state notes]\n"
+    "say = Anything else?\n"
+    "slot = text\n"
+    "field = notes\n"
+    "filled = goto bye\n"
+    "\n"
+    "[state bye]\n"
+    "say = Thanks {caller_name}. Dr. Who says bye.\n"
+    "next = hangup\n";
+
+/* The flow script with a 0.3 s no-input timeout. Other tests keep 30 s so
+ * that a slow machine cannot make a timer fire between two steps. */
+static gchar *
+quick_flow_script (void)
+{
+  gchar **parts = g_strsplit (flow_script, "timeout = 30\n", 2);
+  gchar *script = g_strjoinv ("timeout = 0.3\n", parts);
+
+  g_strfreev (parts);
+  return script;
+}
+
+/* One slot of TYPE asked again and again: "Got VALUE." or "Pardon?". */
+static gchar *
+slot_script (const gchar *type, const gchar *extra)
+{
+  gboolean yesno = !strcmp (type, "yesno");
+
+  return g_strdup_printf ("[script]\n"
+                          "start = ask\n"
+                          "timeout = 30\n"
+                          "max-retries = 50\n"
+                          "no-match = Pardon?\n"
+                          "\n"
+                          "[state ask]\n"
+                          "say = Go.\n"
+                          "slot = %s\n"
+                          "field = value\n"
+                          "%s"
+                          "%s\n",
+      type, extra ? extra : "",
+      yesno ? "yes = say Got {value}.; goto ask\n"
+              "no = say Got {value}.; goto ask"
+            : "filled = say Got {value}.; goto ask");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Starting conversations                                                    */
+/* ------------------------------------------------------------------------ */
+
+GST_START_TEST (test_greets_on_segment)
+{
+  Fixture *f = fixture_new (NULL);
+  const GstStructure *s;
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  gchar *text;
+
+  /* the running time on the harness' test clock */
+  gst_harness_set_time (f->h, 3 * GST_SECOND);
+  start (f);
+  text = pull_text_full (f, WAIT_US, &pts);
+  fail_unless_equals_string (text, "Hello, thank you for calling.");
+  fail_unless_equals_uint64 (pts, 3 * GST_SECOND);
+  g_free (text);
+  hear (f, "How can I help you today?", NULL);
+  expect_hints (f, "greeting", FALSE, NULL);
+  s = expect_message (f, "agent-turn", "input", "start");
+  fail_unless_equals_string (gst_structure_get_string (s, "reply"),
+      "Hello, thank you for calling. How can I help you today?");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "next-state"), "greeting");
+  fail_unless (!gst_structure_has_field (s, "call-id"));
+  /* a second segment is not a new call */
+  start (f);
+  expect_silence (f, 300);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_call_started_adopts_then_resets)
+{
+  Fixture *f = fixture_new (NULL);
+  const GstStructure *s;
+  GstStructure *fields = NULL;
+  gboolean complete = TRUE;
+
+  start (f);
+  hear (f, "Hello, thank you for calling.", "How can I help you today?", NULL);
+  expect_message (f, "agent-turn", "input", "start");
+  /* sipsrc: segment, then sip-call-started for the same call */
+  call_started (f, "call-A");
+  fail_unless (wait_event (f, GST_AGENT_EVENT_SIP_CALL_STARTED, WAIT_US));
+  expect_silence (f, 300);
+  expect_no_message (f, "agent-turn", 0);
+
+  say (f, "I have a question about my bill");
+  hear (f, "I can help with that.", "May I have your name, please?", NULL);
+  s = expect_message (f, "intake", "field", "reason");
+  fail_unless_equals_string (gst_structure_get_string (s, "call-id"), "call-A");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "value"), "I have a question about my bill");
+
+  /* the same call again changes nothing */
+  call_started (f, "call-A");
+  expect_silence (f, 300);
+
+  /* a new call: the old conversation's fields are kept, the agent greets */
+  call_started (f, "call-B");
+  hear (f, "Hello, thank you for calling.", "How can I help you today?", NULL);
+  s = expect_message (f, "intake", "fields", NULL);
+  fail_unless (gst_structure_get_boolean (s, "complete", &complete));
+  fail_unless (!complete);
+  fail_unless_equals_string (gst_structure_get_string (s, "call-id"), "call-A");
+  fail_unless (
+      gst_structure_get (s, "fields", GST_TYPE_STRUCTURE, &fields, NULL));
+  fail_unless_equals_string (gst_structure_get_string (fields, "reason"),
+      "I have a question about my bill");
+  gst_structure_free (fields);
+  s = expect_message (f, "agent-turn", "input", "start");
+  fail_unless_equals_string (gst_structure_get_string (s, "call-id"), "call-B");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_call_started_before_segment)
+{
+  Fixture *f = fixture_new (NULL);
+
+  /* the event comes first (after the harness' stream-start) */
+  call_started (f, "call-X");
+  hear (f, "Hello, thank you for calling.", "How can I help you today?", NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (
+          expect_message (f, "agent-turn", NULL, NULL), "call-id"),
+      "call-X");
+  /* then caps and segment: no second greeting */
+  start (f);
+  expect_silence (f, 300);
+  /* a call without call-id is a new call */
+  call_started (f, NULL);
+  hear (f, "Hello, thank you for calling.", "How can I help you today?", NULL);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_new_call_drops_old_speech)
+{
+  Fixture *f = fixture_new (NULL);
+
+  call_started (f, "one");
+  expect_texts (
+      f, "Hello, thank you for calling.", "How can I help you today?", NULL);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "Hello, thank you for calling.", FALSE,
+      FALSE);
+  drain_events (f);
+  /* the first greeting is still playing when the next call starts */
+  call_started (f, "two");
+  fail_unless (wait_event (f, GST_AGENT_EVENT_BARGE_IN, WAIT_US));
+  expect_texts (
+      f, "Hello, thank you for calling.", "How can I help you today?", NULL);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
+/* The dialog                                                                */
+/* ------------------------------------------------------------------------ */
+
+GST_START_TEST (test_flow_every_state)
+{
+  Fixture *f = fixture_new (flow_script);
+  gchar *yesterday = iso_days_ago (1), *spoken;
+  const GstStructure *s;
+  GstStructure *fields = NULL;
+  gboolean complete = FALSE;
+  GDateTime *now, *dt;
+
+  start (f);
+  hear (f, "Say sales or support.", NULL);
+  expect_hints (f, "menu", TRUE, "buy something");
+
+  say (f, "Hi, my printer is broken!");
+  hear (f, "Your name?", NULL);
+  expect_intake (f, "dept", "support");
+  expect_hints (f, "name", FALSE, "front desk");
+  s = expect_message (f, "agent-turn", "input", "utterance");
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), "menu");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "matched"), "support");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "next-state"), "name");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "reply"), "Your name?");
+
+  say (f, "my name is john smith");
+  hear (f, "Number, John Smith?", NULL);
+  expect_intake (f, "caller_name", "John Smith");
+  expect_hints (f, "phone", TRUE, "five");
+
+  say (f, "five five five one two three four");
+  hear (f, "I have 5 5 5 1 2 3 4.", "Right?", NULL);
+  expect_intake (f, "phone", "5551234");
+  expect_hints (f, "confirm", TRUE, "yes");
+
+  say (f, "Yes, that's correct.");
+  hear (f, "When?", NULL);
+  expect_hints (f, "when", FALSE, "yesterday");
+
+  say (f, "It was yesterday");
+  now = g_date_time_new_now_local ();
+  dt = g_date_time_add_days (now, -1);
+  spoken = g_strdup_printf ("That was %s %d, %d.",
+      month_names[g_date_time_get_month (dt)],
+      g_date_time_get_day_of_month (dt), g_date_time_get_year (dt));
+  hear (f, spoken, "Anything else?", NULL);
+  expect_intake (f, "when", yesterday);
+  expect_hints (f, "notes", FALSE, NULL);
+
+  say (f, "  The toner is leaking.  ");
+  expect_text (f, "Thanks John Smith.");
+  expect_text (f, "Dr. Who says bye.");
+  expect_intake (f, "notes", "The toner is leaking.");
+  expect_hints (f, "bye", FALSE, NULL);
+  s = expect_message (f, "intake", "fields", NULL);
+  fail_unless (gst_structure_get_boolean (s, "complete", &complete));
+  fail_unless (complete);
+  fail_unless (
+      gst_structure_get (s, "fields", GST_TYPE_STRUCTURE, &fields, NULL));
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "dept"), "support");
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "caller_name"), "John Smith");
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "phone"), "5551234");
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "when"), yesterday);
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "notes"), "The toner is leaking.");
+  gst_structure_free (fields);
+
+  /* the goodbye is still playing: no hangup yet */
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "Thanks John Smith.", FALSE, FALSE);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "Thanks John Smith.", FALSE, FALSE);
+  expect_no_message (f, "agent-action", 500);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "Dr. Who says bye.", FALSE, TRUE);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), "bye");
+  fail_unless_equals_string (gst_structure_get_string (s, "reason"), "next");
+
+  /* after the hangup the agent says nothing */
+  say (f, "hello? operator!");
+  press (f, "0");
+  expect_silence (f, 500);
+  expect_no_message (f, "agent-action", 0);
+  g_date_time_unref (dt);
+  g_date_time_unref (now);
+  g_free (spoken);
+  g_free (yesterday);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_flow_no_branch_and_dtmf)
+{
+  Fixture *f = fixture_new (flow_script);
+
+  start (f);
+  hear (f, "Say sales or support.", NULL);
+  /* the key counts once, on its end (a second 1 would be a no-match in
+   * the name state) */
+  dtmf_event (f, 1, TRUE);
+  dtmf_event (f, 1, FALSE);
+  hear (f, "Your name?", NULL);
+  expect_intake (f, "dept", "sales");
+  fail_unless_equals_string (
+      gst_structure_get_string (
+          expect_message (f, "agent-turn", "input", "dtmf"), "heard"),
+      "1");
+  say (f, "j o h n");
+  hear (f, "Number, John?", NULL);
+  /* keyed in, '*' starts over, '#' ends */
+  press (f, "99*5551212#");
+  hear (f, "I have 5 5 5 1 2 1 2.", "Right?", NULL);
+  expect_intake (f, "phone", "5551212");
+  say (f, "no that's not right");
+  hear (f, "Again then.", "Number, John?", NULL);
+  expect_hints (f, "menu", TRUE, NULL);
+  expect_hints (f, "name", FALSE, NULL);
+  expect_hints (f, "phone", TRUE, NULL);
+  expect_hints (f, "confirm", TRUE, NULL);
+  expect_hints (f, "phone", TRUE, NULL);
+  say (f, "it's oh eight double five triple two one");
+  hear (f, "I have 0 8 5 5 2 2 2 1.", "Right?", NULL);
+  /* keypad yes */
+  press (f, "1");
+  hear (f, "When?", NULL);
+  /* the global operator key */
+  press (f, "0");
+  hear (f, "Connecting you.", NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (
+          expect_message (f, "agent-action", NULL, NULL), "target"),
+      "sip:desk@example.com");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_match_reprompts_then_global_intent)
+{
+  Fixture *f = fixture_new (flow_script);
+  const GstStructure *s;
+
+  start (f);
+  hear (f, "Say sales or support.", NULL);
+  say (f, "I'd like a pizza");
+  hear (f, "Pardon?", "Sales or support?", NULL);
+  s = expect_message (f, "agent-turn", "matched", "no-match");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "heard"), "I'd like a pizza");
+  press (f, "7");
+  /* max-retries = 1: the second miss is the fallback */
+  hear (f, "Giving up.", NULL);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "reason"), "max-retries");
+  fixture_free (f);
+
+  /* a global intent where the state does not understand */
+  f = fixture_new (flow_script);
+  start (f);
+  hear (f, "Say sales or support.", NULL);
+  say (f, "let me talk to the front desk");
+  hear (f, "Connecting you.", NULL);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "action"), "transfer");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "target"), "sip:desk@example.com");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "reason"), "intent:operator");
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), "menu");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_input_reprompt_and_fallback)
+{
+  gchar *script = quick_flow_script ();
+  Fixture *f = fixture_new (script);
+  gint64 t0;
+
+  start (f);
+  hear (f, "Say sales or support.", NULL);
+  t0 = g_get_monotonic_time ();
+  hear (f, "Hello?", "Sales or support?", NULL);
+  /* timeout = 0.3 s, counted from the end of the prompt */
+  fail_unless (g_get_monotonic_time () - t0 >= 250 * 1000);
+  fail_unless_equals_string (
+      gst_structure_get_string (
+          expect_message (f, "agent-turn", "matched", "no-input"), "input"),
+      "no-input");
+  hear (f, "Giving up.", NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (
+          expect_message (f, "agent-action", NULL, NULL), "reason"),
+      "max-retries");
+  fixture_free (f);
+  g_free (script);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_input_waits_for_playout)
+{
+  gchar *script = quick_flow_script ();
+  Fixture *f = fixture_new (script);
+
+  start (f);
+  expect_text (f, "Say sales or support.");
+  /* ttsbridge started but has not finished: no timer yet */
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "Say sales or support.", FALSE, FALSE);
+  expect_silence (f, 1000);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "Say sales or support.", FALSE, TRUE);
+  hear (f, "Hello?", "Sales or support?", NULL);
+  /* the caller started talking: no re-prompt over them */
+  speech_started (f);
+  expect_silence (f, 1000);
+  say (f, "sales please");
+  hear (f, "Your name?", NULL);
+  fixture_free (f);
+  g_free (script);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_no_input_without_feedback)
+{
+  gchar *script = quick_flow_script ();
+  Fixture *f = fixture_new (script);
+  gint64 t0;
+
+  start (f);
+  expect_text (f, "Say sales or support.");
+  t0 = g_get_monotonic_time ();
+  /* nobody reports playout: the timer runs from the push */
+  expect_texts (f, "Hello?", "Sales or support?", "Giving up.", NULL);
+  fail_unless (g_get_monotonic_time () - t0 >= 500 * 1000);
+  /* the hangup waits for the estimated end of "Giving up." instead */
+  t0 = g_get_monotonic_time ();
+  expect_message_within (
+      f, "agent-action", "action", "hangup", 20 * G_USEC_PER_SEC);
+  fail_unless (g_get_monotonic_time () - t0 >= 300 * 1000);
+  fixture_free (f);
+  g_free (script);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_global_group_after_states)
+{
+  /* a state's key names a global intent declared further down */
+  Fixture *f = fixture_new ("[script]\n"
+                            "start = menu\n"
+                            "[state menu]\n"
+                            "say = Press 1 or 9.\n"
+                            "intent.one = one\n"
+                            "on.one = say One.; hangup\n"
+                            "dtmf.1 = one\n"
+                            "dtmf.9 = operator\n"
+                            "[global]\n"
+                            "intent.operator = operator\n"
+                            "on.operator = transfer front desk\n");
+  const GstStructure *s;
+
+  start (f);
+  hear (f, "Press 1 or 9.", NULL);
+  press (f, "9");
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "target"), "front desk");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "reason"), "dtmf:operator");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
+/* Slots                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  const gchar *heard;
+  const gchar *value; /* NULL: no match */
+} SlotCase;
+
+static void
+check_slot_cases (
+    const gchar *type, const gchar *extra, const SlotCase *cases, guint n)
+{
+  gchar *script = slot_script (type, extra);
+  Fixture *f = fixture_new (script);
+  guint i;
+
+  start (f);
+  hear (f, "Go.", NULL);
+  for (i = 0; i < n; i++) {
+    say (f, cases[i].heard);
+    if (cases[i].value) {
+      gchar *got = g_strdup_printf ("Got %s.", cases[i].value);
+
+      hear (f, got, "Go.", NULL);
+      expect_intake (f, "value", cases[i].value);
+      g_free (got);
+    } else {
+      hear (f, "Pardon?", "Go.", NULL);
+      expect_message (f, "agent-turn", "matched", "no-match");
+    }
+  }
+  fixture_free (f);
+  g_free (script);
+}
+
+GST_START_TEST (test_slot_yesno)
+{
+  static const SlotCase cases[] = {
+      {"yes", "yes"},
+      {"Yeah.", "yes"},
+      {"yep", "yes"},
+      {"that's correct", "yes"},
+      {"Sure, go ahead", "yes"},
+      {"no problem", "yes"},
+      {"no", "no"},
+      {"Nope!", "no"},
+      {"that's not right", "no"},
+      {"wrong", "no"},
+      {"banana", NULL},
+      {"", NULL},
+  };
+
+  check_slot_cases ("yesno", NULL, cases, G_N_ELEMENTS (cases));
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slot_phone)
+{
+  static const SlotCase cases[] = {
+      {"five five five one two three four", "5551234"},
+      {"My number is 555-123-4567.", "5551234567"},
+      {"(212) 555 0100", "2125550100"},
+      {"oh eight double five triple two one", "08552221"},
+      {"eight hundred five five five one two one two", "8005551212"},
+      {"four one five five fifty five twelve twelve", "4155551212"},
+      {"one two three", NULL},
+      {"1234567890123456", NULL},
+      {"call me maybe", NULL},
+  };
+
+  check_slot_cases ("phone", NULL, cases, G_N_ELEMENTS (cases));
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slot_phone_dtmf_length)
+{
+  gchar *script = slot_script ("phone", "length = 10\n");
+  Fixture *f = fixture_new (script);
+
+  start (f);
+  hear (f, "Go.", NULL);
+  /* ten digits end the number without '#' */
+  press (f, "212555010");
+  expect_silence (f, 300);
+  press (f, "0");
+  hear (f, "Got 2125550100.", "Go.", NULL);
+  /* too short, ended by '#' */
+  press (f, "123#");
+  hear (f, "Pardon?", "Go.", NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (
+          expect_message (f, "agent-turn", "matched", "no-match"), "heard"),
+      "123#");
+  fixture_free (f);
+  g_free (script);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slot_date)
+{
+  GDateTime *now = g_date_time_new_now_local ();
+  gint wd = g_date_time_get_day_of_week (now); /* 1 = Monday */
+  gint back_friday = (wd - 5 + 7) % 7;
+  gchar *today = iso_days_ago (0), *yesterday = iso_days_ago (1);
+  gchar *before = iso_days_ago (2), *three = iso_days_ago (3);
+  gchar *last_friday = iso_days_ago (back_friday == 0 ? 7 : back_friday);
+  gchar *friday = iso_days_ago (back_friday);
+  gchar *march3;
+  GDate d, t;
+  SlotCase cases[16];
+  guint n = 0;
+
+  /* "march third" is the last March 3 up to today */
+  g_date_clear (&t, 1);
+  g_date_clear (&d, 1);
+  g_date_set_dmy (&t, g_date_time_get_day_of_month (now),
+      g_date_time_get_month (now), g_date_time_get_year (now));
+  g_date_set_dmy (&d, 3, G_DATE_MARCH, g_date_time_get_year (now));
+  if (g_date_compare (&d, &t) > 0)
+    g_date_subtract_years (&d, 1);
+  march3 = g_strdup_printf ("%04d-03-03", g_date_get_year (&d));
+
+  cases[n++] = (SlotCase){"today", today};
+  cases[n++] = (SlotCase){"It happened yesterday.", yesterday};
+  cases[n++] = (SlotCase){"the day before yesterday", before};
+  cases[n++] = (SlotCase){"three days ago", three};
+  cases[n++] = (SlotCase){"last Friday", last_friday};
+  cases[n++] = (SlotCase){"on friday", friday};
+  cases[n++] = (SlotCase){"March third", march3};
+  cases[n++] = (SlotCase){"the 3rd of march", march3};
+  cases[n++] = (SlotCase){"March 3rd, 2023", "2023-03-03"};
+  cases[n++] = (SlotCase){"march twenty first twenty twenty two", "2022-03-21"};
+  cases[n++] = (SlotCase){"2024-02-29", "2024-02-29"};
+  cases[n++] = (SlotCase){"on 7/4/2023", "2023-07-04"};
+  cases[n++] = (SlotCase){"2/30/2024", NULL};
+  cases[n++] = (SlotCase){"tomorrow", NULL};
+  cases[n++] = (SlotCase){"sometime in spring", NULL};
+  check_slot_cases ("date", NULL, cases, n);
+  g_date_time_unref (now);
+  g_free (today);
+  g_free (yesterday);
+  g_free (before);
+  g_free (three);
+  g_free (last_friday);
+  g_free (friday);
+  g_free (march3);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slot_date_future)
+{
+  gchar *tomorrow = iso_days_ago (-1);
+  SlotCase cases[] = {
+      {"tomorrow", tomorrow},
+      {"yesterday", NULL},
+  };
+
+  check_slot_cases ("date", "dates = future\n", cases, G_N_ELEMENTS (cases));
+  g_free (tomorrow);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slot_name)
+{
+  static const SlotCase cases[] = {
+      {"my name is john smith", "John Smith"},
+      {"J O H N", "John"},
+      {"it's Mary O'Brien", "Mary O'brien"},
+      {"Smith, S-M-I-T-H.", "Smith"},
+      {"this is anne-marie lopez thanks", "Anne-Marie Lopez"},
+      {"yes", NULL},
+      {"my name is", NULL},
+      {"R2D2", NULL},
+      {"one two three", NULL},
+  };
+
+  check_slot_cases ("name", NULL, cases, G_N_ELEMENTS (cases));
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slot_text)
+{
+  static const SlotCase cases[] = {
+      {"  A tree fell on my car.  ", "A tree fell on my car."},
+      {"anything at all", "anything at all"},
+      {"...", NULL},
+  };
+
+  check_slot_cases ("text", NULL, cases, G_N_ELEMENTS (cases));
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
+/* Barge-in                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static const gchar story_script[] =
+    "[script]\n"
+    "start = legal\n"
+    "timeout = 30\n"
+    "\n"
+    "[state legal]\n"
+    "say = This is a legal notice. Please listen.\n"
+    "barge-in = false\n"
+    "next = goto ask\n"
+    "\n"
+    "[state ask]\n"
+    "say = What now?\n"
+    "intent.story = story\n"
+    "on.story = say One. Two. Three. Four.; goto ask\n";
+
+GST_START_TEST (test_barge_in_drops_rest_of_reply)
+{
+  Fixture *f = fixture_new (story_script);
+  GstStructure *hints;
+
+  start (f);
+  hear (f, "This is a legal notice.", "Please listen.", "What now?", NULL);
+  hints = pull_hints (f);
+  gst_structure_free (hints);
+  expect_hints (f, "ask", TRUE, "story");
+  say (f, "tell me a story");
+  /* with ttsbridge feedback the agent keeps two sentences in flight */
+  expect_texts (f, "One.", "Two.", NULL);
+  expect_silence (f, 300);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "One.", FALSE, FALSE);
+  drain_events (f);
+  speech_started (f);
+  fail_unless (wait_event (f, GST_AGENT_EVENT_BARGE_IN, WAIT_US));
+  /* what was held back is gone, even once ttsbridge drained */
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "One.", TRUE, TRUE);
+  expect_silence (f, 500);
+  /* the dialog goes on with what the caller says */
+  say (f, "another story please");
+  expect_texts (f, "One.", "Two.", NULL);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "One.", FALSE, FALSE);
+  expect_text (f, "Three.");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_barge_in_refused_while_protected)
+{
+  Fixture *f = fixture_new (story_script);
+
+  start (f);
+  expect_texts (
+      f, "This is a legal notice.", "Please listen.", "What now?", NULL);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "This is a legal notice.", FALSE, FALSE);
+  drain_events (f);
+  /* the notice may not be interrupted: no barge-in, input ignored */
+  speech_started (f);
+  say (f, "story");
+  fail_if (wait_event (f, GST_AGENT_EVENT_BARGE_IN, 500 * 1000));
+  expect_silence (f, 300);
+  /* once the notice has played, "What now?" may be interrupted */
+  tts (
+      f, GST_AGENT_EVENT_TTS_FINISHED, "This is a legal notice.", FALSE, FALSE);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "Please listen.", FALSE, FALSE);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "Please listen.", FALSE, FALSE);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "What now?", FALSE, FALSE);
+  speech_started (f);
+  fail_unless (wait_event (f, GST_AGENT_EVENT_BARGE_IN, WAIT_US));
+  say (f, "story");
+  expect_texts (f, "One.", "Two.", NULL);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_barge_in_property_off)
+{
+  Fixture *f = fixture_new_full (story_script, NULL, "barge-in", FALSE, NULL);
+
+  start (f);
+  hear (f, "This is a legal notice.", "Please listen.", "What now?", NULL);
+  say (f, "story");
+  expect_texts (f, "One.", "Two.", NULL);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "One.", FALSE, FALSE);
+  drain_events (f);
+  speech_started (f);
+  fail_if (wait_event (f, GST_AGENT_EVENT_BARGE_IN, 500 * 1000));
+  /* the reply goes on */
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "One.", FALSE, FALSE);
+  expect_text (f, "Three.");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
+/* Actions                                                                   */
+/* ------------------------------------------------------------------------ */
+
+GST_START_TEST (test_action_waits_for_playout)
+{
+  Fixture *f = fixture_new (flow_script);
+  const GstStructure *s;
+
+  start (f);
+  hear (f, "Say sales or support.", NULL);
+  say (f, "operator");
+  expect_text (f, "Connecting you.");
+  /* decided, but the caller has not heard it yet */
+  expect_message (f, "intake", "fields", NULL);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "Connecting you.", FALSE, FALSE);
+  expect_no_message (f, "agent-action", 700);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "Connecting you.", FALSE, TRUE);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "action"), "transfer");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "target"), "sip:desk@example.com");
+  /* nothing more is said, nothing more is done */
+  say (f, "sales");
+  speech_started (f);
+  expect_silence (f, 500);
+  fail_if (wait_event (f, GST_AGENT_EVENT_BARGE_IN, 0));
+  expect_no_message (f, "agent-action", 0);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
+/* Loading scripts                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  const gchar *text;
+  guint line;
+  const gchar *what;
+} BadScript;
+
+static const BadScript bad_scripts[] = {
+    {"[script]\nstart = a\n\n[state a]\nsay = Hi.\nslot = text\n"
+     "filled = goto nowhere\n",
+        7, "goto unknown state \"nowhere\""},
+    {"[script]\ntimeout = 2\n\n[state a]\nsay = Hi.\nnext = hangup\n", 1,
+        "[script] has no start"},
+    {"# no script group\n[state a]\nsay = Hi.\nnext = hangup\n", 1,
+        "no [script] group"},
+    {"[script]\nstart = b\n[state a]\nnext = hangup\n", 2,
+        "start names unknown state \"b\""},
+    {"[script]\nstart = a\n[state a]\nsay = Hi.\nslot = fone\n"
+     "filled = hangup\n",
+        5, "unknown slot type \"fone\""},
+    {"[script]\nstart = a\n[state a]\nsay = Hi.\nsay = Hello.\n"
+     "next = hangup\n",
+        5, "duplicate key \"say\" in [state a] (first at line 4)"},
+    {"[script]\nstart = a\n[state a]\nnext = hangup\n\n[state a]\n"
+     "next = hangup\n",
+        6, "duplicate group [state a] (first at line 3)"},
+    {"[script]\nstart = a\nthis is not a key\n", 3, "expected [group]"},
+    {"[script]\nstart = a\n; a comment\n", 3, "comments start with #"},
+    {"start = a\n[script]\n", 1, "before the first [group]"},
+    {"[script]\nstart = a\n[state a\n", 3, "a group line must be [name]"},
+    {"[script]\nstart = a\n[state a]\nsya = Hi.\nnext = hangup\n", 4,
+        "unknown key \"sya\" in [state a]"},
+    {"[script]\nstart = a\n[state a]\nintent.x = x\n", 4,
+        "intent \"x\" has no on.x"},
+    {"[script]\nstart = a\n[state a]\nintent.x = x\non.x = hangup\n"
+     "dtmf.1 = y\n",
+        6, "dtmf.1 names unknown intent \"y\""},
+    {"[script]\nstart = a\n[state a]\nsay = Hi {who}.\nnext = hangup\n", 4,
+        "{who} names a field this script never sets"},
+    {"[script]\nstart = a\n[state a]\nnext = goto b\n[state b]\n"
+     "next = goto a\n",
+        4, "loops back to itself"},
+    {"[script]\nstart = a\ntimeout = soon\n[state a]\nnext = hangup\n", 3,
+        "timeout must be a number of seconds"},
+    {"[script]\nstart = a\n[state a]\nnext = goto a; say Hi.\n", 4,
+        "nothing can follow goto"},
+    {"[script]\nstart = a\n[state a]\nnext = dance\n", 4,
+        "unknown action \"dance\""},
+    {"[script]\nstart = a\n[state a]\nslot = yesno\nyes = hangup\n", 4,
+        "slot = yesno needs yes = and no ="},
+    {"[script]\nstart = a\n[state a]\nsay = Hi.\n", 3,
+        "state \"a\" waits for nothing"},
+    {"[script]\nstart = a\n[state a]\nnext = repeat\n", 4,
+        "next must end with goto, transfer or hangup"},
+    {"[script]\nstart = a\n[state a]\nslot = text\nfilled = set 9 lives=x; "
+     "hangup\n",
+        5, "bad field name \"9 lives\""},
+};
+
+/* NULL->READY must fail with one error, "PATH:LINE: WHAT...". */
+static gchar *
+load_error (const gchar *path, const gchar *backend)
+{
+  GstElement *agent = gst_element_factory_make ("agent", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *text;
+
+  gst_element_set_bus (agent, bus);
+  g_object_set (agent, "script", path, NULL);
+  if (backend)
+    g_object_set (agent, "backend", backend, NULL);
+  fail_unless_equals_int (
+      gst_element_set_state (agent, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  text = g_strdup (err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_state (agent, GST_STATE_NULL);
+  gst_object_unref (agent);
+  gst_object_unref (bus);
+  return text;
+}
+
+GST_START_TEST (test_bad_scripts)
+{
+  gchar *dir = make_tmp_dir ();
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (bad_scripts); i++) {
+    gchar *name = g_strdup_printf ("bad%u.ini", i);
+    gchar *path = write_file (dir, name, bad_scripts[i].text);
+    gchar *prefix = g_strdup_printf ("%s:%u: ", path, bad_scripts[i].line);
+    gchar *msg = load_error (path, NULL);
+
+    fail_unless (g_str_has_prefix (msg, prefix),
+        "script %u: expected \"%s...\", got \"%s\"", i, prefix, msg);
+    fail_unless (strstr (msg, bad_scripts[i].what) != NULL,
+        "script %u: expected \"%s\" in \"%s\"", i, bad_scripts[i].what, msg);
+    g_unlink (path);
+    g_free (msg);
+    g_free (prefix);
+    g_free (path);
+    g_free (name);
+  }
+  g_rmdir (dir);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_missing_script_and_backend)
+{
+  gchar *msg = load_error ("/nonexistent/intake.ini", NULL);
+
+  fail_unless (g_str_has_prefix (msg, "/nonexistent/intake.ini: "), "%s", msg);
+  g_free (msg);
+  msg = load_error (NULL, "telepathy");
+  fail_unless (
+      strstr (msg, "Unknown agent backend \"telepathy\"") != NULL, "%s", msg);
+  g_free (msg);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
+/* The shipped scripts                                                       */
+/* ------------------------------------------------------------------------ */
+
+GST_START_TEST (test_default_script_conversation)
+{
+  Fixture *f = fixture_new (NULL);
+  const GstStructure *s;
+  GstStructure *fields = NULL;
+
+  start (f);
+  hear (f, "Hello, thank you for calling.", "How can I help you today?", NULL);
+  say (f, "I'm calling about my bill.");
+  hear (f, "I can help with that.", "May I have your name, please?", NULL);
+  expect_intake (f, "reason", "I'm calling about my bill.");
+  say (f, "Bob Jones");
+  hear (f, "Thank you, Bob Jones.", "What is the best number to reach you?",
+      "You can also key it in, followed by the pound key.", NULL);
+  say (f, "five five five one two one two");
+  hear (f, "I have 5 5 5 1 2 1 2.", "Is that right?", NULL);
+  /* the global "repeat" intent */
+  say (f, "could you say that again");
+  hear (f, "Is 5 5 5 1 2 1 2 the right number?", "Please say yes or no.", NULL);
+  say (f, "yes");
+  hear (f, "Would you like to leave a message?", NULL);
+  say (f, "yes please");
+  hear (f, "Please go ahead with your message.", NULL);
+  say (f, "Please call me back about the invoice.");
+  hear (f, "Thank you, I have your message.",
+      "Someone will call you back at 5 5 5 1 2 1 2 soon.",
+      "Thank you for calling.", "Goodbye.", NULL);
+  s = expect_message (f, "intake", "fields", NULL);
+  fail_unless (
+      gst_structure_get (s, "fields", GST_TYPE_STRUCTURE, &fields, NULL));
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "caller_name"), "Bob Jones");
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "phone"), "5551212");
+  fail_unless_equals_string (gst_structure_get_string (fields, "message"),
+      "Please call me back about the invoice.");
+  gst_structure_free (fields);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), "goodbye");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_lawfirm_intake)
+{
+  Fixture *f =
+      fixture_new_full (NULL, TOP_SRCDIR "/examples/intake-lawfirm.ini", NULL);
+  gchar *yesterday = iso_days_ago (1);
+  const GstStructure *s;
+  GstStructure *fields = NULL;
+  gboolean complete = FALSE;
+
+  call_started (f, "lawfirm-1");
+  /* sipsrc's caps and segment may follow: no second greeting */
+  start (f);
+  hear (f, "Thank you for calling Smith and Jones, injury attorneys.",
+      "This call is recorded so that we can help you better.",
+      "Are you calling about an accident, an injury, an existing case, or "
+      "something else?",
+      "You can also press 1 for an accident, 2 for an injury, 3 for an "
+      "existing case, or 4 for anything else.",
+      NULL);
+  expect_hints (f, "greeting", FALSE, NULL);
+  expect_hints (f, "reason", TRUE, "existing case");
+  say (f, "I was in a car accident");
+  hear (f, "I'm sorry to hear about your accident.",
+      "May I have your full name, please?", NULL);
+  expect_intake (f, "reason", "accident");
+  say (f, "my name is Jane Doe");
+  hear (f, "Thank you, Jane Doe.",
+      "What is the best phone number to reach you?",
+      "You can also key it in, followed by the pound key.", NULL);
+  expect_intake (f, "caller_name", "Jane Doe");
+  press (f, "2125551234#");
+  hear (f, "I have 2 1 2 5 5 5 1 2 3 4.", "Is that right?", NULL);
+  expect_intake (f, "phone", "2125551234");
+  say (f, "yes that's right");
+  hear (f, "When did it happen?",
+      "For example, yesterday, last Friday, or March third.", NULL);
+  say (f, "it was yesterday evening");
+  hear (f, "And where did it happen?", NULL);
+  expect_intake (f, "incident_date", yesterday);
+  say (f, "On Main Street, near the library.");
+  hear (f, "Thank you, Jane Doe.",
+      "Would you like me to connect you with an attorney now?",
+      "If not, I can take a message.", NULL);
+  expect_intake (f, "incident_place", "On Main Street, near the library.");
+  say (f, "yes please");
+  expect_text (f, "Please hold while I connect you with an attorney.");
+  s = expect_message (f, "intake", "fields", NULL);
+  fail_unless (gst_structure_get_boolean (s, "complete", &complete));
+  fail_unless (complete);
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "call-id"), "lawfirm-1");
+  fail_unless (
+      gst_structure_get (s, "fields", GST_TYPE_STRUCTURE, &fields, NULL));
+  fail_unless_equals_int (gst_structure_n_fields (fields), 5);
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "reason"), "accident");
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "incident_date"), yesterday);
+  gst_structure_free (fields);
+  expect_no_message (f, "agent-action", 300);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED,
+      "Please hold while I connect you with an attorney.", FALSE, TRUE);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "action"), "transfer");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "target"), "sip:attorney@example.com");
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), "offer");
+  fail_unless_equals_string (gst_structure_get_string (s, "reason"), "yes");
+  g_free (yesterday);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_lawfirm_keys_and_message)
+{
+  Fixture *f =
+      fixture_new_full (NULL, TOP_SRCDIR "/examples/intake-lawfirm.ini", NULL);
+  const GstStructure *s;
+
+  start (f);
+  expect_texts (f, "Thank you for calling Smith and Jones, injury attorneys.",
+      "This call is recorded so that we can help you better.",
+      "Are you calling about an accident, an injury, an existing case, or "
+      "something else?",
+      "You can also press 1 for an accident, 2 for an injury, 3 for an "
+      "existing case, or 4 for anything else.",
+      NULL);
+  /* a key during the recording notice is ignored */
+  tts (f, GST_AGENT_EVENT_TTS_STARTED,
+      "Thank you for calling Smith and Jones, injury attorneys.", FALSE, FALSE);
+  press (f, "2");
+  expect_silence (f, 500);
+  /* a report about nothing the agent said changes nothing */
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "", FALSE, TRUE);
+  press (f, "2");
+  expect_silence (f, 300);
+  /* everything played: the menu key works */
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED,
+      "Thank you for calling Smith and Jones, injury attorneys.", FALSE, FALSE);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED,
+      "You can also press 1 for an accident, 2 for an injury, 3 for an "
+      "existing case, or 4 for anything else.",
+      FALSE, TRUE);
+  press (f, "3");
+  hear (f, "May I have your full name, please?", NULL);
+  expect_intake (f, "reason", "existing case");
+  say (f, "It's Sam Lee.");
+  hear (f, "Thank you, Sam Lee.", "What is the best phone number to reach you?",
+      "You can also key it in, followed by the pound key.", NULL);
+  say (f, "three one two five five five oh one nine nine");
+  hear (f, "I have 3 1 2 5 5 5 0 1 9 9.", "Is that right?", NULL);
+  say (f, "no");
+  hear (f, "Let's try that again.", "Thank you, Sam Lee.",
+      "What is the best phone number to reach you?",
+      "You can also key it in, followed by the pound key.", NULL);
+  say (f, "three one two five five five oh one nine eight");
+  hear (f, "I have 3 1 2 5 5 5 0 1 9 8.", "Is that right?", NULL);
+  press (f, "1");
+  hear (f, "When did it happen?",
+      "For example, yesterday, last Friday, or March third.", NULL);
+  say (f, "I'm not sure");
+  hear (f, "Sorry, I didn't catch that.",
+      "Please tell me the date it happened, like last Monday, or June fifth.",
+      NULL);
+  say (f, "last friday");
+  hear (f, "And where did it happen?", NULL);
+  say (f, "At the grocery store");
+  hear (f, "Thank you, Sam Lee.",
+      "Would you like me to connect you with an attorney now?",
+      "If not, I can take a message.", NULL);
+  /* the state's intent wins over its yes/no slot */
+  say (f, "no, just take a message");
+  hear (f, "Please go ahead with your message.", NULL);
+  say (f, "Please call me about my case.");
+  hear (f, "Thank you.",
+      "An attorney will call you back at 3 1 2 5 5 5 0 1 9 8 as soon as "
+      "possible.",
+      "Goodbye.", NULL);
+  expect_intake (f, "message", "Please call me about my case.");
+  expect_intake_end (f, TRUE);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), "goodbye");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_quick_shutdown)
+{
+  guint i;
+
+  for (i = 0; i < 20; i++) {
+    Fixture *f = fixture_new (i % 2 ? flow_script : NULL);
+
+    start (f);
+    say (f, "hello there");
+    press (f, "1");
+    speech_started (f);
+    if (i % 3 == 0)
+      g_usleep (1000 * (i % 5));
+    fixture_free (f);
+  }
+}
+
+GST_END_TEST;
+
+static Suite *
+agent_suite (void)
+{
+  Suite *s = suite_create ("agent");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_greets_on_segment);
+  tcase_add_test (tc, test_call_started_adopts_then_resets);
+  tcase_add_test (tc, test_call_started_before_segment);
+  tcase_add_test (tc, test_new_call_drops_old_speech);
+  tcase_add_test (tc, test_flow_every_state);
+  tcase_add_test (tc, test_flow_no_branch_and_dtmf);
+  tcase_add_test (tc, test_no_match_reprompts_then_global_intent);
+  tcase_add_test (tc, test_no_input_reprompt_and_fallback);
+  tcase_add_test (tc, test_no_input_waits_for_playout);
+  tcase_add_test (tc, test_no_input_without_feedback);
+  tcase_add_test (tc, test_global_group_after_states);
+  tcase_add_test (tc, test_slot_yesno);
+  tcase_add_test (tc, test_slot_phone);
+  tcase_add_test (tc, test_slot_phone_dtmf_length);
+  tcase_add_test (tc, test_slot_date);
+  tcase_add_test (tc, test_slot_date_future);
+  tcase_add_test (tc, test_slot_name);
+  tcase_add_test (tc, test_slot_text);
+  tcase_add_test (tc, test_barge_in_drops_rest_of_reply);
+  tcase_add_test (tc, test_barge_in_refused_while_protected);
+  tcase_add_test (tc, test_barge_in_property_off);
+  tcase_add_test (tc, test_action_waits_for_playout);
+  tcase_add_test (tc, test_bad_scripts);
+  tcase_add_test (tc, test_missing_script_and_backend);
+  tcase_add_test (tc, test_default_script_conversation);
+  tcase_add_test (tc, test_lawfirm_intake);
+  tcase_add_test (tc, test_lawfirm_keys_and_message);
+  tcase_add_test (tc, test_quick_shutdown);
+  return s;
+}
+
+GST_CHECK_MAIN (agent);
