@@ -72,6 +72,7 @@ GST_DEBUG_CATEGORY_STATIC (stt_bridge_debug);
 #define FILL_TABLE_LEN 16000
 #define FILL_TABLE_RMS 8192.0
 #define MAX_GAP_FILL (2 * GST_SECOND)
+#define PRIME_MS 500
 
 enum
 {
@@ -453,6 +454,28 @@ convert (GstSttBridge *self, const gint16 *in, gsize n)
   return out_frames;
 }
 
+/* pocketsphinx's voice activity detector takes the first frames of a
+ * stream for speech until it has learnt the noise floor: a call that
+ * starts with silence gave an empty "utterance" at 20 ms, and the cepstral
+ * mean it learnt from it spoilt the first real one ("hm" for "I was in a
+ * car accident yesterday"). Half a second of what silence looks like after
+ * our conversion (band fill included) teaches the detector; the backend is
+ * then reset, which also restores the cepstral mean. */
+static void
+prime_backend (GstSttBridge *self)
+{
+  gsize n = self->backend_class->rate * PRIME_MS / 1000;
+
+  ensure_scratch (self, n);
+  memset (self->scratch, 0, n * sizeof (gint16));
+  if (self->resampler && self->fill_gain_q15 > 0)
+    add_band_fill (self, self->scratch, n);
+  self->backend_class->process (self->backend, self->scratch, n, NULL);
+  self->backend_class->reset (self->backend);
+  clear_results (self);
+  self->needs_priming = FALSE;
+}
+
 static GstFlowReturn
 gst_stt_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
@@ -466,6 +489,8 @@ gst_stt_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("audio before caps"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  if (self->needs_priming)
+    prime_backend (self);
   if (self->fed_samples == 0 && GST_BUFFER_PTS_IS_VALID (buf))
     self->base_running_time = gst_segment_to_running_time (
         &self->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
@@ -535,6 +560,7 @@ start_conversation (GstSttBridge *self)
   self->base_running_time = GST_CLOCK_TIME_NONE;
   self->in_speech = FALSE;
   self->barge_in_sent = FALSE;
+  self->needs_priming = TRUE;
 }
 
 static gboolean
@@ -735,6 +761,7 @@ reset_stream (GstSttBridge *self)
   self->base_running_time = GST_CLOCK_TIME_NONE;
   self->in_speech = FALSE;
   self->barge_in_sent = FALSE;
+  self->needs_priming = TRUE;
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
 }
 

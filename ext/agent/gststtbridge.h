@@ -60,6 +60,7 @@ struct _GstSttBridge
   GstClockTime speech_started_at;
   gboolean barge_in_sent;
   gboolean caps_sent;
+  gboolean needs_priming;
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sttbridge);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <pocketsphinx.h>
 #include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
 
 GST_DEBUG_CATEGORY_STATIC (stt_pocketsphinx_debug);
 #define GST_CAT_DEFAULT stt_pocketsphinx_debug
@@ -35,6 +36,7 @@ GST_DEBUG_CATEGORY_STATIC (stt_pocketsphinx_debug);
 #define VAD_POSTSPEECH_MIN_MS 100
 #define INTERIM_EVERY_SAMPLES (PS_RATE / 4)
 #define HINTS_SEARCH "hints"
+#define CMN_LEN 13 /* cepstra of the en-us model (feat.params -ceplen) */
 
 struct _GstSttBackend
 {
@@ -54,6 +56,8 @@ struct _GstSttBackend
   guint64 silence_start; /* where the VAD last went quiet */
   guint64 last_interim;
   gchar *interim;
+
+  mfcc_t initial_cmn[CMN_LEN];
 
   gchar **hints; /* normalized, in-dictionary phrases */
   gboolean hints_closed;
@@ -146,6 +150,16 @@ ps_backend_open (const GstSttBackendConfig *config,
   }
   self->listener = *listener;
   self->lm_search = g_strdup (ps_get_search (self->ps));
+  if (feat_cepsize (ps_get_feat (self->ps)) != CMN_LEN) {
+    g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+        "pocketsphinx model has %d cepstra, expected %d",
+        feat_cepsize (ps_get_feat (self->ps)), CMN_LEN);
+    ps_free (self->ps);
+    g_free (self->lm_search);
+    g_free (self);
+    return NULL;
+  }
+  cmn_live_get (ps_get_feat (self->ps)->cmn_struct, self->initial_cmn);
   self->hangover_samples = config->hangover_ms * (PS_RATE / 1000);
   self->hint_hangover_samples = config->hint_hangover_ms * (PS_RATE / 1000);
   self->vad_postspeech_samples = short_ms * (PS_RATE / 1000);
@@ -409,12 +423,16 @@ ps_backend_finish (GstSttBackend *self)
   self->in_speech = FALSE;
 }
 
+/* A new caller: the live cepstral mean learnt from the previous one (or
+ * from the noise that primed the detector) would skew the first
+ * utterances, so it goes back to the model's initial value. */
 static void
 ps_backend_reset (GstSttBackend *self)
 {
   end_utterance (self, FALSE);
   self->in_speech = FALSE;
   self->position = 0;
+  cmn_live_set (ps_get_feat (self->ps)->cmn_struct, self->initial_cmn);
 }
 
 static GstClockTime

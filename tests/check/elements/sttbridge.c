@@ -313,6 +313,30 @@ GST_START_TEST (test_band_fill_matters)
 }
 GST_END_TEST;
 
+/* A call opens with silence while the agent greets: nothing must be heard
+ * in it, and the first sentence after it must be recognized as well as
+ * any other. */
+GST_START_TEST (test_leading_silence)
+{
+  GstHarness *h = stt_harness (8000, NULL);
+  GBytes *audio =
+      caller_audio ("slt", "i was in a car accident yesterday", "mulaw");
+  guint8 *quiet = g_malloc0 (4 * 8000 * 2);
+  GstClockTime ts = 0;
+  gchar *heard;
+
+  push_audio (h, 8000, quiet, 4 * 8000 * 2, &ts);
+  fail_unless (gst_harness_try_pull (h) == NULL, "heard something in silence");
+  heard = recognize (h, 8000, audio, &ts);
+  fail_unless (
+      strstr (heard, "car accident yesterday") != NULL, "heard '%s'", heard);
+  g_free (heard);
+  g_free (quiet);
+  g_bytes_unref (audio);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 static void
 send_hints (GstHarness *h, const gchar *const *phrases, gboolean closed)
 {
@@ -601,6 +625,7 @@ sttbridge_suite (void)
   tcase_add_test (tc, test_wer_mulaw);
   tcase_add_test (tc, test_wer_g722);
   tcase_add_test (tc, test_band_fill_matters);
+  tcase_add_test (tc, test_leading_silence);
   tcase_add_test (tc, test_hints_closed_set);
   tcase_add_test (tc, test_hint_hangover);
   tcase_add_test (tc, test_voice_activity_and_barge_in);
