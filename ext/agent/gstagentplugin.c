@@ -14,6 +14,7 @@ plugin_init (GstPlugin *plugin)
 
   ret |= GST_ELEMENT_REGISTER (sttbridge, plugin);
   ret |= GST_ELEMENT_REGISTER (agent, plugin);
+  ret |= GST_ELEMENT_REGISTER (ttsbridge, plugin);
   return ret;
 }
 
