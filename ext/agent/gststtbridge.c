@@ -458,22 +458,23 @@ convert (GstSttBridge *self, const gint16 *in, gsize n)
  * stream for speech until it has learnt the noise floor: a call that
  * starts with silence gave an empty "utterance" at 20 ms, and the cepstral
  * mean it learnt from it spoilt the first real one ("hm" for "I was in a
- * car accident yesterday"). Half a second of what silence looks like after
- * our conversion (band fill included) teaches the detector; the backend is
- * then reset, which also restores the cepstral mean. */
+ * car accident yesterday"). The noise floor is the line's own (mu-law with
+ * band fill, G.722's few LSB of codec noise), so the first PRIME_MS of each
+ * conversation go to the backend only to train the detector; then the
+ * backend is reset, which also restores the cepstral mean, and what it
+ * heard is dropped. A caller who speaks in the first half second after the
+ * answer loses it; callers listen to the greeting then. */
 static void
-prime_backend (GstSttBridge *self)
+settle (GstSttBridge *self, const gint16 *samples, gsize n)
 {
-  gsize n = self->backend_class->rate * PRIME_MS / 1000;
-
-  ensure_scratch (self, n);
-  memset (self->scratch, 0, n * sizeof (gint16));
-  if (self->resampler && self->fill_gain_q15 > 0)
-    add_band_fill (self, self->scratch, n);
-  self->backend_class->process (self->backend, self->scratch, n, NULL);
-  self->backend_class->reset (self->backend);
-  clear_results (self);
-  self->needs_priming = FALSE;
+  self->backend_class->process (self->backend, samples, n, NULL);
+  self->settle_left = n >= self->settle_left ? 0 : self->settle_left - n;
+  if (self->settle_left == 0) {
+    self->backend_class->reset (self->backend);
+    clear_results (self);
+    self->needs_priming = FALSE;
+    GST_DEBUG_OBJECT (self, "voice activity detector settled");
+  }
 }
 
 static GstFlowReturn
@@ -489,8 +490,6 @@ gst_stt_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("audio before caps"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (self->needs_priming)
-    prime_backend (self);
   if (self->fed_samples == 0 && GST_BUFFER_PTS_IS_VALID (buf))
     self->base_running_time = gst_segment_to_running_time (
         &self->segment, GST_FORMAT_TIME, GST_BUFFER_PTS (buf));
@@ -502,6 +501,12 @@ gst_stt_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   n = convert (self, (const gint16 *) map.data, map.size / sizeof (gint16));
   gst_buffer_unmap (buf, &map);
   gst_buffer_unref (buf);
+  if (self->needs_priming) {
+    if (self->settle_left == 0)
+      self->settle_left = self->backend_class->rate * PRIME_MS / 1000;
+    settle (self, self->scratch, n);
+    return GST_FLOW_OK;
+  }
   ret = feed (self, self->scratch, n);
   return ret;
 }
@@ -561,6 +566,7 @@ start_conversation (GstSttBridge *self)
   self->in_speech = FALSE;
   self->barge_in_sent = FALSE;
   self->needs_priming = TRUE;
+  self->settle_left = 0;
 }
 
 static gboolean
@@ -762,6 +768,7 @@ reset_stream (GstSttBridge *self)
   self->in_speech = FALSE;
   self->barge_in_sent = FALSE;
   self->needs_priming = TRUE;
+  self->settle_left = 0;
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
 }
 

@@ -61,6 +61,7 @@ struct _GstSttBridge
   gboolean barge_in_sent;
   gboolean caps_sent;
   gboolean needs_priming;
+  gsize settle_left; /* samples before the detector has settled */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sttbridge);

@@ -114,6 +114,21 @@ caller_audio (const gchar *voice, const gchar *text, const gchar *codec)
   return g_bytes_new_take (contents, len);
 }
 
+/* A call begins with the caller listening to the greeting; sttbridge
+ * spends the first half second learning the line's noise floor. */
+static void
+answer_silence (GstHarness *h, gint rate)
+{
+  gsize len = rate * 2 * 600 / 1000, off, packet = rate / 50 * 2;
+  guint8 *zeros = g_malloc0 (packet);
+
+  for (off = 0; off < len; off += packet)
+    fail_unless_equals_int (
+        gst_harness_push (h, gst_buffer_new_memdup (zeros, packet)),
+        GST_FLOW_OK);
+  g_free (zeros);
+}
+
 /* props: sttbridge properties as in a launch line (set before caps, as
  * most only apply from READY). */
 static GstHarness *
@@ -128,6 +143,7 @@ stt_harness (gint rate, const gchar *props)
   gst_harness_set_src_caps_str (h, caps);
   g_free (caps);
   g_free (launch);
+  answer_silence (h, rate);
   return h;
 }
 
