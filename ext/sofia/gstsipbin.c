@@ -29,8 +29,12 @@
  * other than INVITE, ACK, BYE, CANCEL and OPTIONS get 405 or 501.
  *
  * The call ends with a BYE from the caller, with the #GstSipBin::hangup
- * action signal, or when EOS reaches the sipsink (then the pipeline ends
- * too). After a call ends, sipbin waits for the next one.
+ * action signal, when an element inside posts an `agent-action` message
+ * with `action=hangup` (the agent element does, after its goodbye has
+ * played), or when EOS reaches the sipsink (then the pipeline ends too).
+ * After a call ends, sipbin waits for the next one. `agent-action`
+ * messages with `action=transfer` are passed on to the application; sipbin
+ * does not transfer calls itself yet.
  *
  * ## Messages
  * Call state goes to the bus as `sip-call` element messages with fields
@@ -1090,6 +1094,13 @@ gst_sip_bin_change_state (GstElement *element, GstStateChange transition)
   return ret;
 }
 
+static gboolean
+is_hangup_action (const GstStructure *s)
+{
+  return s && gst_structure_has_name (s, "agent-action") &&
+         g_strcmp0 (gst_structure_get_string (s, "action"), "hangup") == 0;
+}
+
 static void
 gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
 {
@@ -1111,6 +1122,11 @@ gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
     gst_sip_bin_hangup (self);
     if (held)
       return;
+  } else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
+             is_hangup_action (gst_message_get_structure (message))) {
+    GST_INFO_OBJECT (self, "%s asks to hang up",
+        GST_OBJECT_NAME (GST_MESSAGE_SRC (message)));
+    gst_sip_bin_hangup (self);
   }
   GST_BIN_CLASS (parent_class)->handle_message (bin, message);
 }

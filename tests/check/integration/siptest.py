@@ -153,6 +153,17 @@ def fake_agent():
     return os.environ.get('SIPTEST_FAKE_AGENT', '')
 
 
+def require_elements(*elements):
+    """Skip unless these elements are in the build (e.g. a plugin disabled)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for element in elements:
+            r = subprocess.run(['gst-inspect-1.0', element], env=gst_env(os.path.join(tmp, 'reg.bin')),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=60)
+            if r.returncode != 0:
+                skip('element %s not found with GST_PLUGIN_PATH=%s (not built?)' % (element, BUILD_DIR))
+
+
 def require_agent():
     """Tools the agent needs: the sipbin plugin, or sipp for the fake."""
     if fake_agent() == 'sipp-uas':
@@ -361,6 +372,7 @@ def gst_env(registry):
 # ---------------------------------------------------------------- agent
 
 _GST_MSG = re.compile(r'Got message #\d+ from element "([^"]+)" \(element\): sip-call, (.*)$')
+_GST_ANY_MSG = re.compile(r'Got message #\d+ from element "([^"]+)" \(element\): ([\w-]+), (.*)$')
 _FIELD = re.compile(r'\s*([A-Za-z][\w-]*)=\((\w+)\)("(?:[^"\\]|\\.)*"|[^,;]*)\s*[,;]?')
 
 
@@ -387,12 +399,14 @@ class Agent:
 
     agent = Agent(codec='PCMU', ring_time=5000, props={'codecs': 'PCMU'})
     launch_args are extra gst-launch options (e.g. ['-e']: SIGINT then sends EOS).
+    inner: the launch tokens inside sipbin (default: sipsrc ! depay ! pay ! sipsink).
     Attributes once started: host, port (SIP, UDP+TCP), rtp_min, rtp_max, pid.
     """
 
     def __init__(self, codec='PCMU', ring_time=None, props=None, host='127.0.0.1',
-                 port=None, rtp_range=None, launch_args=()):
+                 port=None, rtp_range=None, launch_args=(), inner=None):
         self.codec = codec
+        self.inner = inner
         self.launch_args = list(launch_args)
         self.ring_time = ring_time
         self.props = dict(props or {})
@@ -436,9 +450,9 @@ class Agent:
         # One argv word per token, as a shell would split the unquoted line:
         # gst-launch-1.0 (1.22) escapes the spaces inside each argument, so the
         # whole description as a single argument is a syntax error.
+        inner = self.inner or ['sipsrc', '!', depay, '!', pay, '!', 'sipsink']
         return (['gst-launch-1.0', '-m'] + self.launch_args + ['sipbin.('] +
-                ['%s=%s' % kv for kv in props.items()] +
-                ['sipsrc', '!', depay, '!', pay, '!', 'sipsink', ')'])
+                ['%s=%s' % kv for kv in props.items()] + list(inner) + [')'])
 
     def start(self):
         self.tmp = tempfile.mkdtemp(prefix='siptest-agent-')
@@ -503,6 +517,20 @@ class Agent:
             m = _GST_MSG.search(line)
             if m:
                 d = parse_structure_fields(m.group(2))
+                d['element'] = m.group(1)
+                msgs.append(d)
+        return msgs
+
+    def element_messages(self, name):
+        """Element messages with structure `name` so far, as dicts (with
+        'element' added), e.g. name='transcript'."""
+        if self.out is None:
+            return []
+        msgs = []
+        for line in self.out.snapshot():
+            m = _GST_ANY_MSG.search(line)
+            if m and m.group(2) == name:
+                d = parse_structure_fields(m.group(3))
                 d['element'] = m.group(1)
                 msgs.append(d)
         return msgs
@@ -745,6 +773,27 @@ class Capture:
             pkts.append((int(f[0]), int(f[1]), int(f[2]) if f[2] else None, payload))
         return pkts
 
+    def rtp_timed(self, port):
+        """[(time, srcport, dstport, pt, seq, payload bytes)] for UDP traffic on
+        `port`, decoded as RTP; time is the capture time in seconds."""
+        r = subprocess.run(['tshark', '-r', self.path, '-d', 'udp.port==%s,rtp' % _port_sel(port),
+                            '-Y', 'rtp', '-T', 'fields', '-e', 'frame.time_epoch',
+                            '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'rtp.p_type',
+                            '-e', 'rtp.seq', '-e', 'rtp.payload'],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError('tshark -r failed: ' + r.stderr.decode(errors='replace'))
+        pkts = []
+        for line in r.stdout.decode().splitlines():
+            f = line.split('\t')
+            if len(f) < 6 or not f[1]:
+                continue
+            payload = bytes.fromhex(f[5].replace(':', '')) if f[5] else b''
+            pkts.append((float(f[0]), int(f[1]), int(f[2]), int(f[3]) if f[3] else None,
+                         int(f[4]) if f[4] else None, payload))
+        return pkts
+
     def streams(self, media_port):
         """RTP seen from/to our media port: {'sent': [...], 'echoed': [...]},
         each a list of (srcport, dstport, pt, payload)."""
@@ -819,12 +868,19 @@ def _ip_checksum(hdr):
 
 
 def make_rtp_pcap(path, payload_type, n_packets=100, payload_size=160,
-                  src_port=40000, dst_port=50000, ssrc=0x5195e57, seed=b'siptest'):
+                  src_port=40000, dst_port=50000, ssrc=0x5195e57, seed=b'siptest',
+                  payload=None):
     """Write a classic pcap (LINKTYPE_ETHERNET, IPv4/UDP 127.0.0.1) with RTP packets
     every 20 ms: seq +1, timestamp +160. SIPp's play_pcap_audio keeps only the UDP
     part and rewrites the ports, so addresses/ports here are placeholders (IPv6
-    calls work too). Returns the concatenated payload bytes."""
-    payload = payload_bytes(n_packets * payload_size, seed)
+    calls work too). payload: the bytes to send (e.g. encoded speech; cut into
+    payload_size packets), else pseudo-random bytes. Returns the concatenated
+    payload bytes. Packet i has sequence number 1000 + i."""
+    if payload is None:
+        payload = payload_bytes(n_packets * payload_size, seed)
+    else:
+        n_packets = len(payload) // payload_size
+        payload = payload[:n_packets * payload_size]
     with open(path, 'wb') as f:
         # magic, v2.4, tz 0, sigfigs 0, snaplen, linktype 1 (Ethernet)
         f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
