@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""The README's demo, for now: one echo call, placed by SIPp.
+"""One echo call, placed by SIPp.
 
 Starts the echo pipeline
     gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:PORT
         sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
 has SIPp call it and play two seconds of PCMU, watches the RTP with tshark,
 and prints the call as sipbin reported it on the bus and how much audio came
-back. (When the server and the speech loop land, this becomes the agent demo.)
+back. The README demo is examples/agent_demo.py (the speech loop); this is
+the echo-only variant, for checking the SIP and RTP path alone.
 """
 
 import os

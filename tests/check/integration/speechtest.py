@@ -35,7 +35,7 @@ def _gst(*args):
 
 
 def synthesize(text, voice='slt', rate=8000):
-    """Speech for text as S16LE mono bytes at rate, trailing silence cut."""
+    """Speech for text as S16LE mono bytes at rate, leading and trailing silence cut."""
     with tempfile.TemporaryDirectory(prefix='speech-') as tmp:
         wav = os.path.join(tmp, 'utt.wav')
         raw = os.path.join(tmp, 'utt.raw')
@@ -46,10 +46,17 @@ def synthesize(text, voice='slt', rate=8000):
              'filesink', 'location=' + raw)
         with open(raw, 'rb') as f:
             pcm = f.read()
+    # flite pads with 150-330 ms of silence: cut it, so that a turn's first and
+    # last packets are where its speech starts and ends
+    def loud(i):
+        return abs(int.from_bytes(pcm[2 * i:2 * i + 2], 'little', signed=True)) >= 100
     end = len(pcm) // 2
-    while end > 0 and abs(int.from_bytes(pcm[2 * end - 2:2 * end], 'little', signed=True)) < 100:
+    while end > 0 and not loud(end - 1):
         end -= 1
-    return pcm[:2 * end]
+    start = 0
+    while start < end and not loud(start):
+        start += 1
+    return pcm[2 * start:2 * end]
 
 
 def caller_timeline(turns, rate=8000, voice='slt', first_wait=6.0, pause=7.0, tail=3.0):
