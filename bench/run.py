@@ -1517,6 +1517,10 @@ def report(results, machine, args):
              'from this file, `--quick` is a smoke run that writes /tmp/benchmarks-quick.md).'
              % ('quick' if args.quick else 'full', machine['date']))
     L.append('')
+    L.append('This file covers SIP and the media path. The speech loop (turn latency, barge-in, '
+             'real-time factors, whole-loop calls per process) is in '
+             '[benchmarks-speech.md](benchmarks-speech.md), written by `bench/speech.py`.')
+    L.append('')
     L.append('What is measured:')
     L.append('')
     L.append('- **A. Per-packet cost** of one echo media path, in instructions counted by callgrind: '

@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""Speech-loop benchmark: writes docs/benchmarks-speech.md.
+
+  T  turn latency on the wire, one call at the issue's launch line (PCMU, the
+     embedded defaults, bench/loop-script.ini as the dialog so that it never
+     hangs up): caller's speech end in the caller's RTP -> first speech in the
+     agent's RTP, for open answers (language model, full hangover H) and
+     yes/no answers (grammar, hint-hangover); O = T - H; the in-process part
+     from the elements' own messages
+  B  barge-in: the caller starts talking while the agent speaks; caller's
+     speech onset -> the agent's last speech packet on the wire
+  R  real-time factors: sttbridge (pocketsphinx) decoding as fast as it can,
+     flite and espeak-ng synthesis (their command line tools)
+  C  whole-loop calls in one process (bench/echo-server --inner LOOP): CPU and
+     memory per call, and whether every turn of every call was answered
+
+Usage, as root from the repository root with a built tree in build/:
+  python3 bench/speech.py                  # everything (~12 min)
+  python3 bench/speech.py --only T,B       # some parts (others are not kept)
+  python3 bench/speech.py --turns 8 --levels 1,2 --out /tmp/speech.md   # quick
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'check', 'integration'))
+import siptest as st  # noqa: E402
+import speechtest as sp  # noqa: E402
+
+SCRIPT = os.path.join(HERE, 'loop-script.ini')
+BARGE_IN_SCRIPT = os.path.join(HERE, 'bargein-script.ini')
+ECHO_SERVER = os.path.join(st.BUILD_DIR, 'bench', 'echo-server')
+LOOP_TEMPLATE = ('sipsrc ! rtppcmudepay ! mulawdec ! audioresample ! sttbridge ! agent script=%s ! '
+                 'ttsbridge ! audioresample ! mulawenc ! rtppcmupay ! sipsink')
+LOOP = LOOP_TEMPLATE % SCRIPT
+OPEN_TURNS = [
+    'I was in a car accident yesterday',
+    'I slipped and fell at the grocery store',
+    'my landlord will not return my deposit',
+    'I need help with a contract for my business',
+    'my employer did not pay my overtime',
+    'I was hurt at work last week',
+]
+CLOSED_TURNS = ['yes', 'no']
+HANGOVER_MS = 500          # sttbridge's default
+HINT_HANGOVER_MS = 200
+CLK_TCK = os.sysconf('SC_CLK_TCK')
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def caller_turns(n):
+    out = []
+    for i in range(n):
+        out.append(OPEN_TURNS[(i // 2) % len(OPEN_TURNS)] if i % 2 == 0 else CLOSED_TURNS[(i // 2) % 2])
+    return out
+
+
+def fmt_ms(v):
+    return '%.0f' % (v * 1000) if v is not None else '-'
+
+
+# ------------------------------------------------------------------ T and B
+
+def one_call(turns, pause, first_wait, loop=LOOP):
+    """Place one call at the launch line; returns (turn spans with wire times,
+    agent packet times and levels, agent's bus messages)."""
+    pt = 0
+    tmp = tempfile.mkdtemp(prefix='bench-speech-')
+    cap = None
+    try:
+        pcm, spans = sp.caller_timeline(turns, rate=8000, first_wait=first_wait, pause=pause)
+        payload = sp.encode(pcm, 'PCMU')
+        pcap = os.path.join(tmp, 'caller.pcap')
+        st.make_rtp_pcap(pcap, pt, payload=payload, payload_size=sp.PAYLOAD_SIZE)
+        seconds = len(payload) / sp.PAYLOAD_SIZE * sp.PACKET_MS / 1000.0
+        with st.Agent(codec='PCMU', inner=loop.split()) as agent:
+            media_port = st.free_rtp_range(4)[0]
+            cap = st.Capture([media_port])
+            cap.start()
+            r = st.run_sipp('uac_echo.xml', agent.host, agent.port, media_port=media_port,
+                            keys={'codec_pt': pt, 'codec_name': 'PCMU', 'pcap': pcap},
+                            sets={'pause_ms': int(seconds * 1000) + 1000}, timeout=seconds + 60)
+            cap.stop()
+            if r.rc != 0:
+                raise RuntimeError('call failed: ' + st.sipp_report(r))
+            msgs = {name: agent.element_messages(name)
+                    for name in ('transcript', 'tts-started', 'speech-started')}
+        pkts = cap.rtp_timed(media_port)
+        caller = [p for p in pkts if p[1] == media_port and p[3] == pt]
+        answer = [p for p in pkts if p[2] == media_port]
+        seq_time = {p[4]: p[0] for p in caller}
+        span_times = [(seq_time.get((1000 + a) & 0xffff), seq_time.get((1000 + b) & 0xffff))
+                      for a, b in spans]
+        levels = sp.packet_levels([p[5] for p in answer], 'PCMU')
+        return span_times, [p[0] for p in answer], levels, msgs
+    finally:
+        if cap:
+            cap.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def in_process_delays(msgs):
+    """Running-time delays inside the agent process: caller speech end (final
+    transcript end-time) -> first audio of the reply leaving ttsbridge."""
+    finals = [m for m in msgs['transcript'] if m.get('final')]
+    starts = sorted(int(m['running-time']) for m in msgs['tts-started'] if 'running-time' in m)
+    out = []
+    for f in finals:
+        end = int(f.get('end-time', 0))
+        nxt = [s for s in starts if s > end]
+        if nxt:
+            out.append((nxt[0] - end) / 1e9)
+    return out
+
+
+def part_t(n_turns):
+    turns = caller_turns(n_turns)
+    log('T: one call, %d caller turns' % len(turns))
+    spans, times, levels, msgs = one_call(turns, pause=6.0, first_wait=5.0)
+    onsets = sp.speech_onsets(times, levels)
+    ends = [b for _a, b in spans]
+    lat = sp.turn_latencies([e for e in ends if e is not None], onsets, limit=5.0)
+    rows = list(zip(turns, lat))
+    open_t = [t for text, t in rows if text not in CLOSED_TURNS and t is not None]
+    closed_t = [t for text, t in rows if text in CLOSED_TURNS and t is not None]
+    inproc = in_process_delays(msgs)
+    finals = [m for m in msgs['transcript'] if m.get('final')]
+    return {'turns': len(turns), 'answered': sum(1 for t in lat if t is not None),
+            'open': open_t, 'closed': closed_t, 'inproc': inproc,
+            'heard': [(m.get('text'), float(m.get('confidence', 0))) for m in finals],
+            'rows': rows}
+
+
+def part_b(n_turns):
+    """Caller turns start 1.0 s after the previous one ended: the agent's reply
+    (~0.6 s later, a prompt of about 10 s: bench/bargein-script.ini) is
+    playing, so each turn barges in."""
+    turns = [OPEN_TURNS[i % len(OPEN_TURNS)] for i in range(n_turns)]
+    log('B: one call, %d barge-in turns' % len(turns))
+    spans, times, levels, msgs = one_call(turns, pause=1.0, first_wait=3.0,
+                                          loop=LOOP_TEMPLATE % BARGE_IN_SCRIPT)
+    out, held = [], 0
+    for start, end in spans[1:]:
+        if start is None or end is None:
+            continue
+        # was the agent talking when the caller started?
+        before = [lv for t, lv in zip(times, levels) if start - 0.2 <= t < start]
+        if not before or max(before) < sp.SPEECH_RMS:
+            continue
+        # the agent's last speech packet while the caller still talks; if it
+        # never went quiet before the caller finished, it did not yield
+        talking = [t for t, lv in zip(times, levels) if start <= t <= end and lv >= sp.SPEECH_RMS]
+        last = talking[-1] if talking else start
+        if last >= end - 0.1:
+            held += 1
+            continue
+        out.append(last - start)
+    return {'turns': len(turns), 'barge_ins': out, 'held': held}
+
+
+# ------------------------------------------------------------------ R
+
+def cpu_of(cmd, env=None):
+    """User+system CPU seconds of a command (children included)."""
+    t0 = os.times()
+    r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=600)
+    t1 = os.times()
+    if r.returncode != 0:
+        raise RuntimeError('%s failed: %s' % (' '.join(cmd[:3]), r.stderr.decode()[-500:]))
+    return (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+
+
+def part_r():
+    log('R: real-time factors')
+    tmp = tempfile.mkdtemp(prefix='bench-rtf-')
+    env = st.gst_env(os.path.join(tmp, 'registry.bin'))
+    try:
+        turns = (OPEN_TURNS * 2)
+        pcm, _spans = sp.caller_timeline(turns, rate=8000, first_wait=0.5, pause=1.0, tail=0.5)
+        raw = os.path.join(tmp, 'caller.raw')
+        with open(raw, 'wb') as f:
+            f.write(pcm)
+        audio_s = len(pcm) / 2 / 8000.0
+        empty = os.path.join(tmp, 'empty.raw')
+        with open(empty, 'wb') as f:
+            f.write(b'\0' * 1600)
+
+        def stt(path):
+            return cpu_of(['gst-launch-1.0', '-q', 'filesrc', 'location=' + path, '!',
+                           'rawaudioparse', 'format=pcm', 'pcm-format=s16le', 'sample-rate=8000',
+                           'num-channels=1', '!', 'sttbridge', '!', 'fakesink'], env)
+        stt(empty)   # registry
+        base = min(stt(empty) for _ in range(2))
+        full = min(stt(raw) for _ in range(2))
+        res = {'stt_audio_s': audio_s, 'stt_load_cpu': base, 'stt_cpu': full - base,
+               'stt_rtf': (full - base) / audio_s}
+        text = ' '.join(OPEN_TURNS)
+        wav = os.path.join(tmp, 'tts.wav')
+        for name, cmd in (('flite kal', ['flite', '-voice', 'kal', '-t', text, '-o', wav]),
+                          ('flite slt', ['flite', '-voice', 'slt', '-t', text, '-o', wav]),
+                          ('espeak-ng en-us', ['espeak-ng', '-v', 'en-us', '-w', wav, text])):
+            cpu = min(cpu_of(cmd) for _ in range(3))
+            import wave
+            with wave.open(wav) as w:
+                dur = w.getnframes() / float(w.getframerate())
+            res.setdefault('tts', []).append((name, cpu, dur, cpu / dur))
+        return res
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ C
+
+def proc_cpu(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+def part_c(levels, n_turns):
+    res = []
+    for n in levels:
+        log('C: %d concurrent whole-loop calls' % n)
+        res.append(concurrent(n, n_turns))
+    return res
+
+
+def concurrent(n, n_turns):
+    tmp = tempfile.mkdtemp(prefix='bench-conc-')
+    server = cap = None
+    try:
+        turns = caller_turns(n_turns)
+        pcm, spans = sp.caller_timeline(turns, rate=8000, first_wait=5.0, pause=6.0)
+        payload = sp.encode(pcm, 'PCMU')
+        pcap = os.path.join(tmp, 'caller.pcap')
+        st.make_rtp_pcap(pcap, 0, payload=payload, payload_size=sp.PAYLOAD_SIZE)
+        seconds = len(payload) / sp.PAYLOAD_SIZE * sp.PACKET_MS / 1000.0
+        port = st.free_port('both')
+        rtp = (30000, 30999)
+        server = subprocess.Popen(
+            [ECHO_SERVER, '--listen', 'sip:agent@127.0.0.1:%d' % port,
+             '--rtp-port-min', str(rtp[0]), '--rtp-port-max', str(rtp[1]), '--inner', LOOP],
+            env=st.gst_env(os.path.join(tmp, 'registry.bin')), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while st.send_sip('127.0.0.1', port, 'OPTIONS', timeout=0.3) is None:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError('echo-server did not start')
+        idle_rss = proc_rss_kb(server.pid)
+        # SIPp's media ports must be outside the agent's range, where the
+        # capture tells the two directions apart by port
+        media = st.free_rtp_range(4, start=40000)[0]
+        cap = st.Capture([rtp])
+        cap.start()
+        cpu0, t0 = proc_cpu(server.pid), time.monotonic()
+        peak = idle_rss
+        sipp = st.Sipp('uac_echo.xml', '127.0.0.1', port, calls=n, limit=n, rate=n,
+                       media_port=media,
+                       keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': pcap},
+                       sets={'pause_ms': int(seconds * 1000) + 1000}, timeout=seconds + 90).start()
+        while sipp.proc.poll() is None:
+            peak = max(peak, proc_rss_kb(server.pid))
+            time.sleep(0.5)
+        r = sipp.wait()
+        cpu1, t1 = proc_cpu(server.pid), time.monotonic()
+        cap.stop()
+        pkts = cap.rtp_timed(rtp)
+        inside = lambda p: rtp[0] <= p <= rtp[1]  # noqa: E731
+        calls = {}
+        for p in pkts:
+            if inside(p[1]) and p[3] is not None:      # agent -> caller
+                calls.setdefault(p[1], {'out': [], 'in': []})['out'].append(p)
+            elif inside(p[2]) and p[3] == 0:           # caller -> agent
+                calls.setdefault(p[2], {'out': [], 'in': []})['in'].append(p)
+        answered = total = 0
+        lat = []
+        for c in calls.values():
+            if not c['in'] or not c['out']:
+                continue
+            seq_time = {p[4]: p[0] for p in c['in']}
+            ends = [seq_time.get((1000 + b) & 0xffff) for _a, b in spans]
+            lv = sp.packet_levels([p[5] for p in c['out']], 'PCMU')
+            onsets = sp.speech_onsets([p[0] for p in c['out']], lv)
+            tl = sp.turn_latencies([e for e in ends if e is not None], onsets, limit=5.0)
+            total += len(spans)
+            answered += sum(1 for t in tl if t is not None)
+            lat += [t for t in tl if t is not None]
+        return {'calls': n, 'sipp_rc': r.rc, 'media_streams': len(calls),
+                'cpu_per_call': (cpu1 - cpu0) / (t1 - t0) / n * 100.0,
+                'rss_per_call_mb': (peak - idle_rss) / 1024.0 / n, 'idle_rss_mb': idle_rss / 1024.0,
+                'turns': total, 'answered': answered,
+                'lat_p50': sp.percentile(lat, 50), 'lat_p95': sp.percentile(lat, 95)}
+    finally:
+        if cap:
+            cap.cleanup()
+        if server:
+            st.stop_process(server)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ report
+
+def report(res, args):
+    L = ['# Speech loop benchmarks', '',
+         'Written by `bench/speech.py` (%s UTC, commit %s). Re-run as root from the repository '
+         'root: `python3 bench/speech.py` (about 12 minutes). Machine: %d cores, %s, GStreamer %s.'
+         % (datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M'), git_rev(), os.cpu_count(),
+            platform.platform(), gst_version()), '',
+         'The caller is synthesized by flite (voice slt) and played by SIPp as PCMU; the agent is '
+         'the issue\'s launch line with the embedded defaults (pocketsphinx, the `script` backend '
+         'with `bench/loop-script.ini`, flite kal). Everything is measured on the wire by tshark '
+         'on lo, speech detected per 20 ms packet (decoded RMS >= %d after at least %d quiet '
+         'packets).' % (sp.SPEECH_RMS, sp.SILENCE_BEFORE_ONSET), '']
+    t = res.get('T')
+    if t:
+        L += ['## T. Turn latency on the wire', '',
+              'One call, %d caller turns alternating an open answer (language model; the utterance '
+              'ends after H = `hangover` = %d ms of silence) and yes/no (a grammar from the agent\'s '
+              'hints; it ends after `hint-hangover` = %d ms once the words complete an expected '
+              'answer). T = caller\'s last speech packet -> agent\'s first speech packet. '
+              '%d of %d turns answered.' % (t['turns'], HANGOVER_MS, HINT_HANGOVER_MS,
+                                           t['answered'], t['turns']), '',
+              '| turns | n | T p50 ms | T p95 ms | H ms | O = T - H p50 ms | O p95 ms |',
+              '|---|---|---|---|---|---|---|']
+        for name, vals, h in (('open answers', t['open'], HANGOVER_MS),
+                              ('yes/no answers', t['closed'], HINT_HANGOVER_MS)):
+            if vals:
+                p50, p95 = sp.percentile(vals, 50), sp.percentile(vals, 95)
+                L.append('| %s | %d | %s | %s | %d | %s | %s |' % (
+                    name, len(vals), fmt_ms(p50), fmt_ms(p95), h, fmt_ms(p50 - h / 1000.0),
+                    fmt_ms(p95 - h / 1000.0)))
+        both = t['open'] + t['closed']
+        if both:
+            L.append('| all turns | %d | %s | %s | | | |' % (
+                len(both), fmt_ms(sp.percentile(both, 50)), fmt_ms(sp.percentile(both, 95))))
+        if t['inproc']:
+            L += ['', 'Inside the process (the elements\' own messages, running time): caller '
+                  'speech end (`transcript` end-time) -> first audio of the reply leaving ttsbridge '
+                  '(`tts-started`): p50 %s ms, p95 %s ms over %d turns. The rest of T is the wire: '
+                  'the payloader and sipsink, and the quiet start of the synthesized speech before '
+                  'it crosses the detection level.' % (
+                      fmt_ms(sp.percentile(t['inproc'], 50)), fmt_ms(sp.percentile(t['inproc'], 95)),
+                      len(t['inproc']))]
+        L += ['', '<details><summary>what the agent heard</summary>', '']
+        for text, conf in t['heard']:
+            L.append('- %r (%.2f)' % (text, conf))
+        L += ['', '</details>', '']
+    b = res.get('B')
+    if b:
+        v = b['barge_ins']
+        L += ['## B. Barge-in', '',
+              'One call, %d caller turns each starting 1.0 s after the previous one ended, i.e. '
+              'while the agent\'s reply (a prompt of about 10 s, `bench/bargein-script.ini`) plays. Caller speech onset -> the agent\'s last speech '
+              'packet on the wire while the caller still talks (includes `min-barge-in` = 300 ms '
+              'of speech before it counts): %d barge-ins, p50 %s ms, p95 %s ms, max %s ms; the '
+              'agent talked on to the end of the caller\'s turn %d times.' % (
+                  b['turns'], len(v), fmt_ms(sp.percentile(v, 50)), fmt_ms(sp.percentile(v, 95)),
+                  fmt_ms(max(v) if v else None), b['held']), '']
+    r = res.get('R')
+    if r:
+        L += ['## R. Real-time factors', '',
+              '| engine | CPU s | audio s | RTF |', '|---|---|---|---|',
+              '| sttbridge (pocketsphinx, en-us LM, 8 kHz in) | %.2f | %.1f | %.3f |' % (
+                  r['stt_cpu'], r['stt_audio_s'], r['stt_rtf'])]
+        for name, cpu, dur, rtf in r['tts']:
+            L.append('| %s (CLI) | %.2f | %.1f | %.3f |' % (name, cpu, dur, rtf))
+        L += ['', 'sttbridge\'s model load (READY) costs %.2f s of CPU per element, not counted '
+              'above.' % r['stt_load_cpu'], '']
+    c = res.get('C')
+    if c:
+        L += ['## C. Whole-loop calls in one process', '',
+              '`bench/echo-server --inner LOOP`: one SIP endpoint, one pipeline per call, each the '
+              'whole speech loop. SIPp places the calls at once, each a %d-turn caller.' % args.turns,
+              '', '| calls | CPU per call (% of a core) | RSS per call MB | turns answered | '
+              'T p50 ms | T p95 ms | SIPp |', '|---|---|---|---|---|---|---|']
+        for x in c:
+            L.append('| %d | %.1f | %.1f | %d/%d | %s | %s | %s |' % (
+                x['calls'], x['cpu_per_call'], x['rss_per_call_mb'], x['answered'], x['turns'],
+                fmt_ms(x['lat_p50']), fmt_ms(x['lat_p95']), 'ok' if x['sipp_rc'] == 0 else
+                'rc %d' % x['sipp_rc']))
+        L.append('')
+    return '\n'.join(L) + '\n'
+
+
+def git_rev():
+    r = subprocess.run(['git', '-C', ROOT, 'rev-parse', '--short', 'HEAD'], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL)
+    return r.stdout.decode().strip() or 'unknown'
+
+
+def gst_version():
+    r = subprocess.run(['gst-launch-1.0', '--version'], stdout=subprocess.PIPE)
+    m = re.search(r'GStreamer (\S+)', r.stdout.decode())
+    return m.group(1) if m else '?'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument('--only', default='T,B,R,C')
+    ap.add_argument('--turns', type=int, default=24)
+    ap.add_argument('--levels', default='1,2,4,6')
+    ap.add_argument('--out', default=os.path.join(ROOT, 'docs', 'benchmarks-speech.md'))
+    args = ap.parse_args()
+    parts = set(args.only.upper().split(','))
+    res = {}
+    if 'T' in parts:
+        res['T'] = part_t(args.turns)
+    if 'B' in parts:
+        res['B'] = part_b(max(6, args.turns // 2))
+    if 'R' in parts:
+        res['R'] = part_r()
+    if 'C' in parts:
+        res['C'] = part_c([int(x) for x in args.levels.split(',')], min(args.turns, 8))
+    text = report(res, args)
+    with open(args.out, 'w') as f:
+        f.write(text)
+    log(text)
+    log('wrote ' + args.out)
+
+
+if __name__ == '__main__':
+    main()
