@@ -9,6 +9,8 @@
      from the elements' own messages
   B  barge-in: the caller starts talking while the agent speaks; caller's
      speech onset -> the agent's last speech packet on the wire
+  V  voice activity detectors on phone audio: pocketsphinx's (sttbridge) and
+     webrtcdsp's, where each ends speech and how often it breaks a sentence
   R  real-time factors: sttbridge (pocketsphinx) decoding as fast as it can,
      flite and espeak-ng synthesis (their command line tools)
   C  whole-loop calls in one process (bench/echo-server --inner LOOP): CPU and
@@ -169,6 +171,82 @@ def part_b(n_turns):
             continue
         out.append(last - start)
     return {'turns': len(turns), 'barge_ins': out, 'held': held}
+
+
+# ------------------------------------------------------------------ V
+
+def detector_runs(wav, chain, msg, field, on_value, env):
+    """[(time s, voice on?)] transitions a detector posts on a file."""
+    r = subprocess.run(['gst-launch-1.0', '-m', 'filesrc', 'location=' + wav, '!', 'wavparse', '!',
+                        'mulawenc', '!', 'mulawdec', '!'] + chain.split() + ['!', 'fakesink'],
+                       env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, timeout=300)
+    out = []
+    for line in r.stdout.decode().splitlines():
+        m = st._GST_ANY_MSG.search(line)
+        if not m or m.group(2) not in msg:
+            continue
+        f = st.parse_structure_fields(m.group(3))
+        if m.group(2) == msg[0] and len(msg) == 1:
+            out.append((int(f[field]) / 1e9, f.get('stream-has-voice') == on_value))
+        else:
+            out.append((int(f[field]) / 1e9, m.group(2) == msg[0]))
+    return out
+
+
+def part_v():
+    """The two voice activity detectors on the same phone-band turns: where each
+    puts the end of speech, how often it goes quiet inside a sentence (a
+    hangover must outlast those gaps), and what it hears in the silence."""
+    log('V: voice activity detectors')
+    import wave
+    tmp = tempfile.mkdtemp(prefix='bench-vad-')
+    env = st.gst_env(os.path.join(tmp, 'registry.bin'))
+    try:
+        pcm, spans = sp.caller_timeline(OPEN_TURNS * 2, rate=8000, first_wait=2.0, pause=3.0)
+        wav = os.path.join(tmp, 'turns.wav')
+        with wave.open(wav, 'wb') as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(pcm)
+        turns = [(a * 0.02, (b + 1) * 0.02) for a, b in spans]
+        detectors = {
+            'pocketsphinx (sttbridge)': detector_runs(
+                wav, 'sttbridge', ('speech-started', 'speech-stopped'), 'running-time', True, env),
+            'webrtcdsp (likelihood low)': detector_runs(
+                wav, 'webrtcdsp echo-cancel=false noise-suppression=false gain-control=false '
+                'high-pass-filter=false voice-detection=true', ('voice-activity',), 'stream-time',
+                True, env),
+            'webrtcdsp (likelihood very-low)': detector_runs(
+                wav, 'webrtcdsp echo-cancel=false noise-suppression=false gain-control=false '
+                'high-pass-filter=false voice-detection=true voice-detection-likelihood=very-low',
+                ('voice-activity',), 'stream-time', True, env),
+        }
+        res = []
+        for name, runs in detectors.items():
+            end_err, gaps, false_on, missed = [], [], 0, 0
+            for t, on in runs:
+                if on and not any(a - 0.3 <= t <= b for a, b in turns):
+                    false_on += 1
+            for a, b in turns:
+                inside = [(t, on) for t, on in runs if a - 0.3 <= t <= b + 1.5]
+                offs = [t for t, on in inside if not on]
+                if not any(on for _t, on in inside) or not offs:
+                    missed += 1
+                    continue
+                end_err.append(offs[-1] - b)
+                # quiet stretches inside the sentence
+                for (t1, on1), (t2, on2) in zip(inside, inside[1:]):
+                    if not on1 and on2 and t2 <= b:
+                        gaps.append(t2 - t1)
+            res.append({'name': name, 'turns': len(turns), 'missed': missed,
+                        'end_p50': sp.percentile(end_err, 50), 'end_max': max(end_err) if end_err else None,
+                        'gaps': len(gaps), 'gap_max': max(gaps) if gaps else 0.0,
+                        'false_on': false_on})
+        return res
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ R
@@ -378,6 +456,22 @@ def report(res, args):
               'agent talked on to the end of the caller\'s turn %d times.' % (
                   b['turns'], len(v), fmt_ms(sp.percentile(v, 50)), fmt_ms(sp.percentile(v, 95)),
                   fmt_ms(max(v) if v else None), b['held']), '']
+    v = res.get('V')
+    if v:
+        L += ['## V. Voice activity detectors on phone audio', '',
+              'The same %d flite sentences through mu-law at 8 kHz, 3 s apart, into each detector. '
+              '"End" is where the detector says speech stopped, against the true end of the '
+              'sentence (pocketsphinx\'s `speech-stopped` is already back-dated by its post-speech '
+              'window; webrtcdsp\'s raw `voice-activity` has none). "Gaps" are the quiet stretches it '
+              'reports inside a sentence: a hangover shorter than the longest one cuts callers off '
+              'mid-sentence.' % v[0]['turns'], '',
+              '| detector | missed | end p50 ms | end max ms | gaps in sentences | longest gap ms | '
+              'false starts in silence |', '|---|---|---|---|---|---|---|']
+        for x in v:
+            L.append('| %s | %d | %s | %s | %d | %s | %d |' % (
+                x['name'], x['missed'], fmt_ms(x['end_p50']), fmt_ms(x['end_max']), x['gaps'],
+                fmt_ms(x['gap_max']), x['false_on']))
+        L.append('')
     r = res.get('R')
     if r:
         L += ['## R. Real-time factors', '',
@@ -418,7 +512,7 @@ def gst_version():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument('--only', default='T,B,R,C')
+    ap.add_argument('--only', default='T,B,V,R,C')
     ap.add_argument('--turns', type=int, default=24)
     ap.add_argument('--levels', default='1,2,4,6')
     ap.add_argument('--out', default=os.path.join(ROOT, 'docs', 'benchmarks-speech.md'))
@@ -429,6 +523,8 @@ def main():
         res['T'] = part_t(args.turns)
     if 'B' in parts:
         res['B'] = part_b(max(6, args.turns // 2))
+    if 'V' in parts:
+        res['V'] = part_v()
     if 'R' in parts:
         res['R'] = part_r()
     if 'C' in parts:
