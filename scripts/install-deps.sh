@@ -14,6 +14,8 @@ PACKAGES=(
   # run: the elements the pipelines compose with, and gst-launch-1.0
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-libav
+  # pcapparse (tests decode G.722 from captures), webrtcdsp (bench/speech.py V)
+  gstreamer1.0-plugins-bad
   # tests synthesize callers with the engines' own command line tools
   flite espeak-ng
   # test peers: SIPp, baresip, tshark; unshare/ip for the corpus replay
