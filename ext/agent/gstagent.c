@@ -169,6 +169,7 @@ typedef enum
   ITEM_TTS_FINISHED,
   ITEM_SEGMENT,
   ITEM_CALL_STARTED,
+  ITEM_CALL_ENDED,
   ITEM_EVENT,
   ITEM_EOS,
   ITEM_OUTPUT,
@@ -180,7 +181,7 @@ typedef struct
   ItemType type;
   gchar *text; /* UTTERANCE, TTS_*: text; CALL_STARTED: call-id */
   gchar digit;
-  GstEvent *event; /* EVENT, CALL_STARTED: to forward downstream */
+  GstEvent *event; /* EVENT, CALL_*: to forward downstream */
   GstAgentOutput *output;
 } Item;
 
@@ -1102,6 +1103,16 @@ handle_item (GstAgent *self, Item *item)
       ensure_stream (self);
       gst_pad_push_event (self->srcpad, gst_event_ref (item->event));
       break;
+    case ITEM_CALL_ENDED:
+      /* Nobody is listening any more: stop talking and re-prompting, and
+       * post what was collected (complete=FALSE unless the dialog had
+       * ended it). */
+      if (item->text == NULL || d->call_id == NULL ||
+          g_strcmp0 (item->text, d->call_id) == 0)
+        end_conversation (self, "the call ended", TRUE);
+      ensure_stream (self);
+      gst_pad_push_event (self->srcpad, gst_event_ref (item->event));
+      break;
     case ITEM_EVENT:
       ensure_stream (self);
       gst_pad_push_event (self->srcpad, gst_event_ref (item->event));
@@ -1323,6 +1334,10 @@ custom_sink_event (GstAgent *self, GstEvent *event)
     item = item_new (ITEM_SPEECH_STARTED);
   } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_STARTED)) {
     item = item_new (ITEM_CALL_STARTED);
+    item->text = g_strdup (gst_structure_get_string (s, "call-id"));
+    item->event = gst_event_ref (event);
+  } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_ENDED)) {
+    item = item_new (ITEM_CALL_ENDED);
     item->text = g_strdup (gst_structure_get_string (s, "call-id"));
     item->event = gst_event_ref (event);
   } else {

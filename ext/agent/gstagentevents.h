@@ -10,6 +10,10 @@
  * downstream (serialized, custom):
  *   "sip-call-started"   sipsrc, before the first packet of each call
  *                        (call-id: string, may be absent)
+ *   "sip-call-ended"     sipsrc, when the call's socket is taken away
+ *                        (call-id), after media of that call went out;
+ *                        out of band (GstAudioDecoder would hold a
+ *                        serialized one until audio that never comes)
  *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's)
  *   "stt-speech-started" sttbridge, once the caller has spoken for
  *                        min-barge-in (running-time: guint64)
@@ -32,6 +36,7 @@
 G_BEGIN_DECLS
 
 #define GST_AGENT_EVENT_SIP_CALL_STARTED "sip-call-started"
+#define GST_AGENT_EVENT_SIP_CALL_ENDED "sip-call-ended"
 #define GST_AGENT_EVENT_DTMF "dtmf-event"
 #define GST_AGENT_EVENT_SPEECH_STARTED "stt-speech-started"
 #define GST_AGENT_EVENT_BARGE_IN "agent-barge-in"

@@ -24,9 +24,10 @@
  *
  * Once the caller has spoken for #GstSttBridge:min-barge-in, a serialized
  * custom downstream event `stt-speech-started` goes out (the agent stops
- * talking if it was). Serialized events from upstream (the `dtmf-event`
- * and `sip-call-started` events of sipsrc) are passed on in order; a
- * `sip-call-started` event also starts recognition afresh.
+ * talking if it was). Serialized events from upstream (the `dtmf-event`,
+ * `sip-call-started` and `sip-call-ended` events of sipsrc) are passed on
+ * in order; `sip-call-started` also starts recognition afresh, and
+ * `sip-call-ended` first reports the utterance in progress.
  *
  * ## Messages
  *
@@ -627,6 +628,18 @@ gst_stt_bridge_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
           self->backend) {
         GST_INFO_OBJECT (self, "new call: recognition starts afresh");
         start_conversation (self);
+      } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_ENDED) &&
+          self->backend && self->in_rate) {
+        /* A caller who hangs up mid-sentence: what was said so far is
+         * reported before the call's end goes on. The event is out of band
+         * (see sipsrc): the stream lock keeps it from running alongside
+         * the chain function if a queue sits upstream. */
+        GST_INFO_OBJECT (self, "call ended: finishing the utterance");
+        GST_PAD_STREAM_LOCK (pad);
+        self->backend_class->finish (self->backend);
+        handle_results (self);
+        start_conversation (self);
+        GST_PAD_STREAM_UNLOCK (pad);
       }
       break;
   }

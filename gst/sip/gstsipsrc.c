@@ -681,6 +681,7 @@ apply_config_locked (GstSipSrc *self)
     g_free (self->active_call_id);
     self->active_call_id = g_strdup (self->call_id);
     self->call_started_pending = TRUE;
+    self->call_has_media = FALSE;
   }
   gst_sip_rtp_channel_refresh (
       self->channel, &self->channel_generation, &self->signalled);
@@ -743,6 +744,26 @@ send_call_started (GstSipSrc *self)
   GST_DEBUG_OBJECT (self, "call started: %" GST_PTR_FORMAT, s);
   queue_serialized_event (
       self, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s));
+}
+
+/* The call's socket was taken away (the call ended). Pushed from the
+ * streaming thread at once: queued in GstBaseSrc it would wait for the
+ * next call's first packet. Out of band, because a serialized event waits
+ * inside GstAudioDecoder (mulawdec, avdec_g722) for the next decoded
+ * buffer, and after the call there is none; with no queue between sipsrc
+ * and the speech elements it still arrives after the call's last audio.
+ * Only after media of the call went downstream, so that it follows that
+ * call's sip-call-started and segment. */
+static void
+send_call_ended (GstSipSrc *self)
+{
+  GstStructure *s = gst_structure_new_empty ("sip-call-ended");
+
+  if (self->active_call_id)
+    gst_structure_set (s, "call-id", G_TYPE_STRING, self->active_call_id, NULL);
+  GST_DEBUG_OBJECT (self, "call ended: %" GST_PTR_FORMAT, s);
+  gst_pad_push_event (GST_BASE_SRC_PAD (self),
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s));
 }
 
 /* RFC 4733: all packets of one event share the RTP timestamp; the marker
@@ -953,8 +974,16 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
 
     g_mutex_lock (&self->config_lock);
     while (!self->flushing && current_socket_locked (self) == NULL) {
-      if (self->active_socket)
+      if (self->active_socket) {
         release_active (self);
+        if (self->call_has_media) {
+          self->call_has_media = FALSE;
+          g_mutex_unlock (&self->config_lock);
+          send_call_ended (self);
+          g_mutex_lock (&self->config_lock);
+          continue;
+        }
+      }
       g_cond_wait (&self->config_cond, &self->config_lock);
     }
     if (self->flushing) {
@@ -1021,6 +1050,7 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
       self->discont = FALSE;
     }
     self->stats.packets_pushed++;
+    self->call_has_media = TRUE;
     *outbuf = buf;
     return GST_FLOW_OK;
   }

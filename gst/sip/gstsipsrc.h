@@ -75,6 +75,7 @@ struct _GstSipSrc
   GSocket *active_socket;
   gchar *active_call_id;
   gboolean call_started_pending;
+  gboolean call_has_media; /* a buffer of this call went downstream */
   GstSipRtpChannel *channel;
   gint active_generation;
   gint channel_generation;

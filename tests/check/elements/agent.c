@@ -699,6 +699,36 @@ GST_START_TEST (test_new_call_drops_old_speech)
 
 GST_END_TEST;
 
+/* The caller hangs up mid-dialog: sipsrc's sip-call-ended ends the
+ * conversation at once, with what was collected posted as incomplete. */
+GST_START_TEST (test_call_ended_reports_and_stops)
+{
+  Fixture *f = fixture_new (NULL);
+  const GstStructure *end;
+  gchar *state = NULL;
+
+  start (f);
+  call_started (f, "one");
+  expect_texts (
+      f, "Hello, thank you for calling.", "How can I help you today?", NULL);
+  say (f, "I was in a car accident");
+  expect_texts (
+      f, "I can help with that.", "May I have your name, please?", NULL);
+  push_custom (f,
+      gst_structure_new (GST_AGENT_EVENT_SIP_CALL_ENDED, "call-id",
+          G_TYPE_STRING, "one", NULL));
+  end = expect_intake_end (f, FALSE);
+  fail_unless (gst_structure_has_field (end, "fields"));
+  g_object_get (f->h->element, "state", &state, NULL);
+  fail_unless (state == NULL, "still in state %s", state);
+  /* an utterance after the call is over starts nothing */
+  say (f, "hello");
+  expect_silence (f, 300);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------ */
 /* The dialog                                                                */
 /* ------------------------------------------------------------------------ */
@@ -1682,6 +1712,7 @@ agent_suite (void)
   tcase_add_test (tc, test_call_started_adopts_then_resets);
   tcase_add_test (tc, test_call_started_before_segment);
   tcase_add_test (tc, test_new_call_drops_old_speech);
+  tcase_add_test (tc, test_call_ended_reports_and_stops);
   tcase_add_test (tc, test_flow_every_state);
   tcase_add_test (tc, test_flow_no_branch_and_dtmf);
   tcase_add_test (tc, test_no_match_reprompts_then_global_intent);

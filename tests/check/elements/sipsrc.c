@@ -394,8 +394,8 @@ GST_START_TEST (test_call_started_event)
   fail_unless (call_id == NULL);
 
   /* the next call, on its own socket, as sipbin hands it over */
-  g_object_set (f.h->element, "call-id", "b84b4c76e66710@example.com",
-      "socket", second, NULL);
+  g_object_set (f.h->element, "call-id", "b84b4c76e66710@example.com", "socket",
+      second, NULL);
   {
     GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
 
@@ -413,6 +413,58 @@ GST_START_TEST (test_call_started_event)
   g_object_unref (to);
   g_object_unref (second);
   fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* When sipbin takes the socket away at the end of a call, sipsrc says so
+ * at once, so that the speech loop stops talking to nobody and reports
+ * what it has. */
+GST_START_TEST (test_call_ended_event)
+{
+  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  GSocket *rtp = udp_socket (), *caller = udp_socket ();
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *to = g_inet_socket_address_new (lo, local_port (rtp));
+  guint8 pkt[12 + 160];
+  gsize len = make_rtp (pkt, 0, 7, 160, 0x3333, FALSE, 160);
+  GstBuffer *buf;
+  GstEvent *ev;
+  gboolean ended = FALSE;
+  gint i;
+
+  gst_util_set_object_arg (G_OBJECT (h->element), "caps", PCMU_CAPS);
+  g_object_set (h->element, "remote-address", "127.0.0.1", "remote-port",
+      (gint) local_port (caller), "call-id", "a84b4c76e66710@example.com",
+      "socket", rtp, NULL);
+  gst_harness_play (h);
+  send_raw (caller, to, pkt, len);
+  buf = gst_harness_pull (h);
+  fail_unless (buf != NULL);
+  gst_buffer_unref (buf);
+
+  g_object_set (h->element, "socket", NULL, NULL);
+  /* the event is pushed by the streaming thread: wait for it */
+  for (i = 0; i < 500 && !ended; i++) {
+    while ((ev = gst_harness_try_pull_event (h))) {
+      if (gst_event_has_name (ev, "sip-call-ended")) {
+        fail_unless_equals_string (
+            gst_structure_get_string (gst_event_get_structure (ev), "call-id"),
+            "a84b4c76e66710@example.com");
+        ended = TRUE;
+      }
+      gst_event_unref (ev);
+    }
+    if (!ended)
+      g_usleep (10000);
+  }
+  fail_unless (ended, "no sip-call-ended event");
+
+  gst_harness_teardown (h);
+  g_object_unref (to);
+  g_object_unref (lo);
+  g_object_unref (rtp);
+  g_object_unref (caller);
 }
 
 GST_END_TEST;
@@ -468,6 +520,7 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_sequence_wrap_and_jump);
   tcase_add_test (tc, test_telephone_events);
   tcase_add_test (tc, test_call_started_event);
+  tcase_add_test (tc, test_call_ended_event);
   tcase_add_test (tc, test_no_socket_waits_and_stops_cleanly);
   tcase_add_test (tc, test_quick_start_stop);
   return s;

@@ -558,6 +558,42 @@ GST_START_TEST (test_serialized_events_pass)
 }
 GST_END_TEST;
 
+/* A caller who hangs up right after speaking: what they said is reported
+ * before the call's end goes on, not lost with the call. */
+GST_START_TEST (test_call_end_reports_last_words)
+{
+  GstHarness *h = stt_harness (8000, NULL);
+  GBytes *audio = caller_audio ("slt", "please take a message", "mulaw");
+  gsize len;
+  const guint8 *data = g_bytes_get_data (audio, &len);
+  GstClockTime ts = 0;
+  GstBuffer *out;
+  GstEvent *ev;
+  GstMapInfo map;
+  gboolean ended = FALSE;
+
+  push_audio (h, 8000, data, len, &ts);
+  fail_unless (gst_harness_try_pull (h) == NULL);
+  fail_unless (gst_harness_push_event (h,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new ("sip-call-ended", "call-id", G_TYPE_STRING,
+              "a@example.com", NULL))));
+  out = gst_harness_try_pull (h);
+  fail_unless (out != NULL, "the last words were lost");
+  gst_buffer_map (out, &map, GST_MAP_READ);
+  fail_unless (g_strstr_len ((const gchar *) map.data, map.size, "message"));
+  gst_buffer_unmap (out, &map);
+  gst_buffer_unref (out);
+  while ((ev = gst_harness_try_pull_event (h))) {
+    ended |= gst_agent_event_is (ev, "sip-call-ended");
+    gst_event_unref (ev);
+  }
+  fail_unless (ended);
+  gst_harness_teardown (h);
+  g_bytes_unref (audio);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_latency_includes_hangover)
 {
   GstHarness *h = stt_harness (8000, "hangover=700");
@@ -646,6 +682,7 @@ sttbridge_suite (void)
   tcase_add_test (tc, test_hint_hangover);
   tcase_add_test (tc, test_voice_activity_and_barge_in);
   tcase_add_test (tc, test_serialized_events_pass);
+  tcase_add_test (tc, test_call_end_reports_last_words);
   tcase_add_test (tc, test_latency_includes_hangover);
   tcase_add_test (tc, test_missing_model_fails_cleanly);
   tcase_add_test (tc, test_flush_drops_utterance);

@@ -17,6 +17,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
@@ -80,6 +81,17 @@ def conversation(res, codec, turns):
                       '%s: %d final transcripts for %d caller turns' % (tag, len(finals), len(turns)),
                       agent.output())
             res.check(agent.alive(), '%s: agent still running after the call' % tag, agent.output())
+            # the caller hung up mid-dialog: sipsrc's sip-call-ended makes the
+            # agent post what it collected, marked incomplete
+            deadline = time.monotonic() + 5
+            partial = []
+            while not partial and time.monotonic() < deadline:
+                partial = [m for m in agent.element_messages('intake')
+                           if 'fields' in m and m.get('complete') is False]
+                time.sleep(0.1)
+            res.check(partial and 'reason' in partial[-1].get('fields', ''),
+                      '%s: after the caller\'s BYE the agent posted the intake, complete=FALSE (%s)'
+                      % (tag, partial[-1].get('fields') if partial else 'none'), agent.output())
             if not ok:
                 agent.dump('call failed')
 
