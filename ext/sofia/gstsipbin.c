@@ -1098,7 +1098,7 @@ static gboolean
 is_hangup_action (const GstStructure *s)
 {
   return s && gst_structure_has_name (s, "agent-action") &&
-         g_strcmp0 (gst_structure_get_string (s, "action"), "hangup") == 0;
+      g_strcmp0 (gst_structure_get_string (s, "action"), "hangup") == 0;
 }
 
 static void
@@ -1123,7 +1123,7 @@ gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
     if (held)
       return;
   } else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
-             is_hangup_action (gst_message_get_structure (message))) {
+      is_hangup_action (gst_message_get_structure (message))) {
     GST_INFO_OBJECT (self, "%s asks to hang up",
         GST_OBJECT_NAME (GST_MESSAGE_SRC (message)));
     gst_sip_bin_hangup (self);
