@@ -241,15 +241,20 @@ end_utterance (GstSttBackend *self, gboolean report)
   gint32 score;
   gdouble confidence;
   guint64 end;
+  gint64 t0;
 
   if (!self->in_utterance)
     return;
+  t0 = g_get_monotonic_time ();
   ps_end_utt (self->ps);
   self->in_utterance = FALSE;
   if (!report || !self->have_speech)
     return;
   hyp = ps_get_hyp (self->ps, &score);
   confidence = word_confidence (self, hyp);
+  GST_DEBUG ("final pass of %.2f s of audio took %" G_GINT64_FORMAT " us",
+      (gdouble) (self->position - self->speech_start) / PS_RATE,
+      g_get_monotonic_time () - t0);
   end = self->in_speech ? self->position : self->silence_start;
   GST_DEBUG ("final: '%s' (confidence %.2f)", GST_STR_NULL (hyp), confidence);
   /* An utterance of noise decodes to nothing (or only fillers, which the
