@@ -387,13 +387,17 @@ apply_pending_hints (GstSttBridge *self)
   gchar **hints = NULL;
   gboolean closed = FALSE, pending;
 
+  /* Every packet asks; hints change a few times a call. Only take the lock
+   * when the flag says there is something to take. */
+  if (!g_atomic_int_get (&self->hints_pending))
+    return;
   g_mutex_lock (&self->hints_lock);
   pending = self->hints_pending;
   if (pending) {
     hints = self->pending_hints;
     closed = self->pending_hints_closed;
     self->pending_hints = NULL;
-    self->hints_pending = FALSE;
+    g_atomic_int_set (&self->hints_pending, FALSE);
   }
   g_mutex_unlock (&self->hints_lock);
   if (pending) {
@@ -664,7 +668,7 @@ gst_stt_bridge_src_event (GstPad *pad, GstObject *parent, GstEvent *event)
     g_strfreev (self->pending_hints);
     self->pending_hints = phrases;
     self->pending_hints_closed = closed;
-    self->hints_pending = TRUE;
+    g_atomic_int_set (&self->hints_pending, TRUE);
     g_mutex_unlock (&self->hints_lock);
     gst_event_unref (event);
     return TRUE;
@@ -764,7 +768,7 @@ close_backend (GstSttBridge *self)
   clear_results (self);
   g_mutex_lock (&self->hints_lock);
   g_clear_pointer (&self->pending_hints, g_strfreev);
-  self->hints_pending = FALSE;
+  g_atomic_int_set (&self->hints_pending, FALSE);
   g_mutex_unlock (&self->hints_lock);
 }
 

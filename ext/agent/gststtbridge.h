@@ -43,7 +43,7 @@ struct _GstSttBridge
   GMutex hints_lock;
   gchar **pending_hints;
   gboolean pending_hints_closed;
-  gboolean hints_pending;
+  gint hints_pending; /* atomic; set under hints_lock */
 
   /* streaming thread */
   gint in_rate;
