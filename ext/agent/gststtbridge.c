@@ -218,6 +218,7 @@ queue_result (GstSttBridge *self, GstSttResult *result)
 {
   g_mutex_lock (&self->results_lock);
   g_queue_push_tail (&self->results, result);
+  g_atomic_int_inc (&self->n_results);
   g_mutex_unlock (&self->results_lock);
 }
 
@@ -268,6 +269,7 @@ clear_results (GstSttBridge *self)
 {
   g_mutex_lock (&self->results_lock);
   g_queue_clear_full (&self->results, (GDestroyNotify) result_free);
+  g_atomic_int_set (&self->n_results, 0);
   g_mutex_unlock (&self->results_lock);
 }
 
@@ -315,9 +317,12 @@ handle_results (GstSttBridge *self)
   GstFlowReturn ret = GST_FLOW_OK;
   GstSttResult *r;
 
-  for (;;) {
+  /* Most packets produce no result: no lock unless there is one. */
+  while (g_atomic_int_get (&self->n_results) > 0) {
     g_mutex_lock (&self->results_lock);
     r = g_queue_pop_head (&self->results);
+    if (r)
+      g_atomic_int_add (&self->n_results, -1);
     g_mutex_unlock (&self->results_lock);
     if (r == NULL)
       break;

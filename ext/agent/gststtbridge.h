@@ -38,6 +38,7 @@ struct _GstSttBridge
   /* listener results, results_lock: backends may report from any thread */
   GMutex results_lock;
   GQueue results;
+  gint n_results; /* atomic: length of results */
 
   /* hints from the agent (upstream, any thread), hints_lock */
   GMutex hints_lock;
