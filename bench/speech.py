@@ -38,13 +38,12 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'check', 'integration'))
 import siptest as st  # noqa: E402
 import speechtest as sp  # noqa: E402
+import run as benchrun  # noqa: E402  (bench/run.py: its /proc readers)
 
 SCRIPT = os.path.join(HERE, 'loop-script.ini')
 BARGE_IN_SCRIPT = os.path.join(HERE, 'bargein-script.ini')
 ECHO_SERVER = os.path.join(st.BUILD_DIR, 'bench', 'echo-server')
-LOOP_TEMPLATE = ('sipsrc ! rtppcmudepay ! mulawdec ! audioresample ! sttbridge ! agent script=%s ! '
-                 'ttsbridge ! audioresample ! mulawenc ! rtppcmupay ! sipsink')
-LOOP = LOOP_TEMPLATE % SCRIPT
+LOOP = sp.loop_launch('PCMU', 'agent script=' + SCRIPT)
 OPEN_TURNS = [
     'I was in a car accident yesterday',
     'I slipped and fell at the grocery store',
@@ -153,7 +152,7 @@ def part_b(n_turns):
     turns = [OPEN_TURNS[i % len(OPEN_TURNS)] for i in range(n_turns)]
     log('B: one call, %d barge-in turns' % len(turns))
     spans, times, levels, msgs = one_call(turns, pause=1.0, first_wait=3.0,
-                                          loop=LOOP_TEMPLATE % BARGE_IN_SCRIPT)
+                                          loop=sp.loop_launch('PCMU', 'agent script=' + BARGE_IN_SCRIPT))
     out, held = [], 0
     for start, end in spans[1:]:
         if start is None or end is None:
@@ -304,17 +303,7 @@ def part_r():
 # ------------------------------------------------------------------ C
 
 def proc_cpu(pid):
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_rss_kb(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    return 0
+    return benchrun.proc_cpu_ticks(pid) / CLK_TCK
 
 
 def part_c(levels, n_turns):
@@ -346,7 +335,7 @@ def concurrent(n, n_turns):
         while st.send_sip('127.0.0.1', port, 'OPTIONS', timeout=0.3) is None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError('echo-server did not start')
-        idle_rss = proc_rss_kb(server.pid)
+        idle_rss = benchrun.proc_rss_kb(server.pid)
         # SIPp's media ports must be outside the agent's range, where the
         # capture tells the two directions apart by port
         media = st.free_rtp_range(4, start=40000)[0]
@@ -359,7 +348,7 @@ def concurrent(n, n_turns):
                        keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': pcap},
                        sets={'pause_ms': int(seconds * 1000) + 1000}, timeout=seconds + 90).start()
         while sipp.proc.poll() is None:
-            peak = max(peak, proc_rss_kb(server.pid))
+            peak = max(peak, benchrun.proc_rss_kb(server.pid))
             time.sleep(0.5)
         r = sipp.wait()
         cpu1, t1 = proc_cpu(server.pid), time.monotonic()

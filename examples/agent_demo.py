@@ -25,16 +25,6 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests', 'check', 'integration'))
 import siptest as st  # noqa: E402
 import speechtest as sp  # noqa: E402
 
-LOOP = ('sipsrc ! rtppcmudepay ! mulawdec ! audioresample ! sttbridge ! agent ! '
-        'ttsbridge ! audioresample ! mulawenc ! rtppcmupay ! sipsink')
-CALLER = [
-    'I was in a car accident yesterday',
-    'My name is John Smith',
-    'five five five one two three four',
-    'yes',
-    'no',
-]
-
 
 def describe(name, m):
     if name == 'sip-call':
@@ -67,11 +57,11 @@ def main():
     import shutil
     tmp = tempfile.mkdtemp(prefix='gst-sip-agent-demo-')
     try:
-        print('Synthesizing the caller (%d turns)...' % len(CALLER))
-        pcm, _spans = sp.caller_timeline(CALLER, rate=8000, pause=7.0)
+        print('Synthesizing the caller (%d turns)...' % len(sp.TO_THE_END))
+        pcm, _spans = sp.caller_timeline(sp.TO_THE_END, rate=8000, pause=7.0)
         pcap = os.path.join(tmp, 'caller.pcap')
         st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
-        with st.Agent(codec='PCMU', inner=LOOP.split()) as agent:
+        with st.Agent(codec='PCMU', inner=sp.loop_launch('PCMU').split()) as agent:
             print('Agent listening on sip:agent@127.0.0.1:%d\n  %s\n'
                   % (agent.port, ' '.join(agent.command())))
             sipp = st.Sipp('uac_talk_wait_bye.xml', agent.host, agent.port,

@@ -223,23 +223,25 @@ queue_result (GstSttBridge *self, GstSttResult *result)
 }
 
 static void
-on_speech_started (gpointer user_data, GstClockTime at)
+queue_voice_activity (gpointer user_data, ResultType type, GstClockTime at)
 {
   GstSttResult *r = g_new0 (GstSttResult, 1);
 
-  r->type = RESULT_SPEECH_STARTED;
+  r->type = type;
   r->at = at;
   queue_result (user_data, r);
 }
 
 static void
+on_speech_started (gpointer user_data, GstClockTime at)
+{
+  queue_voice_activity (user_data, RESULT_SPEECH_STARTED, at);
+}
+
+static void
 on_speech_stopped (gpointer user_data, GstClockTime at)
 {
-  GstSttResult *r = g_new0 (GstSttResult, 1);
-
-  r->type = RESULT_SPEECH_STOPPED;
-  r->at = at;
-  queue_result (user_data, r);
+  queue_voice_activity (user_data, RESULT_SPEECH_STOPPED, at);
 }
 
 static void

@@ -734,16 +734,23 @@ post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
       GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
 
-static void
-send_call_started (GstSipSrc *self)
+/* `name` with the current call's Call-ID, when sipbin gave one. */
+static GstEvent *
+call_event (GstSipSrc *self, GstEventType type, const gchar *name)
 {
-  GstStructure *s = gst_structure_new_empty ("sip-call-started");
+  GstStructure *s = gst_structure_new_empty (name);
 
   if (self->active_call_id)
     gst_structure_set (s, "call-id", G_TYPE_STRING, self->active_call_id, NULL);
-  GST_DEBUG_OBJECT (self, "call started: %" GST_PTR_FORMAT, s);
+  GST_DEBUG_OBJECT (self, "%" GST_PTR_FORMAT, s);
+  return gst_event_new_custom (type, s);
+}
+
+static void
+send_call_started (GstSipSrc *self)
+{
   queue_serialized_event (
-      self, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s));
+      self, call_event (self, GST_EVENT_CUSTOM_DOWNSTREAM, "sip-call-started"));
 }
 
 /* The call's socket was taken away (the call ended). Pushed from the
@@ -757,13 +764,8 @@ send_call_started (GstSipSrc *self)
 static void
 send_call_ended (GstSipSrc *self)
 {
-  GstStructure *s = gst_structure_new_empty ("sip-call-ended");
-
-  if (self->active_call_id)
-    gst_structure_set (s, "call-id", G_TYPE_STRING, self->active_call_id, NULL);
-  GST_DEBUG_OBJECT (self, "call ended: %" GST_PTR_FORMAT, s);
   gst_pad_push_event (GST_BASE_SRC_PAD (self),
-      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s));
+      call_event (self, GST_EVENT_CUSTOM_DOWNSTREAM_OOB, "sip-call-ended"));
 }
 
 /* RFC 4733: all packets of one event share the RTP timestamp; the marker

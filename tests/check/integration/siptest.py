@@ -173,13 +173,7 @@ def require_agent():
         skip('unknown SIPTEST_FAKE_AGENT=%r (known: sipp-uas)' % fake_agent())
     require('gst-launch-1.0')
     require('gst-inspect-1.0')
-    with tempfile.TemporaryDirectory() as tmp:
-        for element in ('sipbin', 'sipsrc', 'sipsink'):
-            r = subprocess.run(['gst-inspect-1.0', element], env=gst_env(os.path.join(tmp, 'reg.bin')),
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=60)
-            if r.returncode != 0:
-                skip('element %s not found with GST_PLUGIN_PATH=%s (not built?)' % (element, BUILD_DIR))
+    require_elements('sipbin', 'sipsrc', 'sipsink')
 
 
 class Results:
@@ -757,21 +751,7 @@ class Capture:
     def rtp(self, port):
         """[(srcport, dstport, pt, payload bytes)] for UDP traffic on `port` (int or
         range), decoded as RTP."""
-        r = subprocess.run(['tshark', '-r', self.path, '-d', 'udp.port==%s,rtp' % _port_sel(port),
-                            '-Y', 'rtp', '-T', 'fields', '-e', 'udp.srcport', '-e', 'udp.dstport',
-                            '-e', 'rtp.p_type', '-e', 'rtp.payload'],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError('tshark -r failed: ' + r.stderr.decode(errors='replace'))
-        pkts = []
-        for line in r.stdout.decode().splitlines():
-            f = line.split('\t')
-            if len(f) < 4 or not f[0]:
-                continue
-            payload = bytes.fromhex(f[3].replace(':', '')) if f[3] else b''
-            pkts.append((int(f[0]), int(f[1]), int(f[2]) if f[2] else None, payload))
-        return pkts
+        return [(src, dst, pt, payload) for _t, src, dst, pt, _seq, payload in self.rtp_timed(port)]
 
     def rtp_timed(self, port):
         """[(time, srcport, dstport, pt, seq, payload bytes)] for UDP traffic on

@@ -1,5 +1,7 @@
 """Callers that speak, and what the agent said, measured on the wire.
 
+  loop_launch(codec, agent)      -- the issue's speech loop inside sipbin
+  TO_THE_END                     -- caller turns through the default dialog
   synthesize(text, voice, rate)  -- S16LE mono speech from flite (the CLI)
   caller_timeline(turns, ...)    -- one caller's audio: greeting wait, then
                                     each turn followed by a pause; with the
@@ -9,13 +11,38 @@
   speech_onsets(...)             -- where the agent starts talking
   turn_latencies(...)            -- caller's speech end -> agent's speech start
 
-Used by test_conversation.py and bench/ (turn latency).
+Used by test_conversation.py, examples/agent_demo.py and bench/speech.py.
 """
 
 import audioop  # noqa: deprecated in 3.11, still in Debian 12's python3
 import os
 import subprocess
 import tempfile
+
+# The issue's speech loop inside sipbin, per codec; {agent} is the agent
+# element with its properties ("agent" alone: the embedded defaults).
+LOOPS = {
+    'PCMU': 'sipsrc ! rtppcmudepay ! mulawdec ! audioresample ! sttbridge ! {agent} ! '
+            'ttsbridge ! audioresample ! mulawenc ! rtppcmupay ! sipsink',
+    'G722': 'sipsrc ! rtpg722depay ! avdec_g722 ! audioconvert ! audioresample ! sttbridge ! '
+            '{agent} ! ttsbridge ! audioresample ! audioconvert ! avenc_g722 ! rtpg722pay ! sipsink',
+}
+
+# A caller who goes through the built-in receptionist dialog to its end:
+# reason, name, number, "yes" to the read-back, "no" to leaving a message.
+TO_THE_END = [
+    'I was in a car accident yesterday',
+    'My name is John Smith',
+    'five five five one two three four',
+    'yes',
+    'no',
+]
+
+
+def loop_launch(codec='PCMU', agent='agent'):
+    """The speech loop's launch description (the tokens inside sipbin)."""
+    return LOOPS[codec].format(agent=agent)
+
 
 PACKET_MS = 20
 PAYLOAD_SIZE = 160          # PCMU/PCMA: 8000 Hz x 20 ms; G.722: 64 kbit/s x 20 ms

@@ -30,24 +30,7 @@ TURNS = [
     'yes',
 ]
 
-LOOPS = {
-    'PCMU': 'sipsrc ! rtppcmudepay ! mulawdec ! audioresample ! sttbridge ! agent ! '
-            'ttsbridge ! audioresample ! mulawenc ! rtppcmupay ! sipsink',
-    'G722': 'sipsrc ! rtpg722depay ! avdec_g722 ! audioconvert ! audioresample ! sttbridge ! '
-            'agent ! ttsbridge ! audioresample ! audioconvert ! avenc_g722 ! rtpg722pay ! sipsink',
-}
-
 ANSWER_LIMIT = 4.0   # s from the caller's speech end to the agent's speech
-
-# Through the default script to its end: reason, name, number, "yes" the
-# number is right, "no" message; the agent says goodbye and hangs up.
-TO_THE_END = [
-    'I was in a car accident yesterday',
-    'My name is John Smith',
-    'five five five one two three four',
-    'yes',
-    'no',
-]
 
 
 def conversation(res, codec, turns):
@@ -64,7 +47,7 @@ def conversation(res, codec, turns):
         st.make_rtp_pcap(pcap, pt, payload=payload, payload_size=sp.PAYLOAD_SIZE)
         seconds = len(payload) / sp.PAYLOAD_SIZE * sp.PACKET_MS / 1000.0
 
-        with st.Agent(codec=codec, inner=LOOPS[codec].split()) as agent:
+        with st.Agent(codec=codec, inner=sp.loop_launch(codec).split()) as agent:
             media_port = st.free_rtp_range(4)[0]
             cap = st.Capture([media_port])
             cap.start()
@@ -138,7 +121,7 @@ def agent_hangs_up(res, turns):
         pcm, _spans = sp.caller_timeline(turns, rate=8000, pause=7.0)
         pcap = os.path.join(tmp, 'caller.pcap')
         st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
-        with st.Agent(codec='PCMU', inner=LOOPS['PCMU'].split()) as agent:
+        with st.Agent(codec='PCMU', inner=sp.loop_launch('PCMU').split()) as agent:
             r = st.run_sipp('uac_talk_wait_bye.xml', agent.host, agent.port,
                             keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': pcap},
                             timeout=len(pcm) / 16000.0 + 120)
@@ -179,7 +162,7 @@ def main():
     res = st.Results('test_conversation')
     conversation(res, 'PCMU', TURNS)
     conversation(res, 'G722', TURNS[:2])
-    agent_hangs_up(res, TO_THE_END)
+    agent_hangs_up(res, sp.TO_THE_END)
     res.exit()
 
 
