@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   gcc pkg-config meson ninja-build python3 git xz-utils
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-  libsofia-sip-ua-dev libsofia-sip-ua-glib-dev
+  libsofia-sip-ua-dev libsofia-sip-ua-glib-dev libjson-glib-dev
   # the speech loop's embedded engines and the en-us recognition model
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   flite1-dev libespeak-ng-dev

@@ -876,7 +876,13 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
   g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
   g_mutex_unlock (&self->call_lock);
 
-  gst_sip_call_respond (call, 180, "Ringing", NULL, NULL);
+  /* An application that rang the call itself while it built this pipeline
+   * (the gst-sip-agent server does) gets no second 180. The state only
+   * moves forward, so a read off the endpoint thread is safe here. */
+  if (gst_sip_call_get_state (call) < GST_SIP_CALL_STATE_RINGING)
+    gst_sip_call_respond (call, 180, "Ringing", NULL, NULL);
+  else
+    post_call_message (self, call, "ringing", NULL);
 
   g_mutex_lock (&self->call_lock);
   if (self->call == call)

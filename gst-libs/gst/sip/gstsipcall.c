@@ -28,6 +28,7 @@ struct _GstSipCall
   gchar *call_id;
   gchar *from;
   gchar *to;
+  gchar *request_uri;
   gchar *offer;
   gsize offer_len;
   guint final_status;
@@ -56,6 +57,7 @@ gst_sip_call_finalize (GObject *object)
   g_free (self->call_id);
   g_free (self->from);
   g_free (self->to);
+  g_free (self->request_uri);
   g_free (self->offer);
   g_free (self->end_reason);
   gst_object_unref (self->endpoint);
@@ -97,8 +99,8 @@ gst_sip_call_state_name (GstSipCallState state)
 
 GstSipCall *
 gst_sip_call_new_incoming (GstSipEndpoint *endpoint, nua_handle_t *nh,
-    const gchar *call_id, const gchar *from, const gchar *to, const gchar *sdp,
-    gsize sdp_len)
+    const gchar *call_id, const gchar *from, const gchar *to,
+    const gchar *request_uri, const gchar *sdp, gsize sdp_len)
 {
   GstSipCall *self = g_object_new (GST_TYPE_SIP_CALL, NULL);
 
@@ -108,6 +110,7 @@ gst_sip_call_new_incoming (GstSipEndpoint *endpoint, nua_handle_t *nh,
   self->call_id = g_strdup (call_id);
   self->from = g_strdup (from);
   self->to = g_strdup (to);
+  self->request_uri = g_strdup (request_uri);
   self->state = GST_SIP_CALL_STATE_INCOMING;
   gst_sip_call_set_offer (self, sdp, sdp_len);
   return self;
@@ -143,6 +146,12 @@ const gchar *
 gst_sip_call_get_to (GstSipCall *self)
 {
   return self->to;
+}
+
+const gchar *
+gst_sip_call_get_request_uri (GstSipCall *self)
+{
+  return self->request_uri;
 }
 
 const gchar *
@@ -197,6 +206,7 @@ typedef struct
   gchar *phrase;
   gchar *sdp;
   gchar *warning;
+  guint retry_after;
 } Response;
 
 static void
@@ -217,6 +227,7 @@ do_respond (gpointer data)
   Response *r = data;
   GstSipCall *self = r->call;
   gchar *warning = NULL;
+  gchar retry_after[16];
   gboolean initial = self->state < GST_SIP_CALL_STATE_ANSWERED;
 
   if (self->state == GST_SIP_CALL_STATE_ENDED || self->nh == NULL)
@@ -227,12 +238,15 @@ do_respond (gpointer data)
 
   if (r->warning)
     warning = g_strdup_printf ("399 gst-sip-agent \"%s\"", r->warning);
+  g_snprintf (retry_after, sizeof (retry_after), "%u", r->retry_after);
   /* NUA keeps the phrase pointer past this call: intern it. */
   nua_respond (self->nh, r->status,
       r->phrase ? g_intern_string (r->phrase) : sip_status_phrase (r->status),
       TAG_IF (r->sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
       TAG_IF (r->sdp, SIPTAG_PAYLOAD_STR (r->sdp)),
-      TAG_IF (warning, SIPTAG_WARNING_STR (warning)), TAG_END ());
+      TAG_IF (warning, SIPTAG_WARNING_STR (warning)),
+      TAG_IF (r->retry_after, SIPTAG_RETRY_AFTER_STR (retry_after)),
+      TAG_END ());
   g_free (warning);
 
   if (!initial)
@@ -261,6 +275,20 @@ gst_sip_call_respond (GstSipCall *self, guint status, const gchar *phrase,
   r->phrase = g_strdup (phrase);
   r->sdp = g_strdup (sdp);
   r->warning = g_strdup (warning);
+  gst_sip_endpoint_invoke (self->endpoint, do_respond, r, response_free);
+}
+
+void
+gst_sip_call_reject (
+    GstSipCall *self, guint status, const gchar *phrase, guint retry_after)
+{
+  Response *r = g_new0 (Response, 1);
+
+  g_return_if_fail (status >= 300);
+  r->call = gst_object_ref (self);
+  r->status = status;
+  r->phrase = g_strdup (phrase);
+  r->retry_after = retry_after;
   gst_sip_endpoint_invoke (self->endpoint, do_respond, r, response_free);
 }
 

@@ -29,6 +29,8 @@ GstSipCallState gst_sip_call_get_state (GstSipCall *call);
 const gchar *gst_sip_call_get_call_id (GstSipCall *call);
 const gchar *gst_sip_call_get_from (GstSipCall *call);
 const gchar *gst_sip_call_get_to (GstSipCall *call);
+/* The Request-URI of the initial INVITE, e.g. "sip:+19195550100@10.0.0.5" */
+const gchar *gst_sip_call_get_request_uri (GstSipCall *call);
 /* The SDP offer of the INVITE (or re-INVITE) being handled, or NULL */
 const gchar *gst_sip_call_get_remote_sdp (GstSipCall *call, gsize *len);
 gint gst_sip_call_get_end_status (GstSipCall *call);
@@ -39,12 +41,17 @@ GstSipEndpoint *gst_sip_call_get_endpoint (GstSipCall *call);
  * header (RFC 3261 20.43) with code 399 text, or NULL. */
 void gst_sip_call_respond (GstSipCall *call, guint status, const gchar *phrase,
     const gchar *sdp, const gchar *warning);
+/* Thread-safe: rejects a call not yet answered (status >= 300), with a
+ * Retry-After header (RFC 3261 20.33) when @retry_after is not 0. */
+void gst_sip_call_reject (GstSipCall *call, guint status, const gchar *phrase,
+    guint retry_after);
 void gst_sip_call_hangup (GstSipCall *call);
 
 /* For GstSipEndpoint */
 GstSipCall *gst_sip_call_new_incoming (GstSipEndpoint *endpoint,
     struct nua_handle_s *nh, const gchar *call_id, const gchar *from,
-    const gchar *to, const gchar *sdp, gsize sdp_len);
+    const gchar *to, const gchar *request_uri, const gchar *sdp,
+    gsize sdp_len);
 void gst_sip_call_set_offer (GstSipCall *call, const gchar *sdp, gsize sdp_len);
 /* at endpoint shutdown: NUA frees the handle */
 void gst_sip_call_detach (GstSipCall *call);

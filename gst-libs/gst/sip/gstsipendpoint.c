@@ -171,7 +171,7 @@ static void
 handle_new_invite (GstSipEndpoint *self, nua_handle_t *nh, const sip_t *sip)
 {
   GstSipCall *call;
-  gchar *from, *to;
+  gchar *from, *to, *request_uri = NULL;
   const gchar *sdp = NULL;
   gsize sdp_len = 0;
 
@@ -187,14 +187,18 @@ handle_new_invite (GstSipEndpoint *self, nua_handle_t *nh, const sip_t *sip)
 
   from = address_uri (sip->sip_from);
   to = address_uri (sip->sip_to);
+  if (sip->sip_request)
+    request_uri = url_as_string (NULL, sip->sip_request->rq_url);
   if (sip->sip_payload) {
     sdp = sip->sip_payload->pl_data;
     sdp_len = sip->sip_payload->pl_len;
   }
   call = gst_sip_call_new_incoming (self, nh,
-      sip->sip_call_id ? sip->sip_call_id->i_id : "", from, to, sdp, sdp_len);
+      sip->sip_call_id ? sip->sip_call_id->i_id : "", from, to, request_uri,
+      sdp, sdp_len);
   g_free (from);
   g_free (to);
+  su_free (NULL, request_uri);
 
   nua_handle_bind (nh, (nua_hmagic_t *) call);
   self->calls = g_list_prepend (self->calls, call);

@@ -591,7 +591,7 @@ class Sipp:
 
     def __init__(self, scenario, agent_host, agent_port, calls=1, limit=1, rate=None,
                  keys=None, sets=None, transport='u1', timeout=30, local_host=None,
-                 media_port=None, recv_timeout=10000, extra=()):
+                 media_port=None, recv_timeout=10000, extra=(), service='agent'):
         local_host = local_host or agent_host
         self.timeout = timeout
         self.tmp = tempfile.mkdtemp(prefix='siptest-sipp-')
@@ -601,7 +601,7 @@ class Sipp:
         path = scenario if os.path.isabs(scenario) else os.path.join(SIPP_DIR, scenario)
         self.cmd = ['sipp', '%s:%d' % (host_uri(agent_host), agent_port), '-sf', path,
                     '-m', str(calls), '-l', str(limit), '-i', local_host, '-p', str(self.port),
-                    '-mp', str(self.media_port), '-t', transport, '-s', 'agent', '-nostdin',
+                    '-mp', str(self.media_port), '-t', transport, '-s', service, '-nostdin',
                     '-timeout', '%ds' % timeout, '-timeout_error',
                     '-recv_timeout', str(recv_timeout),
                     '-trace_err', '-error_file', os.path.join(self.tmp, 'errors.log'),

@@ -1,0 +1,842 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/sip/gstsipserver.h>
+#include <gst/sip/gstsiprecord.h>
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_sip_server_debug);
+#define GST_CAT_DEFAULT gst_sip_server_debug
+
+/* After the drain timeout the remaining calls get a BYE; a call whose BYE
+ * is never answered is torn down this much later anyway. */
+#define HANGUP_GRACE_SECONDS 10
+
+typedef struct
+{
+  gint refcount;
+  GstSipServer *server;
+  GstSipCall *call;
+  gchar *call_id;
+  GstSipServerConfig *config;
+  const GstSipOfficeConfig *office; /* in config */
+  GstSipRecord *record;
+  gulong state_handler;
+
+  GMutex lock;
+  GstElement *pipeline; /* published by the builder, taken by teardown */
+  GstElement *bus_pipeline; /* not owned: the pipeline the bus belongs to */
+  gboolean built;
+  gboolean end_requested;
+  gboolean torn_down;
+  gchar *error; /* first pipeline error */
+} ServerCall;
+
+struct _GstSipServer
+{
+  GstObject parent;
+
+  GMainContext *context;
+  GstSipEndpoint *endpoint;
+  GThreadPool *builders;
+
+  /* with the object lock */
+  GstSipServerConfig *config;
+  GList *calls;
+  guint active;
+  gboolean draining;
+  gboolean stopping;
+  GSource *drain_timer;
+};
+
+enum
+{
+  SIGNAL_CALL_PIPELINE,
+  SIGNAL_CONVERSATION,
+  SIGNAL_CALL_ENDED,
+  SIGNAL_CALL_REJECTED,
+  SIGNAL_DRAINED,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (GstSipServer, gst_sip_server, GST_TYPE_OBJECT);
+
+static void build_call (gpointer data, gpointer user_data);
+
+static ServerCall *
+server_call_ref (ServerCall *sc)
+{
+  g_atomic_int_inc (&sc->refcount);
+  return sc;
+}
+
+static void
+server_call_unref (gpointer data)
+{
+  ServerCall *sc = data;
+
+  if (!g_atomic_int_dec_and_test (&sc->refcount))
+    return;
+  g_warn_if_fail (sc->pipeline == NULL);
+  gst_object_unref (sc->call);
+  gst_object_unref (sc->server);
+  g_free (sc->call_id);
+  gst_sip_server_config_unref (sc->config);
+  gst_sip_record_unref (sc->record);
+  g_free (sc->error);
+  g_mutex_clear (&sc->lock);
+  g_free (sc);
+}
+
+static void
+server_call_closure_notify (gpointer data, GClosure *closure)
+{
+  server_call_unref (data);
+}
+
+static gpointer
+server_call_copy (gconstpointer src, gpointer data)
+{
+  return server_call_ref ((ServerCall *) src);
+}
+
+static void
+gst_sip_server_finalize (GObject *object)
+{
+  GstSipServer *self = GST_SIP_SERVER (object);
+
+  if (self->builders)
+    g_thread_pool_free (self->builders, FALSE, TRUE);
+  gst_clear_object (&self->endpoint);
+  gst_sip_server_config_unref (self->config);
+  g_main_context_unref (self->context);
+  G_OBJECT_CLASS (gst_sip_server_parent_class)->finalize (object);
+}
+
+static void
+gst_sip_server_class_init (GstSipServerClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+
+  gobject_class->finalize = gst_sip_server_finalize;
+
+  signals[SIGNAL_CALL_PIPELINE] = g_signal_new ("call-pipeline",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 3, GST_TYPE_SIP_CALL, GST_TYPE_ELEMENT, G_TYPE_STRING);
+  signals[SIGNAL_CONVERSATION] =
+      g_signal_new ("conversation", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 4, G_TYPE_STRING,
+          G_TYPE_STRING, G_TYPE_STRING, G_TYPE_STRING);
+  signals[SIGNAL_CALL_ENDED] =
+      g_signal_new ("call-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  /* (call-id, from, to, status, reason): on the SIP thread */
+  signals[SIGNAL_CALL_REJECTED] =
+      g_signal_new ("call-rejected", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 5, G_TYPE_STRING,
+          G_TYPE_STRING, G_TYPE_STRING, G_TYPE_INT, G_TYPE_STRING);
+  signals[SIGNAL_DRAINED] = g_signal_new ("drained", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  GST_DEBUG_CATEGORY_INIT (
+      gst_sip_server_debug, "sipserver", 0, "gst-sip-agent server");
+}
+
+static void
+gst_sip_server_init (GstSipServer *self)
+{
+}
+
+GstSipServer *
+gst_sip_server_new (GstSipServerConfig *config)
+{
+  GstSipServer *self = g_object_new (GST_TYPE_SIP_SERVER, NULL);
+
+  gst_object_ref_sink (self);
+  self->config = gst_sip_server_config_ref (config);
+  self->context = g_main_context_ref_thread_default ();
+  return self;
+}
+
+guint
+gst_sip_server_get_active_calls (GstSipServer *self)
+{
+  guint n;
+
+  GST_OBJECT_LOCK (self);
+  n = self->active;
+  GST_OBJECT_UNLOCK (self);
+  return n;
+}
+
+gchar *
+gst_sip_uri_get_user (const gchar *uri)
+{
+  const gchar *p, *end;
+
+  if (uri == NULL)
+    return NULL;
+  if (g_ascii_strncasecmp (uri, "sip:", 4) == 0)
+    p = uri + 4;
+  else if (g_ascii_strncasecmp (uri, "sips:", 5) == 0)
+    p = uri + 5;
+  else if (g_ascii_strncasecmp (uri, "tel:", 4) == 0)
+    return g_strndup (uri + 4, strcspn (uri + 4, ";?"));
+  else
+    return NULL;
+  end = strchr (p, '@');
+  if (end == NULL)
+    return NULL;
+  /* user parameters (RFC 3261 19.1.1 allows ;isub=... in a telephone
+   * user) are not part of the number */
+  return g_strndup (p, MIN ((gsize) (end - p), strcspn (p, ";")));
+}
+
+/* ---- the end of a call -------------------------------------------------- */
+
+static void
+emit_drained_if_done (GstSipServer *self)
+{
+  gboolean drained;
+
+  GST_OBJECT_LOCK (self);
+  drained = self->draining && self->active == 0;
+  GST_OBJECT_UNLOCK (self);
+  if (drained)
+    g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
+}
+
+static void
+collect_stats (ServerCall *sc, GstElement *pipeline)
+{
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  GValue item = G_VALUE_INIT;
+
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *e = g_value_get_object (&item);
+    GstElementFactory *f = gst_element_get_factory (e);
+    const gchar *name = f ? GST_OBJECT_NAME (f) : "";
+
+    if (strcmp (name, "sipsrc") == 0 || strcmp (name, "sipsink") == 0) {
+      GstStructure *stats = NULL;
+
+      g_object_get (e, "stats", &stats, NULL);
+      if (stats) {
+        gst_sip_record_set_media_stats (sc->record, NULL, stats);
+        gst_structure_free (stats);
+      }
+    }
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
+/* Main context. The call is over (or must be): its pipeline goes, its
+ * record is finished. Exactly once per call, after the builder is done. */
+static gboolean
+teardown (gpointer data)
+{
+  ServerCall *sc = data;
+  GstSipServer *self = sc->server;
+  GstElement *pipeline;
+  GList *l;
+
+  g_mutex_lock (&sc->lock);
+  sc->end_requested = TRUE;
+  if (!sc->built || sc->torn_down) {
+    /* the builder calls again when it is done */
+    g_mutex_unlock (&sc->lock);
+    return G_SOURCE_REMOVE;
+  }
+  sc->torn_down = TRUE;
+  pipeline = sc->pipeline;
+  sc->pipeline = NULL;
+  g_mutex_unlock (&sc->lock);
+
+  if (pipeline) {
+    collect_stats (sc, pipeline);
+    gst_element_set_state (pipeline, GST_STATE_NULL);
+    gst_object_unref (pipeline);
+  }
+  /* a call still up here is hung up (pipeline failure, forced stop) */
+  gst_sip_call_hangup (sc->call);
+  g_signal_handler_disconnect (sc->call, sc->state_handler);
+  gst_sip_record_end (
+      sc->record, sc->error ? "error" : "shutdown", sc->error ? 500 : 0);
+  gst_sip_record_save (sc->record);
+  GST_INFO_OBJECT (self, "call %s done: %s", sc->call_id,
+      gst_sip_record_get_path (sc->record));
+
+  GST_OBJECT_LOCK (self);
+  l = g_list_find (self->calls, sc);
+  if (l) {
+    self->calls = g_list_delete_link (self->calls, l);
+    self->active--;
+  }
+  GST_OBJECT_UNLOCK (self);
+  g_signal_emit (self, signals[SIGNAL_CALL_ENDED], 0, sc->call_id,
+      gst_sip_record_get_path (sc->record));
+  if (l)
+    server_call_unref (sc);
+  emit_drained_if_done (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_teardown (ServerCall *sc)
+{
+  g_main_context_invoke_full (sc->server->context, G_PRIORITY_DEFAULT, teardown,
+      server_call_ref (sc), server_call_unref);
+}
+
+/* SIP thread */
+static void
+on_call_state_changed (GstSipCall *call, gint state, gint status,
+    const gchar *reason, ServerCall *sc)
+{
+  if (state == GST_SIP_CALL_STATE_ANSWERED) {
+    gst_sip_record_set_answered (sc->record);
+    gst_sip_record_save (sc->record);
+  } else if (state == GST_SIP_CALL_STATE_ENDED) {
+    GST_INFO ("call %s ended: %d %s", sc->call_id, status, reason);
+    if (g_strcmp0 (reason, "local-hangup") == 0)
+      gst_sip_record_set_action_result (sc->record, "hangup", "done");
+    gst_sip_record_end (sc->record, reason, status);
+    gst_sip_record_save (sc->record);
+    schedule_teardown (sc);
+  }
+}
+
+/* ---- what the pipeline says ------------------------------------------- */
+
+/* A running time of the call's pipeline in seconds since the INVITE. */
+static gdouble
+call_seconds (ServerCall *sc, GstClockTime running_time)
+{
+  GstClock *clock = gst_element_get_clock (sc->bus_pipeline);
+  GstClockTime now, at;
+  gint64 now_us;
+
+  if (clock == NULL || !GST_CLOCK_TIME_IS_VALID (running_time)) {
+    if (clock)
+      gst_object_unref (clock);
+    return (g_get_monotonic_time () -
+               gst_sip_record_get_start_time (sc->record)) /
+        1e6;
+  }
+  now = gst_clock_get_time (clock);
+  now_us = g_get_monotonic_time ();
+  gst_object_unref (clock);
+  at = gst_element_get_base_time (sc->bus_pipeline) + running_time;
+  return (now_us - GST_CLOCK_DIFF (at, now) / 1000 -
+             gst_sip_record_get_start_time (sc->record)) /
+      1e6;
+}
+
+static GstClockTime
+get_time (const GstStructure *s, const gchar *field)
+{
+  guint64 t;
+
+  return gst_structure_get_uint64 (s, field, &t) ? t : GST_CLOCK_TIME_NONE;
+}
+
+static gboolean
+copy_intake_field (GQuark field, const GValue *value, gpointer data)
+{
+  ServerCall *sc = data;
+
+  if (G_VALUE_HOLDS_STRING (value))
+    gst_sip_record_set_intake_field (
+        sc->record, g_quark_to_string (field), g_value_get_string (value));
+  return TRUE;
+}
+
+static const gchar *
+office_name (ServerCall *sc)
+{
+  return sc->office ? sc->office->name : NULL;
+}
+
+static gboolean
+handle_element_message (ServerCall *sc, const GstStructure *s)
+{
+  const gchar *name = gst_structure_get_name (s);
+
+  if (strcmp (name, "transcript") == 0) {
+    gboolean final = FALSE;
+    gdouble confidence = -1;
+    const gchar *text = gst_structure_get_string (s, "text");
+
+    gst_structure_get_boolean (s, "final", &final);
+    if (!final || text == NULL || *text == '\0')
+      return FALSE;
+    gst_structure_get_double (s, "confidence", &confidence);
+    gst_sip_record_add_turn (sc->record, "caller", text,
+        call_seconds (sc, get_time (s, "start-time")),
+        call_seconds (sc, get_time (s, "end-time")), confidence, FALSE);
+    g_signal_emit (sc->server, signals[SIGNAL_CONVERSATION], 0, sc->call_id,
+        office_name (sc), "caller", text);
+    return TRUE;
+  }
+  if (strcmp (name, "tts-started") == 0) {
+    const gchar *text = gst_structure_get_string (s, "text");
+    if (text)
+      g_signal_emit (sc->server, signals[SIGNAL_CONVERSATION], 0, sc->call_id,
+          office_name (sc), "agent", text);
+    return FALSE;
+  }
+  if (strcmp (name, "tts-finished") == 0) {
+    const gchar *text = gst_structure_get_string (s, "text");
+    GstClockTime end = get_time (s, "running-time");
+    GstClockTime duration = get_time (s, "duration");
+    gboolean interrupted = FALSE;
+    gdouble end_s;
+
+    if (text == NULL)
+      return FALSE;
+    gst_structure_get_boolean (s, "interrupted", &interrupted);
+    end_s = call_seconds (sc, end);
+    gst_sip_record_add_turn (sc->record, "agent", text,
+        GST_CLOCK_TIME_IS_VALID (duration) ? end_s - duration / 1e9 : end_s,
+        end_s, -1, interrupted);
+    return TRUE;
+  }
+  if (strcmp (name, "intake") == 0) {
+    const gchar *field = gst_structure_get_string (s, "field");
+    const gchar *value = gst_structure_get_string (s, "value");
+    gboolean complete = FALSE;
+    const GstStructure *fields;
+
+    if (field && value) {
+      gst_sip_record_set_intake_field (sc->record, field, value);
+      return TRUE;
+    }
+    if (gst_structure_get_boolean (s, "complete", &complete))
+      gst_sip_record_set_intake_complete (sc->record, complete);
+    if (gst_structure_has_field_typed (s, "fields", GST_TYPE_STRUCTURE)) {
+      fields = gst_value_get_structure (gst_structure_get_value (s, "fields"));
+      gst_structure_foreach (fields, copy_intake_field, sc);
+    }
+    return TRUE;
+  }
+  if (strcmp (name, "agent-action") == 0) {
+    const gchar *action = gst_structure_get_string (s, "action");
+
+    gst_sip_record_add_action (sc->record, action,
+        gst_structure_get_string (s, "target"),
+        gst_structure_get_string (s, "reason"));
+    return TRUE;
+  }
+  if (strcmp (name, "sip-transfer") == 0) {
+    const gchar *state = gst_structure_get_string (s, "state");
+    gint status = 0;
+
+    if (g_strcmp0 (state, "succeeded") == 0 ||
+        g_strcmp0 (state, "failed") == 0) {
+      gchar *result;
+
+      gst_structure_get_int (s, "status", &status);
+      result = status ? g_strdup_printf ("%s (%d)", state, status)
+                      : g_strdup (state);
+      gst_sip_record_set_action_result (sc->record, "transfer", result);
+      g_free (result);
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* Streaming threads and the SIP thread. */
+static GstBusSyncReply
+on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
+{
+  ServerCall *sc = data;
+
+  switch (GST_MESSAGE_TYPE (msg)) {
+    case GST_MESSAGE_ELEMENT:
+      if (handle_element_message (sc, gst_message_get_structure (msg)))
+        gst_sip_record_save (sc->record);
+      break;
+    case GST_MESSAGE_ERROR: {
+      GError *err;
+      gchar *debug;
+
+      gst_message_parse_error (msg, &err, &debug);
+      GST_WARNING (
+          "call %s: %s (%s)", sc->call_id, err->message, debug ? debug : "");
+      g_mutex_lock (&sc->lock);
+      if (sc->error == NULL)
+        sc->error = g_strdup (err->message);
+      g_mutex_unlock (&sc->lock);
+      g_error_free (err);
+      g_free (debug);
+      /* one call's failure ends that call only */
+      gst_sip_call_hangup (sc->call);
+      schedule_teardown (sc);
+      break;
+    }
+    default:
+      break;
+  }
+  gst_message_unref (msg);
+  return GST_BUS_DROP;
+}
+
+/* ---- a new call --------------------------------------------------------- */
+
+static gboolean
+has_property (GstElement *e, const gchar *name)
+{
+  return g_object_class_find_property (G_OBJECT_GET_CLASS (e), name) != NULL;
+}
+
+static void
+apply_office (ServerCall *sc, GstElement *pipeline)
+{
+  const GstSipOfficeConfig *o = sc->office;
+  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
+  GValue item = G_VALUE_INIT;
+
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstElement *e = g_value_get_object (&item);
+    GstElementFactory *f = gst_element_get_factory (e);
+    const gchar *name = f ? GST_OBJECT_NAME (f) : "";
+
+    if (strcmp (name, "agent") == 0 && o->script)
+      g_object_set (e, "script", o->script, NULL);
+    else if (strcmp (name, "ttsbridge") == 0) {
+      /* backend first: a voice belongs to a backend */
+      if (o->tts_backend)
+        gst_util_set_object_arg (G_OBJECT (e), "backend", o->tts_backend);
+      if (o->voice)
+        g_object_set (e, "voice", o->voice, NULL);
+    }
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
+static gchar *
+call_launch_line (GstSipServerConfig *c)
+{
+  gchar *media = c->media_address
+      ? g_strdup_printf ("media-address=%s ", c->media_address)
+      : g_strdup ("");
+  gchar *line = g_strdup_printf ("sipbin.( name=call rtp-port-min=%u "
+                                 "rtp-port-max=%u %s%s )",
+      c->rtp_port_min, c->rtp_port_max, media, c->launch);
+
+  g_free (media);
+  return line;
+}
+
+/* Builder thread: the pipeline loads models and scripts here, while the
+ * caller hears ringing, not on the SIP thread where it would hold up every
+ * other call's signalling. */
+static void
+build_call (gpointer data, gpointer user_data)
+{
+  ServerCall *sc = data;
+  GstSipServer *self = sc->server;
+  gchar *launch = call_launch_line (sc->config);
+  GError *err = NULL;
+  GstElement *parsed, *pipeline = NULL;
+  gboolean end;
+
+  parsed =
+      gst_parse_launch_full (launch, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+  g_free (launch);
+  if (parsed == NULL) {
+    GST_ERROR_OBJECT (
+        self, "call %s: bad launch template: %s", sc->call_id, err->message);
+    g_mutex_lock (&sc->lock);
+    if (sc->error == NULL)
+      sc->error = g_strdup (err->message);
+    g_mutex_unlock (&sc->lock);
+    g_error_free (err);
+  } else {
+    GstBus *bus;
+    GstElement *sipbin = parsed;
+
+    pipeline = gst_pipeline_new (sc->call_id);
+    gst_bin_add (GST_BIN (pipeline), parsed);
+    g_object_set (sipbin, "call", sc->call, NULL);
+    if (sc->office->transfer && has_property (sipbin, "transfer-target"))
+      g_object_set (sipbin, "transfer-target", sc->office->transfer, NULL);
+    apply_office (sc, pipeline);
+    sc->bus_pipeline = pipeline;
+    bus = gst_element_get_bus (pipeline);
+    gst_bus_set_sync_handler (
+        bus, on_bus_message, server_call_ref (sc), server_call_unref);
+    gst_object_unref (bus);
+    g_signal_emit (self, signals[SIGNAL_CALL_PIPELINE], 0, sc->call, pipeline,
+        sc->office->name);
+  }
+
+  g_mutex_lock (&sc->lock);
+  sc->pipeline = pipeline ? gst_object_ref (pipeline) : NULL;
+  sc->built = TRUE;
+  end = sc->end_requested;
+  g_mutex_unlock (&sc->lock);
+
+  if (pipeline && !end &&
+      gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+          GST_STATE_CHANGE_FAILURE) {
+    GST_ERROR_OBJECT (self, "call %s: pipeline did not start", sc->call_id);
+    end = TRUE;
+  }
+  if (pipeline == NULL) {
+    gst_sip_call_reject (sc->call, 500, "Server Internal Error", 0);
+    end = TRUE;
+  }
+  if (pipeline)
+    gst_object_unref (pipeline);
+  if (end)
+    schedule_teardown (sc);
+  server_call_unref (sc);
+}
+
+static void
+reject (GstSipServer *self, GstSipCall *call, guint status, const gchar *phrase,
+    guint retry_after, const gchar *reason, const GstSipServerConfig *config,
+    const gchar *did)
+{
+  GstSipRecord *record;
+
+  gst_sip_call_reject (call, status, phrase, retry_after);
+  g_signal_emit (self, signals[SIGNAL_CALL_REJECTED], 0,
+      gst_sip_call_get_call_id (call), gst_sip_call_get_from (call),
+      gst_sip_call_get_to (call), (gint) status, reason);
+  /* every call leaves a record, the refused ones too */
+  record = gst_sip_record_new (config->records, gst_sip_call_get_call_id (call),
+      gst_sip_call_get_from (call), gst_sip_call_get_to (call), did, NULL);
+  gst_sip_record_end (record, reason, status);
+  gst_sip_record_save (record);
+  gst_sip_record_unref (record);
+}
+
+/* The dialled number picks the office: the Request-URI's user, or the To
+ * user when the Request-URI is a registration contact (sip:agent@host). */
+static const GstSipOfficeConfig *
+route (GstSipServerConfig *config, GstSipCall *call, gchar **did)
+{
+  const gchar *uris[] = {
+      gst_sip_call_get_request_uri (call), gst_sip_call_get_to (call)};
+  const GstSipOfficeConfig *office = NULL;
+  guint i;
+
+  *did = NULL;
+  for (i = 0; i < G_N_ELEMENTS (uris) && office == NULL; i++) {
+    gchar *user = gst_sip_uri_get_user (uris[i]);
+
+    office = gst_sip_server_config_find_office (config, user);
+    if (*did == NULL && user && (user[0] == '+' || g_ascii_isdigit (user[0])))
+      *did = g_strdup (user);
+    if (office) {
+      g_free (*did);
+      *did = user;
+      user = NULL;
+    }
+    g_free (user);
+  }
+  if (office == NULL && config->default_office)
+    office = gst_sip_server_config_get_office (config, config->default_office);
+  return office;
+}
+
+/* SIP thread */
+static void
+on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, gpointer data)
+{
+  GstSipServer *self = data;
+  GstSipServerConfig *config;
+  const GstSipOfficeConfig *office;
+  gboolean draining, full;
+  ServerCall *sc;
+  gchar *did;
+
+  GST_OBJECT_LOCK (self);
+  config = gst_sip_server_config_ref (self->config);
+  draining = self->draining || self->stopping;
+  full = self->active >= config->max_calls;
+  GST_OBJECT_UNLOCK (self);
+
+  office = route (config, call, &did);
+  if (office == NULL) {
+    reject (self, call, 404, "Not Found", 0, "unknown-number", config, did);
+  } else if (draining) {
+    reject (self, call, 503, "Service Unavailable", config->retry_after,
+        "shutting-down", config, did);
+  } else if (full) {
+    reject (self, call, 503, "Service Unavailable", config->retry_after,
+        "max-calls", config, did);
+  } else {
+    sc = g_new0 (ServerCall, 1);
+    sc->refcount = 1;
+    g_mutex_init (&sc->lock);
+    sc->server = gst_object_ref (self);
+    sc->call = gst_object_ref (call);
+    sc->call_id = g_strdup (gst_sip_call_get_call_id (call));
+    sc->config = gst_sip_server_config_ref (config);
+    sc->office = office;
+    sc->record = gst_sip_record_new (config->records, sc->call_id,
+        gst_sip_call_get_from (call), gst_sip_call_get_to (call), did,
+        office->name);
+    GST_OBJECT_LOCK (self);
+    self->calls = g_list_prepend (self->calls, sc);
+    self->active++;
+    GST_OBJECT_UNLOCK (self);
+    sc->state_handler = g_signal_connect_data (call, "state-changed",
+        G_CALLBACK (on_call_state_changed), server_call_ref (sc),
+        server_call_closure_notify, 0);
+    GST_INFO_OBJECT (self, "call %s from %s to %s: office %s", sc->call_id,
+        gst_sip_call_get_from (call), did ? did : "?", office->name);
+    /* the caller hears ringing while the pipeline is built */
+    gst_sip_call_respond (call, 180, "Ringing", NULL, NULL);
+    gst_sip_record_save (sc->record);
+    g_thread_pool_push (self->builders, server_call_ref (sc), NULL);
+  }
+  g_free (did);
+  gst_sip_server_config_unref (config);
+}
+
+gboolean
+gst_sip_server_start (GstSipServer *self, GError **error)
+{
+  GstSipServerConfig *c = self->config;
+  gchar *uri;
+
+  if (g_mkdir_with_parents (c->records, 0750) != 0 ||
+      g_access (c->records, W_OK) != 0) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ACCES,
+        "cannot write call records to %s: %s", c->records, g_strerror (errno));
+    return FALSE;
+  }
+  /* two builders: a call's set-up never waits for more than one other */
+  self->builders = g_thread_pool_new (build_call, self, 2, FALSE, NULL);
+  uri = g_strdup_printf ("sip:agent@%s", c->listen);
+  self->endpoint = gst_sip_endpoint_new (uri, "gst-sip-agent/" VERSION, error);
+  g_free (uri);
+  if (self->endpoint == NULL)
+    return FALSE;
+  g_signal_connect (
+      self->endpoint, "incoming-call", G_CALLBACK (on_incoming_call), self);
+  return TRUE;
+}
+
+void
+gst_sip_server_reload (GstSipServer *self, GstSipServerConfig *config)
+{
+  GstSipServerConfig *old;
+
+  GST_OBJECT_LOCK (self);
+  old = self->config;
+  self->config = gst_sip_server_config_ref (config);
+  GST_OBJECT_UNLOCK (self);
+  if (g_strcmp0 (old->listen, config->listen) != 0)
+    GST_WARNING_OBJECT (self,
+        "listen changed from %s to %s: takes a restart, still on %s",
+        old->listen, config->listen, old->listen);
+  gst_sip_server_config_unref (old);
+}
+
+static gboolean
+force_teardown (gpointer data)
+{
+  GstSipServer *self = data;
+  GList *calls, *l;
+
+  GST_OBJECT_LOCK (self);
+  calls = g_list_copy_deep (self->calls, server_call_copy, NULL);
+  GST_OBJECT_UNLOCK (self);
+  for (l = calls; l; l = l->next)
+    teardown (l->data);
+  g_list_free_full (calls, server_call_unref);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+hang_up_all (gpointer data)
+{
+  GstSipServer *self = data;
+  GList *calls, *l;
+  GSource *grace;
+
+  GST_OBJECT_LOCK (self);
+  calls = g_list_copy_deep (self->calls, server_call_copy, NULL);
+  GST_OBJECT_UNLOCK (self);
+  GST_INFO_OBJECT (
+      self, "drain timeout: hanging up %u calls", g_list_length (calls));
+  for (l = calls; l; l = l->next)
+    gst_sip_call_hangup (((ServerCall *) l->data)->call);
+  g_list_free_full (calls, server_call_unref);
+
+  grace = g_timeout_source_new_seconds (HANGUP_GRACE_SECONDS);
+  g_source_set_callback (
+      grace, force_teardown, gst_object_ref (self), gst_object_unref);
+  g_source_attach (grace, self->context);
+  g_source_unref (grace);
+  return G_SOURCE_REMOVE;
+}
+
+void
+gst_sip_server_drain (GstSipServer *self)
+{
+  guint timeout;
+
+  GST_OBJECT_LOCK (self);
+  if (self->draining) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->draining = TRUE;
+  timeout = self->config->drain_timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  GST_INFO_OBJECT (self, "draining: %u calls, %u s",
+      gst_sip_server_get_active_calls (self), timeout);
+  self->drain_timer = g_timeout_source_new_seconds (timeout);
+  g_source_set_callback (
+      self->drain_timer, hang_up_all, gst_object_ref (self), gst_object_unref);
+  g_source_attach (self->drain_timer, self->context);
+  emit_drained_if_done (self);
+}
+
+void
+gst_sip_server_stop (GstSipServer *self)
+{
+  GST_OBJECT_LOCK (self);
+  self->stopping = TRUE;
+  GST_OBJECT_UNLOCK (self);
+
+  if (self->drain_timer) {
+    g_source_destroy (self->drain_timer);
+    g_source_unref (self->drain_timer);
+    self->drain_timer = NULL;
+  }
+  /* builders finish first: teardown needs built calls */
+  if (self->builders) {
+    g_thread_pool_free (self->builders, FALSE, TRUE);
+    self->builders = NULL;
+  }
+  force_teardown (self);
+  if (self->endpoint)
+    gst_sip_endpoint_shutdown (self->endpoint);
+  /* the teardowns the builders and the SIP thread queued */
+  while (g_main_context_iteration (self->context, FALSE))
+    ;
+  force_teardown (self);
+  gst_sip_record_wait_saved ();
+}

@@ -1,0 +1,482 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/sip/gstsipserverconfig.h>
+#include "gstsipkeyfile.h"
+
+#include <gio/gio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const gchar *server_keys[] = {"listen", "records", "max-calls", "launch",
+    "default-office", "drain-timeout", "retry-after", "rtp-port-min",
+    "rtp-port-max", "media-address", NULL};
+static const gchar *office_keys[] = {
+    "did", "script", "voice", "tts", "language", "transfer", NULL};
+
+static void
+office_free (gpointer data)
+{
+  GstSipOfficeConfig *o = data;
+
+  g_free (o->name);
+  g_strfreev (o->dids);
+  g_free (o->script);
+  g_free (o->voice);
+  g_free (o->tts_backend);
+  g_free (o->language);
+  g_free (o->transfer);
+  g_free (o);
+}
+
+GstSipServerConfig *
+gst_sip_server_config_ref (GstSipServerConfig *config)
+{
+  g_atomic_int_inc (&config->refcount);
+  return config;
+}
+
+void
+gst_sip_server_config_unref (GstSipServerConfig *config)
+{
+  if (config == NULL || !g_atomic_int_dec_and_test (&config->refcount))
+    return;
+  g_free (config->filename);
+  g_free (config->listen);
+  g_free (config->records);
+  g_free (config->launch);
+  g_free (config->default_office);
+  g_free (config->media_address);
+  g_ptr_array_unref (config->offices);
+  g_free (config);
+}
+
+typedef struct
+{
+  GstSipKeyFile *keys;
+  GstSipServerConfig *config;
+  gchar *dir; /* where relative paths start */
+  GHashTable *dids; /* digits -> line */
+  GError **error;
+} Loader;
+
+static gboolean G_GNUC_PRINTF (3, 4)
+    fail (Loader *ld, guint line, const gchar *format, ...)
+{
+  va_list args;
+  gchar *msg;
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+  gst_sip_key_file_fail (ld->keys, ld->error, line, "%s", msg);
+  g_free (msg);
+  return FALSE;
+}
+
+static guint
+line_of (Loader *ld, const gchar *group, const gchar *key)
+{
+  return gst_sip_key_file_line (ld->keys, group, key);
+}
+
+static gboolean
+check_keys (Loader *ld, const gchar *group, const gchar **known)
+{
+  GstSipKeyGroup *g = gst_sip_key_file_get_group (ld->keys, group);
+  guint i;
+
+  for (i = 0; i < g->key_order->len; i++) {
+    const gchar *key = g_ptr_array_index (g->key_order, i);
+
+    if (!g_strv_contains (known, key)) {
+      gchar *list = g_strjoinv (", ", (gchar **) known);
+      gboolean ok = fail (ld, line_of (ld, group, key),
+          "unknown key \"%s\" in [%s] (known: %s)", key, group, list);
+      g_free (list);
+      return ok;
+    }
+  }
+  return TRUE;
+}
+
+/* NULL when absent; an empty value is an error */
+static gboolean
+get_string (Loader *ld, const gchar *group, const gchar *key, gchar **out)
+{
+  gchar *v = g_key_file_get_string (ld->keys->kf, group, key, NULL);
+
+  *out = NULL;
+  if (v == NULL)
+    return TRUE;
+  g_strstrip (v);
+  if (*v == '\0') {
+    g_free (v);
+    return fail (ld, line_of (ld, group, key), "%s needs a value", key);
+  }
+  *out = v;
+  return TRUE;
+}
+
+static gboolean
+get_uint (Loader *ld, const gchar *group, const gchar *key, guint min,
+    guint max, guint *out)
+{
+  gchar *v, *end;
+  guint64 n;
+
+  if (!get_string (ld, group, key, &v))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  n = g_ascii_strtoull (v, &end, 10);
+  if (*end != '\0' || end == v || n < min || n > max) {
+    fail (ld, line_of (ld, group, key),
+        "%s must be a whole number from %u to %u, not \"%s\"", key, min, max,
+        v);
+    g_free (v);
+    return FALSE;
+  }
+  g_free (v);
+  *out = (guint) n;
+  return TRUE;
+}
+
+static gchar *
+absolute_path (Loader *ld, const gchar *path)
+{
+  if (g_path_is_absolute (path))
+    return g_strdup (path);
+  return g_build_filename (ld->dir, path, NULL);
+}
+
+/* "127.0.0.1:5060", "[::1]:5060"; numeric hosts only: sofia-sip binds to
+ * what it is given. */
+static gboolean
+valid_listen (const gchar *listen)
+{
+  const gchar *colon;
+  gchar *host, *end;
+  GInetAddress *addr;
+  guint64 port;
+
+  if (listen[0] == '[') {
+    const gchar *close = strchr (listen, ']');
+    if (close == NULL || close[1] != ':')
+      return FALSE;
+    host = g_strndup (listen + 1, close - listen - 1);
+    colon = close + 1;
+  } else {
+    colon = strrchr (listen, ':');
+    if (colon == NULL)
+      return FALSE;
+    host = g_strndup (listen, colon - listen);
+  }
+  addr = g_inet_address_new_from_string (host);
+  g_free (host);
+  if (addr == NULL)
+    return FALSE;
+  g_object_unref (addr);
+  port = g_ascii_strtoull (colon + 1, &end, 10);
+  return *end == '\0' && end != colon + 1 && port > 0 && port < 65536;
+}
+
+static gboolean
+load_server (Loader *ld)
+{
+  GstSipServerConfig *c = ld->config;
+  const gchar *g = "server";
+  gchar *records = NULL;
+
+  if (gst_sip_key_file_get_group (ld->keys, g) == NULL)
+    return TRUE;
+  if (!check_keys (ld, g, server_keys))
+    return FALSE;
+  if (!get_string (ld, g, "listen", &c->listen))
+    return FALSE;
+  if (c->listen && !valid_listen (c->listen))
+    return fail (ld, line_of (ld, g, "listen"),
+        "listen must be a numeric HOST:PORT (IPv6 as [::1]:5060), not \"%s\"",
+        c->listen);
+  if (!get_string (ld, g, "records", &records))
+    return FALSE;
+  if (records) {
+    g_free (c->records);
+    c->records = absolute_path (ld, records);
+    g_free (records);
+  }
+  if (!get_string (ld, g, "launch", &c->launch) ||
+      !get_string (ld, g, "default-office", &c->default_office) ||
+      !get_string (ld, g, "media-address", &c->media_address) ||
+      !get_uint (ld, g, "max-calls", 1, 10000, &c->max_calls) ||
+      !get_uint (ld, g, "drain-timeout", 0, 86400, &c->drain_timeout) ||
+      !get_uint (ld, g, "retry-after", 0, 86400, &c->retry_after) ||
+      !get_uint (ld, g, "rtp-port-min", 1024, 65534, &c->rtp_port_min) ||
+      !get_uint (ld, g, "rtp-port-max", 1025, 65535, &c->rtp_port_max))
+    return FALSE;
+  if (c->rtp_port_max <= c->rtp_port_min)
+    return fail (ld, line_of (ld, g, "rtp-port-max"),
+        "rtp-port-max (%u) must be above rtp-port-min (%u)", c->rtp_port_max,
+        c->rtp_port_min);
+  if (c->launch && !strstr (c->launch, "sipsrc") &&
+      !strstr (c->launch, "sipsink"))
+    return fail (ld, line_of (ld, g, "launch"),
+        "launch has no sipsrc or sipsink: nothing would carry the call's "
+        "audio");
+  return TRUE;
+}
+
+/* The digits of a telephone number ("+1 (919) 555-0100" -> "19195550100"),
+ * or NULL when it has anything else. */
+static gchar *
+number_digits (const gchar *number)
+{
+  GString *s = g_string_new (NULL);
+  const gchar *p = number;
+
+  if (*p == '+')
+    p++;
+  for (; *p; p++) {
+    if (g_ascii_isdigit (*p))
+      g_string_append_c (s, *p);
+    else if (!strchr (" -.()", *p))
+      return (g_string_free (s, TRUE), NULL);
+  }
+  if (s->len == 0)
+    return (g_string_free (s, TRUE), NULL);
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+load_dids (Loader *ld, const gchar *group, GstSipOfficeConfig *o)
+{
+  guint line = line_of (ld, group, "did"), i;
+  gsize n;
+  gchar **list;
+
+  list = g_key_file_get_string_list (ld->keys->kf, group, "did", &n, NULL);
+  if (list == NULL || n == 0) {
+    g_strfreev (list);
+    return fail (ld, line ? line : line_of (ld, group, NULL),
+        "[%s] needs did = the office's number(s) in E.164, e.g. +19195550100",
+        group);
+  }
+  for (i = 0; i < n; i++) {
+    gchar *did = g_strstrip (list[i]), *digits = number_digits (did);
+    guint prev;
+
+    if (did[0] != '+' || digits == NULL || strlen (digits) < 7 ||
+        strlen (digits) > 15 || digits[0] == '0') {
+      g_free (digits);
+      fail (ld, line,
+          "\"%s\" is not an E.164 number (+, country code, 7 to 15 digits)",
+          did);
+      g_strfreev (list);
+      return FALSE;
+    }
+    if ((prev = GPOINTER_TO_UINT (g_hash_table_lookup (ld->dids, digits)))) {
+      fail (ld, line, "%s is already an office's number (line %u)", did, prev);
+      g_free (digits);
+      g_strfreev (list);
+      return FALSE;
+    }
+    g_hash_table_insert (ld->dids, digits, GUINT_TO_POINTER (line));
+    g_free (list[i]);
+    list[i] = g_strconcat ("+", digits, NULL);
+  }
+  o->dids = list;
+  return TRUE;
+}
+
+static gboolean
+load_office (Loader *ld, const gchar *group)
+{
+  GstSipOfficeConfig *o = g_new0 (GstSipOfficeConfig, 1);
+  gchar *script = NULL;
+
+  o->name = g_strdup (group + strlen ("office "));
+  g_strstrip (o->name);
+  o->line = line_of (ld, group, NULL);
+  g_ptr_array_add (ld->config->offices, o);
+  if (*o->name == '\0' || strchr (o->name, ' '))
+    return fail (ld, o->line, "office names are one word: [office NAME]");
+  if (!check_keys (ld, group, office_keys) || !load_dids (ld, group, o))
+    return FALSE;
+  if (!get_string (ld, group, "script", &script) ||
+      !get_string (ld, group, "voice", &o->voice) ||
+      !get_string (ld, group, "tts", &o->tts_backend) ||
+      !get_string (ld, group, "language", &o->language) ||
+      !get_string (ld, group, "transfer", &o->transfer))
+    return FALSE;
+  if (script) {
+    o->script = absolute_path (ld, script);
+    g_free (script);
+    if (!g_file_test (o->script, G_FILE_TEST_IS_REGULAR))
+      return fail (
+          ld, line_of (ld, group, "script"), "no script file %s", o->script);
+  }
+  if (o->tts_backend && g_strcmp0 (o->tts_backend, "flite") != 0 &&
+      g_strcmp0 (o->tts_backend, "espeak") != 0)
+    return fail (ld, line_of (ld, group, "tts"),
+        "tts is flite or espeak, not \"%s\"", o->tts_backend);
+  if (o->language == NULL)
+    o->language = g_strdup ("en");
+  /* flite speaks English only: another language means espeak-ng, whose
+   * voices are named by language. */
+  if (!g_str_has_prefix (o->language, "en")) {
+    if (g_strcmp0 (o->tts_backend, "flite") == 0)
+      return fail (ld, line_of (ld, group, "tts"),
+          "flite speaks English only; language %s needs tts = espeak",
+          o->language);
+    if (o->tts_backend == NULL)
+      o->tts_backend = g_strdup ("espeak");
+    if (o->voice == NULL)
+      o->voice = g_strdup (o->language);
+  }
+  if (o->transfer && !g_str_has_prefix (o->transfer, "sip:") &&
+      !g_str_has_prefix (o->transfer, "sips:") &&
+      !g_str_has_prefix (o->transfer, "tel:"))
+    return fail (ld, line_of (ld, group, "transfer"),
+        "transfer must be a sip:, sips: or tel: URI, not \"%s\"", o->transfer);
+  return TRUE;
+}
+
+static gboolean
+load_groups (Loader *ld)
+{
+  guint i;
+
+  for (i = 0; i < ld->keys->groups->len; i++) {
+    GstSipKeyGroup *g = g_ptr_array_index (ld->keys->groups, i);
+
+    if (strcmp (g->name, "server") == 0)
+      continue;
+    if (g_str_has_prefix (g->name, "office ")) {
+      if (!load_office (ld, g->name))
+        return FALSE;
+    } else if (g_str_has_prefix (g->name, "trunk ")) {
+      return fail (ld, g->line,
+          "[trunk] groups (registration, carrier authentication) are not "
+          "supported yet: point the trunk at this server's listen address");
+    } else {
+      return fail (ld, g->line,
+          "unknown group [%s]: expected [server] or [office NAME]", g->name);
+    }
+  }
+  if (ld->config->offices->len == 0)
+    return fail (ld, 1, "no [office NAME] group: no number would be answered");
+  if (ld->config->default_office &&
+      gst_sip_server_config_get_office (
+          ld->config, ld->config->default_office) == NULL)
+    return fail (ld, line_of (ld, "server", "default-office"),
+        "default-office %s is not an [office %s] group",
+        ld->config->default_office, ld->config->default_office);
+  return TRUE;
+}
+
+GstSipServerConfig *
+gst_sip_server_config_load_data (
+    const gchar *filename, const gchar *text, GError **error)
+{
+  Loader ld = {0};
+  GstSipServerConfig *c = g_new0 (GstSipServerConfig, 1);
+  gchar *abs = g_canonicalize_filename (filename, NULL);
+  gboolean ok;
+
+  c->refcount = 1;
+  c->filename = g_strdup (filename);
+  c->listen = g_strdup ("127.0.0.1:5060");
+  c->records = g_strdup ("/var/lib/gst-sip-agent/records");
+  c->max_calls = 30;
+  c->drain_timeout = 30;
+  c->retry_after = 30;
+  c->rtp_port_min = 10000;
+  c->rtp_port_max = 20000;
+  c->offices = g_ptr_array_new_with_free_func (office_free);
+
+  ld.config = c;
+  ld.error = error;
+  ld.dir = g_path_get_dirname (abs);
+  ld.dids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ld.keys = gst_sip_key_file_load (filename, text, ',', error);
+  ok = ld.keys && load_server (&ld) && load_groups (&ld);
+  if (ok && c->launch == NULL)
+    c->launch = g_strdup (GST_SIP_SERVER_DEFAULT_LAUNCH);
+  gst_sip_key_file_free (ld.keys);
+  g_hash_table_unref (ld.dids);
+  g_free (ld.dir);
+  g_free (abs);
+  if (!ok) {
+    gst_sip_server_config_unref (c);
+    return NULL;
+  }
+  return c;
+}
+
+GstSipServerConfig *
+gst_sip_server_config_load (const gchar *filename, GError **error)
+{
+  gchar *text;
+  GError *err = NULL;
+  GstSipServerConfig *c;
+
+  if (!g_file_get_contents (filename, &text, NULL, &err)) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+        "%s:1: %s", filename, err->message);
+    g_error_free (err);
+    return NULL;
+  }
+  c = gst_sip_server_config_load_data (filename, text, error);
+  g_free (text);
+  return c;
+}
+
+const GstSipOfficeConfig *
+gst_sip_server_config_get_office (
+    const GstSipServerConfig *config, const gchar *name)
+{
+  guint i;
+
+  for (i = 0; name && i < config->offices->len; i++) {
+    GstSipOfficeConfig *o = g_ptr_array_index (config->offices, i);
+    if (strcmp (o->name, name) == 0)
+      return o;
+  }
+  return NULL;
+}
+
+const GstSipOfficeConfig *
+gst_sip_server_config_find_office (
+    const GstSipServerConfig *config, const gchar *number)
+{
+  gchar *digits = number ? number_digits (number) : NULL;
+  gsize len;
+  guint i, j;
+
+  if (digits == NULL)
+    return NULL;
+  len = strlen (digits);
+  for (i = 0; i < config->offices->len; i++) {
+    GstSipOfficeConfig *o = g_ptr_array_index (config->offices, i);
+
+    for (j = 0; o->dids[j]; j++) {
+      const gchar *did = o->dids[j] + 1;
+      gsize did_len = strlen (did);
+
+      /* E.164, or national: the DID without its 1-3 digit country code,
+       * as some carriers deliver it */
+      if (strcmp (did, digits) == 0 ||
+          (len >= 7 && did_len > len && did_len - len <= 3 &&
+              strcmp (did + did_len - len, digits) == 0)) {
+        g_free (digits);
+        return o;
+      }
+    }
+  }
+  g_free (digits);
+  return NULL;
+}

@@ -1,0 +1,67 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef __GST_SIP_SERVER_CONFIG_H__
+#define __GST_SIP_SERVER_CONFIG_H__
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+/* The gst-sip-agent configuration file (docs/server.md): [server] and one
+ * [office NAME] per office. Loaded whole and immutable after: a reload
+ * builds a new one and the server swaps it in for new calls. */
+
+typedef struct
+{
+  gchar *name;
+  GStrv dids; /* E.164, "+19195550100" */
+  gchar *script; /* absolute path, or NULL: the agent's built-in script */
+  gchar *voice; /* ttsbridge voice, or NULL */
+  gchar *tts_backend; /* ttsbridge backend, or NULL */
+  gchar *language; /* "en" ... */
+  gchar *transfer; /* sip:, sips: or tel: URI, or NULL */
+  guint line;
+} GstSipOfficeConfig;
+
+typedef struct
+{
+  gint refcount;
+  gchar *filename;
+
+  /* [server] */
+  gchar *listen; /* host:port, IPv6 in brackets */
+  gchar *records; /* directory, absolute */
+  guint max_calls;
+  gchar *launch; /* what goes inside each call's sipbin */
+  gchar *default_office; /* name, or NULL: unknown numbers get 404 */
+  guint drain_timeout; /* s */
+  guint retry_after; /* s, in 503 responses */
+  guint rtp_port_min, rtp_port_max;
+  gchar *media_address;
+
+  GPtrArray *offices; /* (element-type GstSipOfficeConfig) in file order */
+} GstSipServerConfig;
+
+#define GST_SIP_SERVER_DEFAULT_LAUNCH \
+  "sipsrc ! rtppcmudepay ! mulawdec ! audioresample ! sttbridge ! agent ! " \
+  "ttsbridge ! audioresample ! mulawenc ! rtppcmupay ! sipsink"
+
+GstSipServerConfig *gst_sip_server_config_load (
+    const gchar *filename, GError **error);
+/* from text, for tests and applications; @filename names it in errors and
+ * is where relative paths start */
+GstSipServerConfig *gst_sip_server_config_load_data (
+    const gchar *filename, const gchar *text, GError **error);
+GstSipServerConfig *gst_sip_server_config_ref (GstSipServerConfig *config);
+void gst_sip_server_config_unref (GstSipServerConfig *config);
+
+/* The office whose DID is @number (digits with or without +, a national
+ * number without the country code), or NULL. */
+const GstSipOfficeConfig *gst_sip_server_config_find_office (
+    const GstSipServerConfig *config, const gchar *number);
+const GstSipOfficeConfig *gst_sip_server_config_get_office (
+    const GstSipServerConfig *config, const gchar *name);
+
+G_END_DECLS
+#endif

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""The gst-sip-agent server against SIPp callers and raw SIP.
+
+- offices: two offices with their own scripts; two calls at once, one to
+  each office's number, each hears its own office's greeting; with both up
+  (max-calls = 2) a third call gets 503 with Retry-After, an unknown number
+  404; every call, refused ones too, leaves a JSON record that matches what
+  was said (the server's printed conversation and the agent's script).
+- kill9: kill -9 mid-call leaves a readable record, marked incomplete, with
+  what the caller had said.
+- drain: SIGTERM with a call up: new calls get 503, the call goes on until
+  drain-timeout, then gets our BYE, and the server exits 0.
+- reload: SIGHUP makes new calls use the changed config.
+- config: config errors (and an office script's errors) exit 2 naming the
+  file and line.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import siptest as st  # noqa: E402
+import speechtest as sp  # noqa: E402
+import servertest as sv  # noqa: E402
+
+SCRIPT = """[script]
+start = greeting
+timeout = 20
+[state greeting]
+say = Thank you for calling the {office} office.
+next = goto reason
+[state reason]
+say = Please tell me why you are calling.
+slot = text
+field = reason
+filled = goto bye
+[state bye]
+say = Thank you. Goodbye.
+next = hangup
+"""
+
+CONFIG = """[server]
+listen = 127.0.0.1:{port}
+records = {records}
+max-calls = 2
+drain-timeout = %(drain)d
+retry-after = 42
+rtp-port-min = {rtp_min}
+rtp-port-max = {rtp_max}
+
+[office north]
+did = +19195550100
+script = north.ini
+
+[office south]
+did = +19195550200, +19195550201
+script = south.ini
+"""
+
+SCRIPTS = {'north.ini': SCRIPT.replace('{office}', 'north'),
+           'south.ini': SCRIPT.replace('{office}', 'south')}
+
+CALLER = ['I was in a car accident yesterday']
+
+
+def caller_pcap(tmp, turns=CALLER, first_wait=6.0, pause=7.0):
+    pcm, _ = sp.caller_timeline(turns, rate=8000, first_wait=first_wait, pause=pause)
+    path = os.path.join(tmp, 'caller-%d.pcap' % len(os.listdir(tmp)))
+    st.make_rtp_pcap(path, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
+    return path, len(pcm) / 16000.0
+
+
+def sipp_call(server, did, pcap, seconds, scenario='uac_talk_wait_bye.xml'):
+    return st.Sipp(scenario, server.host, server.port, service=did,
+                   keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': pcap},
+                   timeout=seconds + 60).start()
+
+
+
+def test_offices(res, tmp):
+    st.log('== two offices, two calls at once; 503 past max-calls; 404 for an unknown number')
+    pcap, seconds = caller_pcap(tmp)
+    with sv.Server(CONFIG % {'drain': 30}, files=SCRIPTS) as server:
+        north = sipp_call(server, '+19195550100', pcap, seconds)
+        south = sipp_call(server, '19195550201', pcap, seconds)   # no +: still the south office
+        both_up = server.wait_output(r'call .* office south', 10) and \
+            server.wait_output(r'call .* office north', 10)
+        res.check(bool(both_up), 'both calls routed to their offices', server.output())
+        code, text = sv.invite(server.host, server.port, '+19195550100')
+        res.check(code == 503, 'a third call (max-calls = 2) gets 503', 'got %s' % code)
+        res.check(sv.header(text, 'Retry-After') == '42', 'the 503 has Retry-After: 42',
+                  text.split('\r\n\r\n')[0])
+        code, _ = sv.invite(server.host, server.port, '+15555550199')
+        res.check(code == 404, 'an unknown number gets 404 (no default office)', 'got %s' % code)
+        results = [north.wait(), south.wait()]
+        for name, r in zip(('north', 'south'), results):
+            res.check(r.rc == 0, '%s call: the agent answered and hung up (sipp exit 0)' % name,
+                      st.sipp_report(r))
+        time.sleep(1)
+        rc = server.stop()
+        res.check(rc == 0, 'SIGTERM with no calls: exit 0', 'exit %s' % rc)
+
+        records = server.records_now()
+        by_office = {r.get('office'): r for r in records if r.get('office')}
+        refused = [r for r in records if r.get('sip_status') in (503, 404)]
+        res.check(len(records) == 4, 'four records: two calls, two refused',
+                  '%d records' % len(records))
+        res.check(sorted((r['sip_status'], r['end_reason']) for r in refused) ==
+                  [(404, 'unknown-number'), (503, 'max-calls')],
+                  'the refused calls are recorded with status and reason',
+                  repr([(r.get('sip_status'), r.get('end_reason')) for r in refused]))
+        printed = server.conversation()
+        for office in ('north', 'south'):
+            r = by_office.get(office)
+            if not res.check(r is not None, '%s: a record' % office, repr(records)):
+                continue
+            agent = ' '.join(t['text'] for t in r['turns'] if t['role'] == 'agent')
+            caller = [t for t in r['turns'] if t['role'] == 'caller']
+            res.check('calling the %s office' % office in agent,
+                      '%s: the record has its own office\'s greeting' % office, agent)
+            res.check(r['complete'] and r['end_reason'] == 'local-hangup' and r['answer'],
+                      '%s: complete, answered, ended by our hangup' % office,
+                      '%s %s' % (r['complete'], r['end_reason']))
+            res.check(r['to'] == ('+19195550100' if office == 'north' else '19195550201'),
+                      '%s: "to" is the dialled number' % office, r['to'])
+            res.check(len(caller) == 1 and caller[0]['text'] and 0 < caller[0]['confidence'] <= 1
+                      and caller[0]['start'] < caller[0]['end'],
+                      '%s: one caller turn with text, confidence and times' % office, repr(caller))
+            res.check(caller and r['intake'].get('reason') == caller[0]['text'],
+                      '%s: the intake holds what the caller said' % office, repr(r['intake']))
+            res.check([(a['type'], a['result']) for a in r['actions']] == [('hangup', 'done')],
+                      '%s: the hangup action is recorded as done' % office, repr(r['actions']))
+            starts = [t['start'] for t in r['turns']]
+            res.check(starts == sorted(starts) and r['turns'][0]['role'] == 'agent',
+                      '%s: turns in time order, the agent first' % office, repr(r['turns']))
+            res.check(r['media'].get('packets_received', 0) > 100 and
+                      r['media'].get('packets_sent', 0) > 100 and 'jitter_ms' in r['media'],
+                      '%s: media stats (packets both ways, jitter)' % office, repr(r['media']))
+            said = [t for (o, role, t) in printed if o == office]
+            for t in r['turns']:
+                if t['role'] == 'caller':
+                    res.check(t['text'] in said, '%s: printed caller line = record' % office,
+                              repr(said))
+
+
+def test_kill9(res, tmp):
+    st.log('== kill -9 mid-call: the record on disk is whole and says incomplete')
+    pcap, seconds = caller_pcap(tmp, first_wait=6.0, pause=30.0)
+    with sv.Server(CONFIG % {'drain': 30}, files=SCRIPTS) as server:
+        call = sipp_call(server, '+19195550100', pcap, seconds)
+        rec = server.wait_record(
+            lambda r: any(t['role'] == 'caller' for t in r.get('turns', [])), timeout=40)
+        res.check(rec is not None, 'the caller\'s words are on disk during the call')
+        server.proc.kill()
+        server.proc.wait(5)
+        call.proc.kill()
+        call.wait()
+        records = server.records_now()   # json.load of every file: raises if one is torn
+        res.check(len(records) == 1, 'one record, readable JSON', repr(records))
+        if records:
+            r = records[0]
+            res.check(r['complete'] is False and r['end'] is None and r['end_reason'] is None,
+                      'marked incomplete (complete=false, no end)', repr(r)[:300])
+            res.check(any(t['role'] == 'caller' and t['text'] for t in r['turns']),
+                      'it holds what the caller said', repr(r['turns']))
+
+
+def test_drain_and_reload(res, tmp):
+    st.log('== SIGHUP reload, then SIGTERM drain with a call in progress')
+    pcap, seconds = caller_pcap(tmp, first_wait=40.0, pause=1.0)
+    with sv.Server(CONFIG % {'drain': 4}, files=SCRIPTS) as server:
+        # reload: north's number now runs south's script
+        with open(server.config) as f:
+            text = f.read()
+        with open(server.config, 'w') as f:
+            f.write(text.replace('script = north.ini', 'script = south.ini'))
+        server.signal(signal.SIGHUP)
+        res.check(bool(server.wait_output(r'reloaded', 10)), 'SIGHUP: reloaded', server.output())
+        call = sipp_call(server, '+19195550100', pcap, seconds)
+        greeted = server.wait_output(r'\[north\] agent\s+Thank you for calling the (\w+) office', 20)
+        res.check(greeted and greeted.group(1) == 'south',
+                  'after the reload the north number greets with the new script',
+                  server.output())
+        t0 = time.monotonic()
+        server.signal(signal.SIGTERM)
+        res.check(bool(server.wait_output(r'taking no new calls', 5)), 'SIGTERM: draining')
+        code, text = sv.invite(server.host, server.port, '+19195550200')
+        res.check(code == 503 and sv.header(text, 'Retry-After') == '42',
+                  'a new call while draining gets 503 with Retry-After', 'got %s' % code)
+        rc = server.wait(30)
+        took = time.monotonic() - t0
+        r = call.wait()
+        res.check(rc == 0, 'the server exits 0 after the drain', 'exit %s' % rc)
+        res.check(3.5 < took < 15, 'the call in progress had its drain-timeout (4 s) first',
+                  '%.1f s' % took)
+        res.check(r.rc == 0, 'the caller got our BYE (sipp exit 0)', st.sipp_report(r))
+        rec = [x for x in server.records_now() if x.get('office') == 'north']
+        res.check(len(rec) == 1 and rec[0]['complete'] and rec[0]['end_reason'] == 'local-hangup',
+                  'its record is complete, ended by our hangup',
+                  repr([(x.get('end_reason'), x.get('complete')) for x in rec]))
+
+
+def check_config(text, files=None):
+    with tempfile.TemporaryDirectory(prefix='servertest-conf-') as d:
+        for name, body in (files or {}).items():
+            with open(os.path.join(d, name), 'w') as f:
+                f.write(body)
+        path = os.path.join(d, 'bad.conf')
+        with open(path, 'w') as f:
+            f.write(text)
+        env = st.gst_env(os.path.join(d, 'registry.bin'))
+        env['GST_DEBUG'] = '*:1'
+        r = subprocess.run([sv.SERVER, '--check', '--config', path], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        return r.returncode, r.stderr.decode().replace(d + '/', ''), r.stdout.decode()
+
+
+def test_config(res, tmp):
+    st.log('== configuration errors: exit 2 with FILE:LINE')
+    good = '[server]\nlisten = 127.0.0.1:5060\n\n[office main]\ndid = +19195550100\n'
+    rc, err, out = check_config(good)
+    res.check(rc == 0 and 'OK, 1 offices' in out, 'a good config checks OK', err + out)
+    cases = [
+        ('[server]\nlisten = 127.0.0.1:5060\nmax-cals = 3\n[office a]\ndid = +19195550100\n',
+         'bad.conf:3: unknown key "max-cals" in [server]'),
+        ('[office a]\ndid = 9195550100\n', 'bad.conf:2: "9195550100" is not an E.164 number'),
+        ('[office a]\ndid = +19195550100\n\n[office b]\ndid = +19195550100\n',
+         'bad.conf:5: +19195550100 is already an office\'s number (line 2)'),
+        ('[office a]\nscript = nope.ini\n', 'bad.conf:1: [office a] needs did'),
+        ('[server]\nlisten = localhost\n[office a]\ndid = +19195550100\n',
+         'bad.conf:2: listen must be a numeric HOST:PORT'),
+        ('[server]\nmax-calls = 0\n[office a]\ndid = +19195550100\n',
+         'bad.conf:2: max-calls must be a whole number from 1 to 10000'),
+        ('[trunk t]\nregistrar = sip:example.com\n', 'bad.conf:1: [trunk] groups'),
+        ('[offices a]\ndid = +19195550100\n', 'bad.conf:1: unknown group [offices a]'),
+        ('[server]\nlisten = 127.0.0.1:5060\n', 'bad.conf:1: no [office NAME] group'),
+        ('[server]\ndefault-office = main\n[office a]\ndid = +19195550100\n',
+         'bad.conf:2: default-office main is not an [office main] group'),
+        ('[office a]\ndid = +19195550100\ntransfer = attorney@example.com\n',
+         'bad.conf:3: transfer must be a sip:, sips: or tel: URI'),
+        ('[office a]\ndid = +19195550100\nlanguage = es\ntts = flite\n',
+         'bad.conf:4: flite speaks English only'),
+        ('[office a]\ndid = +19195550100\nscript = broken.ini\n',
+         'broken.ini:5: goto unknown state'),
+        ('[server]\nlaunch = sipsrc ! nosuchelement ! sipsink\n[office a]\ndid = +19195550100\n',
+         'no element "nosuchelement"'),
+    ]
+    files = {'broken.ini': '[script]\nstart = a\n[state a]\nsay = hello\nnext = goto nowhere\n'}
+    for text, want in cases:
+        rc, err, _ = check_config(text, files)
+        res.check(rc == 2 and want in err, 'exit 2: %s' % want, 'exit %d: %s' % (rc, err.strip()))
+    r = subprocess.run([sv.SERVER], capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    res.check(r.returncode == 2 and b'--config' in r.stderr, 'no --config: exit 2 and says so',
+              r.stderr.decode())
+
+
+def main():
+    for tool in ('sipp', 'flite'):
+        st.require(tool)
+    st.require_root('SIPp plays RTP through a raw socket')
+    sv.require_server()
+    st.require_elements('sttbridge', 'agent', 'ttsbridge', 'mulawdec', 'mulawenc')
+    res = st.Results('test_server')
+    tests = {'config': test_config, 'offices': test_offices, 'kill9': test_kill9,
+             'drain': test_drain_and_reload}
+    only = sys.argv[1:] or list(tests)
+    tmp = tempfile.mkdtemp(prefix='servertest-audio-')
+    try:
+        for name in only:
+            tests[name](res, tmp)
+    finally:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+    res.exit()
+
+
+if __name__ == '__main__':
+    main()

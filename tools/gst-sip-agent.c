@@ -1,0 +1,338 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The server: answers every call on the configured numbers with a voice
+ * agent pipeline and writes a record per call. docs/server.md.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/gst.h>
+#include <gst/sip/gstsipendpoint.h>
+#include <gst/sip/gstsipserver.h>
+#include <glib-unix.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#define EXIT_CONFIG 2
+
+static GMainLoop *loop;
+static GstSipServer *server;
+static gchar *config_path;
+static gchar *listen_override;
+static gchar *records_override;
+static gboolean print_conversation;
+static gboolean draining;
+
+static GstSipServerConfig *
+load_config (GError **error)
+{
+  GstSipServerConfig *config = gst_sip_server_config_load (config_path, error);
+
+  if (config == NULL)
+    return NULL;
+  if (listen_override) {
+    g_free (config->listen);
+    config->listen = g_strdup (listen_override);
+  }
+  if (records_override) {
+    g_free (config->records);
+    config->records = g_canonicalize_filename (records_override, NULL);
+  }
+  return config;
+}
+
+/* The agent element checks its script at READY: do it for every office now
+ * so that a bad script stops the server at start, not a caller mid-call. */
+static gboolean
+check_script (const gchar *script, GError **error)
+{
+  GstElement *pipeline = gst_pipeline_new (NULL);
+  GstElement *agent = gst_element_factory_make ("agent", NULL);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg;
+  gboolean ok = TRUE;
+
+  if (agent == NULL) {
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+        "no agent element: is GST_PLUGIN_PATH set to gst-sip-agent's "
+        "plugins?");
+    gst_object_unref (bus);
+    gst_object_unref (pipeline);
+    return FALSE;
+  }
+  g_object_set (agent, "script", script, NULL);
+  gst_bin_add (GST_BIN (pipeline), agent);
+  if (gst_element_set_state (pipeline, GST_STATE_READY) ==
+      GST_STATE_CHANGE_FAILURE) {
+    ok = FALSE;
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    if (msg) {
+      GError *err;
+      gst_message_parse_error (msg, &err, NULL);
+      g_propagate_error (error, err);
+      gst_message_unref (msg);
+    } else {
+      g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
+          "%s: the agent did not accept it", script);
+    }
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  return ok;
+}
+
+static gboolean
+check_config (GstSipServerConfig *config, GError **error)
+{
+  GstElement *parsed;
+  gchar *launch;
+  guint i;
+
+  /* the template as every call gets it: elements exist, links parse */
+  launch = g_strdup_printf ("sipbin.( %s )", config->launch);
+  parsed =
+      gst_parse_launch_full (launch, NULL, GST_PARSE_FLAG_FATAL_ERRORS, error);
+  g_free (launch);
+  if (parsed == NULL) {
+    if (g_error_matches (
+            *error, GST_PARSE_ERROR, GST_PARSE_ERROR_NO_SUCH_ELEMENT))
+      g_prefix_error (error,
+          "%s: launch (is GST_PLUGIN_PATH set to where "
+          "gst-sip-agent's plugins are?): ",
+          config->filename);
+    else
+      g_prefix_error (error, "%s: launch: ", config->filename);
+    return FALSE;
+  }
+  gst_object_unref (parsed);
+  for (i = 0; i < config->offices->len; i++) {
+    GstSipOfficeConfig *o = g_ptr_array_index (config->offices, i);
+    if (o->script && !check_script (o->script, error)) {
+      g_prefix_error (error, "[office %s] script: ", o->name);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static void
+print_offices (GstSipServerConfig *config)
+{
+  guint i;
+
+  for (i = 0; i < config->offices->len; i++) {
+    GstSipOfficeConfig *o = g_ptr_array_index (config->offices, i);
+    gchar *dids = g_strjoinv (", ", o->dids);
+
+    g_print ("  office %s: %s -> %s%s%s\n", o->name, dids,
+        o->script ? o->script : "built-in receptionist",
+        o->transfer ? ", transfers to " : "", o->transfer ? o->transfer : "");
+    g_free (dids);
+  }
+}
+
+static gchar *
+now_string (void)
+{
+  GDateTime *now = g_date_time_new_now_local ();
+  gchar *s = g_date_time_format (now, "%H:%M:%S");
+
+  g_date_time_unref (now);
+  return s;
+}
+
+static void
+on_call_pipeline (GstSipServer *s, GstSipCall *call, GstElement *pipeline,
+    const gchar *office, gpointer data)
+{
+  gchar *t = now_string ();
+
+  g_print ("%s call %s from %s to %s: office %s\n", t,
+      gst_sip_call_get_call_id (call), gst_sip_call_get_from (call),
+      gst_sip_call_get_to (call), office);
+  g_free (t);
+}
+
+static void
+on_call_rejected (GstSipServer *s, const gchar *call_id, const gchar *from,
+    const gchar *to, gint status, const gchar *reason, gpointer data)
+{
+  gchar *t = now_string ();
+
+  g_print ("%s call %s from %s to %s refused: %d (%s)\n", t, call_id, from, to,
+      status, reason);
+  g_free (t);
+}
+
+static void
+on_conversation (GstSipServer *s, const gchar *call_id, const gchar *office,
+    const gchar *role, const gchar *text, gpointer data)
+{
+  gchar *t = now_string ();
+
+  g_print ("%s   [%s] %-6s %s\n", t, office, role, text);
+  g_free (t);
+}
+
+static void
+on_call_ended (
+    GstSipServer *s, const gchar *call_id, const gchar *record, gpointer data)
+{
+  gchar *t = now_string ();
+
+  g_print ("%s call %s ended; record %s\n", t, call_id, record);
+  g_free (t);
+}
+
+static void
+on_drained (GstSipServer *s, gpointer data)
+{
+  g_print ("gst-sip-agent: no calls left, stopping\n");
+  g_main_loop_quit (loop);
+}
+
+static gboolean
+on_terminate (gpointer data)
+{
+  if (draining) {
+    g_print ("gst-sip-agent: stopping now\n");
+    g_main_loop_quit (loop);
+    return G_SOURCE_CONTINUE;
+  }
+  draining = TRUE;
+  g_print ("gst-sip-agent: taking no new calls; %u in progress (signal again "
+           "to stop at once)\n",
+      gst_sip_server_get_active_calls (server));
+  gst_sip_server_drain (server);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_reload (gpointer data)
+{
+  GError *err = NULL;
+  GstSipServerConfig *config = load_config (&err);
+
+  if (config == NULL || !check_config (config, &err)) {
+    g_printerr ("gst-sip-agent: reload failed, keeping the old config: %s\n",
+        err->message);
+    g_clear_error (&err);
+  } else {
+    gst_sip_server_reload (server, config);
+    g_print ("gst-sip-agent: reloaded %s (for new calls)\n", config_path);
+    print_offices (config);
+  }
+  if (config)
+    gst_sip_server_config_unref (config);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  gboolean check = FALSE;
+  GOptionEntry entries[] = {
+      {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+          "Configuration file (docs/server.md)", "FILE"},
+      {"listen", 'l', 0, G_OPTION_ARG_STRING, &listen_override,
+          "SIP address, overrides [server] listen", "HOST:PORT"},
+      {"records", 'r', 0, G_OPTION_ARG_FILENAME, &records_override,
+          "Call record directory, overrides [server] records", "DIR"},
+      {"check", 0, 0, G_OPTION_ARG_NONE, &check,
+          "Check the configuration (and the offices' scripts) and exit", NULL},
+      {"print-conversation", 'p', 0, G_OPTION_ARG_NONE, &print_conversation,
+          "Print what callers say and what the agent answers", NULL},
+      {NULL}};
+  GOptionContext *ctx =
+      g_option_context_new ("- answer SIP calls with a voice agent");
+  GError *err = NULL;
+  GstSipServerConfig *config;
+  struct rlimit fds;
+
+  g_option_context_set_summary (ctx,
+      "Answers the calls to each office's numbers with a speech-to-text, "
+      "dialog and text-to-speech pipeline, and writes one JSON record per "
+      "call.\n\nSIGTERM or SIGINT: take no new calls (503), let calls finish "
+      "for [server] drain-timeout, then hang up and exit 0; a second signal "
+      "stops at once. SIGHUP: reload the configuration for new calls.\n\n"
+      "Exit status: 0 stopped, 1 could not start, 2 configuration error.");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_add_group (ctx, gst_init_get_option_group ());
+  if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
+    g_printerr ("gst-sip-agent: %s\n", err->message);
+    return EXIT_CONFIG;
+  }
+  g_option_context_free (ctx);
+  if (config_path == NULL) {
+    g_printerr ("gst-sip-agent: --config FILE is required (see --help)\n");
+    return EXIT_CONFIG;
+  }
+  gst_sip_agent_init ();
+
+  config = load_config (&err);
+  if (config && listen_override) {
+    /* the same rules as the file's listen key */
+    gchar *text = g_strdup_printf (
+        "[server]\nlisten = %s\n[office check]\ndid = +10000000\n",
+        listen_override);
+    GstSipServerConfig *c =
+        gst_sip_server_config_load_data ("--listen", text, &err);
+    g_free (text);
+    if (c == NULL)
+      g_clear_pointer (&config, gst_sip_server_config_unref);
+    else
+      gst_sip_server_config_unref (c);
+  }
+  if (config == NULL || !check_config (config, &err)) {
+    g_printerr ("gst-sip-agent: %s\n", err->message);
+    return EXIT_CONFIG;
+  }
+  if (check) {
+    g_print ("%s: OK, %u offices\n", config_path, config->offices->len);
+    print_offices (config);
+    gst_sip_server_config_unref (config);
+    return 0;
+  }
+
+  /* one RTP socket per call and the pipelines' own fds: the default soft
+   * limit of 1024 stops a process at about 250 calls */
+  if (getrlimit (RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur < fds.rlim_max) {
+    fds.rlim_cur = fds.rlim_max;
+    setrlimit (RLIMIT_NOFILE, &fds);
+  }
+
+  loop = g_main_loop_new (NULL, FALSE);
+  server = gst_sip_server_new (config);
+  g_signal_connect (
+      server, "call-pipeline", G_CALLBACK (on_call_pipeline), NULL);
+  g_signal_connect (
+      server, "call-rejected", G_CALLBACK (on_call_rejected), NULL);
+  g_signal_connect (server, "call-ended", G_CALLBACK (on_call_ended), NULL);
+  g_signal_connect (server, "drained", G_CALLBACK (on_drained), NULL);
+  if (print_conversation)
+    g_signal_connect (
+        server, "conversation", G_CALLBACK (on_conversation), NULL);
+  if (!gst_sip_server_start (server, &err)) {
+    g_printerr ("gst-sip-agent: %s\n", err->message);
+    return 1;
+  }
+  g_unix_signal_add (SIGTERM, on_terminate, NULL);
+  g_unix_signal_add (SIGINT, on_terminate, NULL);
+  g_unix_signal_add (SIGHUP, on_reload, NULL);
+  g_print ("gst-sip-agent: listening on %s (UDP and TCP), up to %u calls, "
+           "records in %s\n",
+      config->listen, config->max_calls, config->records);
+  print_offices (config);
+
+  g_main_loop_run (loop);
+
+  gst_sip_server_stop (server);
+  gst_object_unref (server);
+  gst_sip_server_config_unref (config);
+  g_main_loop_unref (loop);
+  g_print ("gst-sip-agent: stopped\n");
+  return 0;
+}
