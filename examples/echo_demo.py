@@ -6,7 +6,7 @@ Starts the echo pipeline
         sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
 has SIPp call it and play two seconds of PCMU, watches the RTP with tshark,
 and prints the call as sipbin reported it on the bus and how much audio came
-back. The README demo is examples/agent_demo.py (the speech loop); this is
+back. The README demo is examples/server_demo.py (the server and the speech loop); this is
 the echo-only variant, for checking the SIP and RTP path alone.
 """
 

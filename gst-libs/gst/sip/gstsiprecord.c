@@ -196,19 +196,18 @@ gst_sip_record_set_answered (GstSipRecord *r)
   g_mutex_unlock (&r->lock);
 }
 
+/* The agent's sentences of one reply play back to back: they make one turn.
+ * Seconds between sentences that still count as one reply. */
+#define AGENT_SENTENCE_GAP 0.3
+
 void
 gst_sip_record_add_turn (GstSipRecord *r, const gchar *role, const gchar *text,
     gdouble start, gdouble end, gdouble confidence, gboolean interrupted)
 {
   Turn t = {0};
+  Turn *prev;
   guint i;
 
-  t.role = g_strdup (role);
-  t.text = g_strdup (text);
-  t.start = start;
-  t.end = end;
-  t.confidence = confidence;
-  t.interrupted = interrupted;
   g_mutex_lock (&r->lock);
   /* Turns arrive when they are complete (a caller's after its last word,
    * the agent's after playout), not in the order they began. */
@@ -216,6 +215,25 @@ gst_sip_record_add_turn (GstSipRecord *r, const gchar *role, const gchar *text,
     if (g_array_index (r->turns, Turn, i - 1).start <= start)
       break;
   }
+  prev = i > 0 ? &g_array_index (r->turns, Turn, i - 1) : NULL;
+  if (prev && i == r->turns->len && g_strcmp0 (role, "agent") == 0 &&
+      g_strcmp0 (prev->role, "agent") == 0 && !prev->interrupted &&
+      start - prev->end < AGENT_SENTENCE_GAP) {
+    gchar *joined = g_strconcat (prev->text, " ", text, NULL);
+
+    g_free (prev->text);
+    prev->text = joined;
+    prev->end = MAX (prev->end, end);
+    prev->interrupted = interrupted;
+    g_mutex_unlock (&r->lock);
+    return;
+  }
+  t.role = g_strdup (role);
+  t.text = g_strdup (text);
+  t.start = start;
+  t.end = end;
+  t.confidence = confidence;
+  t.interrupted = interrupted;
   g_array_insert_val (r->turns, i, t);
   g_mutex_unlock (&r->lock);
 }

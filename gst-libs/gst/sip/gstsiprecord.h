@@ -26,7 +26,9 @@ const gchar *gst_sip_record_get_path (GstSipRecord *record);
 gint64 gst_sip_record_get_start_time (GstSipRecord *record);
 
 void gst_sip_record_set_answered (GstSipRecord *record);
-/* @start, @end: seconds since the INVITE; @confidence < 0: none */
+/* @start, @end: seconds since the INVITE; @confidence < 0: none. An agent
+ * sentence that follows the agent's previous one without a gap joins its
+ * turn. */
 void gst_sip_record_add_turn (GstSipRecord *record, const gchar *role,
     const gchar *text, gdouble start, gdouble end, gdouble confidence,
     gboolean interrupted);

@@ -406,6 +406,9 @@ handle_element_message (ServerCall *sc, const GstStructure *s)
     if (text == NULL)
       return FALSE;
     gst_structure_get_boolean (s, "interrupted", &interrupted);
+    /* dropped before it played: the caller never heard it */
+    if (interrupted && duration == 0)
+      return FALSE;
     end_s = call_seconds (sc, end);
     gst_sip_record_add_turn (sc->record, "agent", text,
         GST_CLOCK_TIME_IS_VALID (duration) ? end_s - duration / 1e9 : end_s,

@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,9 +30,11 @@ class Server:
     """gst-sip-agent --config <text written to a file> on free ports.
 
     `config` is the file's text with {port}, {records}, {rtp_min},
-    {rtp_max} and {dir} (where the file is) filled in."""
+    {rtp_max} and {dir} (where the file is) filled in. With `config_path`
+    instead, that file is used as it is, on a free port (--listen) with
+    records in a temporary directory (--records)."""
 
-    def __init__(self, config, args=(), files=None):
+    def __init__(self, config=None, args=(), files=None, config_path=None):
         self.tmp = tempfile.mkdtemp(prefix='servertest-')
         self.dir = self.tmp
         self.port = st.free_port('both')
@@ -40,11 +43,15 @@ class Server:
         for name, text in (files or {}).items():
             with open(os.path.join(self.tmp, name), 'w') as f:
                 f.write(text)
-        self.config = os.path.join(self.tmp, 'server.conf')
-        with open(self.config, 'w') as f:
-            f.write(config.format(port=self.port, records=self.records, rtp_min=self.rtp_min,
-                                  rtp_max=self.rtp_max, dir=self.tmp))
         self.args = list(args)
+        if config_path:
+            self.config = os.path.abspath(config_path)
+            self.args += ['--listen', '127.0.0.1:%d' % self.port, '--records', self.records]
+        else:
+            self.config = os.path.join(self.tmp, 'server.conf')
+            with open(self.config, 'w') as f:
+                f.write(config.format(port=self.port, records=self.records, rtp_min=self.rtp_min,
+                                      rtp_max=self.rtp_max, dir=self.tmp))
         self.host = '127.0.0.1'
         self.proc = None
 
@@ -58,7 +65,7 @@ class Server:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None and exc_type not in (SystemExit, KeyboardInterrupt):
             self.dump('exception: %s' % exc)
-        self.kill()
+        self.cleanup()
         return False
 
     def start(self, timeout=20.0):
@@ -94,6 +101,10 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def stop(self, timeout=30):
         """SIGTERM, wait; returns the exit code (None: still running)."""
@@ -155,9 +166,9 @@ class Server:
 
 
 def invite(host, port, user, timeout=5.0, call_id=None):
-    """INVITE sip:user@host:port over UDP with a PCMU offer; returns
-    (final status, the final response's text). ACKs a non-2xx answer; a 2xx
-    is answered with ACK and BYE."""
+    """INVITE sip:user@host:port over UDP with a PCMU offer, for calls that
+    are refused: returns (final status, the final response's text) and ACKs
+    a non-2xx answer."""
     call_id = call_id or uuid.uuid4().hex
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))

@@ -11,7 +11,7 @@
   speech_onsets(...)             -- where the agent starts talking
   turn_latencies(...)            -- caller's speech end -> agent's speech start
 
-Used by test_conversation.py, examples/agent_demo.py and bench/speech.py.
+Used by test_conversation.py, test_server.py, examples/server_demo.py and bench/speech.py.
 """
 
 import audioop  # noqa: deprecated in 3.11, still in Debian 12's python3
@@ -86,9 +86,10 @@ def synthesize(text, voice='slt', rate=8000):
     return pcm[2 * start:2 * end]
 
 
-def caller_timeline(turns, rate=8000, voice='slt', first_wait=6.0, pause=7.0, tail=3.0):
+def caller_timeline(turns, rate=8000, voice='slt', first_wait=6.0, pause=7.0, tail=3.0,
+                    pauses=None):
     """Audio of a caller who waits first_wait s (the greeting), then says each turn
-    followed by `pause` s of silence. Returns (pcm, spans) where spans[i] =
+    followed by `pause` s of silence (or pauses[i] after turn i). Returns (pcm, spans) where spans[i] =
     (first packet, last packet) of turn i's speech, packet index from 0."""
     samples_per_packet = rate * PACKET_MS // 1000
     bytes_per_packet = samples_per_packet * 2
@@ -98,13 +99,13 @@ def caller_timeline(turns, rate=8000, voice='slt', first_wait=6.0, pause=7.0, ta
 
     pcm = bytearray(silence(first_wait))
     spans = []
-    for text in turns:
+    for i, text in enumerate(turns):
         speech = synthesize(text, voice, rate)
         speech += b'\0' * (-len(speech) % bytes_per_packet)
         first = len(pcm) // bytes_per_packet
         pcm += speech
         spans.append((first, len(pcm) // bytes_per_packet - 1))
-        pcm += silence(pause)
+        pcm += silence(pauses[i] if pauses else pause)
     pcm += silence(tail)
     return bytes(pcm), spans
 

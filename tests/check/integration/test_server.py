@@ -11,11 +11,16 @@
 - drain: SIGTERM with a call up: new calls get 503, the call goes on until
   drain-timeout, then gets our BYE, and the server exits 0.
 - reload: SIGHUP makes new calls use the changed config.
+- fulldisk: records on a full file system: the call goes on, the error is
+  logged, and the record is written once there is space again.
 - config: config errors (and an office script's errors) exit 2 naming the
   file and line.
 """
 
+import glob
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,6 +209,52 @@ def test_drain_and_reload(res, tmp):
                   repr([(x.get('end_reason'), x.get('complete')) for x in rec]))
 
 
+def test_full_disk(res, tmp):
+    st.log('== records on a full disk: the call goes on, the error is logged, the record comes back')
+    if not shutil.which('mount'):
+        return res.note_skip('no mount')
+    disk = tempfile.mkdtemp(prefix='servertest-disk-')
+    if subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', disk]).returncode != 0:
+        shutil.rmtree(disk, ignore_errors=True)
+        return res.note_skip('cannot mount a tmpfs')
+    try:
+        records = os.path.join(disk, 'records')
+        os.mkdir(records)
+        filler = os.path.join(disk, 'filler')
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:   # fill it: ENOSPC ends the loop
+            while True:
+                os.write(fd, b'\0' * 4096)
+        except OSError:
+            pass
+        os.close(fd)
+        pcap, seconds = caller_pcap(tmp)
+        with sv.Server(CONFIG.replace('records = {records}', 'records = ' + records)
+                       % {'drain': 30}, files=SCRIPTS) as server:
+            call = sipp_call(server, '+19195550100', pcap, seconds)
+            logged = server.wait_output(r'gst-sip-agent: could not write call record', 0) or None
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not logged:
+                logged = 'could not write call record' in server.err.text()
+                time.sleep(0.2)
+            res.check(bool(logged), 'the failed write is logged', server.err.text()[-500:])
+            os.unlink(filler)   # space again: the next change writes the record
+            r = call.wait()
+            res.check(r.rc == 0, 'the call went on to its end (sipp exit 0)', st.sipp_report(r))
+            rc = server.stop()
+            res.check(rc == 0, 'the server exits 0', 'exit %s' % rc)
+            recs = [json.load(open(p)) for p in glob.glob(os.path.join(records, '*.json'))]
+            res.check(len(recs) == 1 and recs[0]['complete'] and
+                      any(t['role'] == 'caller' for t in recs[0]['turns']),
+                      'the whole record is written once there is space',
+                      repr(recs)[:300])
+            res.check(not glob.glob(os.path.join(records, '.*.tmp')),
+                      'no temporary file left behind')
+    finally:
+        subprocess.run(['umount', disk])
+        shutil.rmtree(disk, ignore_errors=True)
+
+
 def check_config(text, files=None):
     with tempfile.TemporaryDirectory(prefix='servertest-conf-') as d:
         for name, body in (files or {}).items():
@@ -266,14 +317,13 @@ def main():
     st.require_elements('sttbridge', 'agent', 'ttsbridge', 'mulawdec', 'mulawenc')
     res = st.Results('test_server')
     tests = {'config': test_config, 'offices': test_offices, 'kill9': test_kill9,
-             'drain': test_drain_and_reload}
+             'drain': test_drain_and_reload, 'fulldisk': test_full_disk}
     only = sys.argv[1:] or list(tests)
     tmp = tempfile.mkdtemp(prefix='servertest-audio-')
     try:
         for name in only:
             tests[name](res, tmp)
     finally:
-        import shutil
         shutil.rmtree(tmp, ignore_errors=True)
     res.exit()
 
