@@ -109,19 +109,14 @@ print_status (gpointer data)
 int
 main (int argc, char **argv)
 {
-  gchar *listen = NULL, *codec = g_strdup ("PCMU"), *inner = NULL;
+  gchar *listen = NULL, *codec = g_strdup ("PCMU");
   gint port_min = 20000, port_max = 40000;
   GOptionEntry entries[] = {{"listen", 0, 0, G_OPTION_ARG_STRING, &listen,
                                 "SIP URI to listen on", "URI"},
       {"codec", 0, 0, G_OPTION_ARG_STRING, &codec, "PCMU, PCMA or G722",
           "NAME"},
       {"rtp-port-min", 0, 0, G_OPTION_ARG_INT, &port_min, "", "PORT"},
-      {"rtp-port-max", 0, 0, G_OPTION_ARG_INT, &port_max, "", "PORT"},
-      {"inner", 0, 0, G_OPTION_ARG_STRING, &inner,
-          "The pipeline inside each call's sipbin instead of the echo "
-          "(e.g. the speech loop), from sipsrc to sipsink",
-          "DESCRIPTION"},
-      {NULL}};
+      {"rtp-port-max", 0, 0, G_OPTION_ARG_INT, &port_max, "", "PORT"}, {NULL}};
   GOptionContext *ctx = g_option_context_new ("- echo calls, one pipeline "
                                               "per call, on one SIP endpoint");
   GError *err = NULL;
@@ -154,15 +149,9 @@ main (int argc, char **argv)
     depay = "rtppcmudepay";
     pay = "rtppcmupay";
   }
-  if (inner)
-    launch_line = g_strdup_printf ("sipbin.( name=call rtp-port-min=%d "
-                                   "rtp-port-max=%d %s )",
-        port_min, port_max, inner);
-  else
-    launch_line =
-        g_strdup_printf ("sipbin.( name=call rtp-port-min=%d "
-                         "rtp-port-max=%d sipsrc ! %s ! %s ! sipsink )",
-            port_min, port_max, depay, pay);
+  launch_line = g_strdup_printf ("sipbin.( name=call rtp-port-min=%d "
+                                 "rtp-port-max=%d sipsrc ! %s ! %s ! sipsink )",
+      port_min, port_max, depay, pay);
 
   endpoint = gst_sip_endpoint_new (listen, "gst-sip-agent-bench", &err);
   if (endpoint == NULL) {
@@ -187,6 +176,5 @@ main (int argc, char **argv)
   g_free (launch_line);
   g_free (listen);
   g_free (codec);
-  g_free (inner);
   return 0;
 }

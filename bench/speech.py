@@ -13,13 +13,14 @@
      webrtcdsp's, where each ends speech and how often it breaks a sentence
   R  real-time factors: sttbridge (pocketsphinx) decoding as fast as it can,
      flite and espeak-ng synthesis (their command line tools)
-  C  whole-loop calls in one process (bench/echo-server --inner LOOP): CPU and
-     memory per call, and whether every turn of every call was answered
+  C  whole-loop calls held by one gst-sip-agent server, with a hints-only and a
+     language-model-only dialog: CPU, memory, set-up time, turn latency and RTP
+     send jitter per level, up to the first level past the limits
 
 Usage, as root from the repository root with a built tree in build/:
   python3 bench/speech.py                  # everything (~12 min)
   python3 bench/speech.py --only T,B       # some parts (others are not kept)
-  python3 bench/speech.py --turns 8 --levels 1,2 --out /tmp/speech.md   # quick
+  python3 bench/speech.py --turns 8 --levels hints:2,lm:2 --out /tmp/speech.md   # quick
 """
 
 import argparse
@@ -42,7 +43,6 @@ import run as benchrun  # noqa: E402  (bench/run.py: its /proc readers)
 
 SCRIPT = os.path.join(HERE, 'loop-script.ini')
 BARGE_IN_SCRIPT = os.path.join(HERE, 'bargein-script.ini')
-ECHO_SERVER = os.path.join(st.BUILD_DIR, 'bench', 'echo-server')
 LOOP = sp.loop_launch('PCMU', 'agent script=' + SCRIPT)
 OPEN_TURNS = [
     'I was in a car accident yesterday',
@@ -302,23 +302,60 @@ def part_r():
 
 # ------------------------------------------------------------------ C
 
+SERVER = os.path.join(st.BUILD_DIR, 'tools', 'gst-sip-agent')
+DIALOGS = {
+    # name: (script, caller turns, what limits the level)
+    'hints': (os.path.join(HERE, 'hints-script.ini'), lambda n: [CLOSED_TURNS[i % 2] for i in range(n)]),
+    'lm': (os.path.join(HERE, 'lm-script.ini'), lambda n: [OPEN_TURNS[i % len(OPEN_TURNS)] for i in range(n)]),
+}
+LIMIT_T_P95 = 1.5      # s, turn latency on the wire
+LIMIT_JITTER_P99 = 2.0  # ms, agent's RTP send jitter
+SERVER_CONF = """[server]
+listen = 127.0.0.1:%(port)d
+records = %(records)s
+max-calls = 200
+rtp-port-min = %(rtp_min)d
+rtp-port-max = %(rtp_max)d
+
+[office bench]
+did = +19195550100
+script = %(script)s
+"""
+
+
 def proc_cpu(pid):
     return benchrun.proc_cpu_ticks(pid) / CLK_TCK
 
 
 def part_c(levels, n_turns):
+    """levels: {'hints': [n, ...], 'lm': [n, ...]}. A dialog's levels stop
+    after the first one past a limit."""
     res = []
-    for n in levels:
-        log('C: %d concurrent whole-loop calls' % n)
-        res.append(concurrent(n, n_turns))
+    for dialog, ns in levels.items():
+        for n in ns:
+            log('C: %d concurrent whole-loop calls, %s' % (n, dialog))
+            x = concurrent(n, n_turns, dialog)
+            res.append(x)
+            if not x['within']:
+                break
     return res
 
 
-def concurrent(n, n_turns):
+def send_jitter_ms(pkts):
+    """|inter-departure time - 20 ms| of one stream, in ms"""
+    out = []
+    for a, b in zip(pkts, pkts[1:]):
+        out.append(abs((b[0] - a[0]) * 1000.0 - sp.PACKET_MS))
+    return out
+
+
+def concurrent(n, n_turns, dialog):
+    import json
     tmp = tempfile.mkdtemp(prefix='bench-conc-')
     server = cap = None
+    script, turns_of = DIALOGS[dialog]
     try:
-        turns = caller_turns(n_turns)
+        turns = turns_of(n_turns)
         pcm, spans = sp.caller_timeline(turns, rate=8000, first_wait=5.0, pause=6.0)
         payload = sp.encode(pcm, 'PCMU')
         pcap = os.path.join(tmp, 'caller.pcap')
@@ -326,15 +363,19 @@ def concurrent(n, n_turns):
         seconds = len(payload) / sp.PAYLOAD_SIZE * sp.PACKET_MS / 1000.0
         port = st.free_port('both')
         rtp = (30000, 30999)
+        records = os.path.join(tmp, 'records')
+        conf = os.path.join(tmp, 'bench.conf')
+        with open(conf, 'w') as f:
+            f.write(SERVER_CONF % {'port': port, 'records': records, 'rtp_min': rtp[0],
+                                   'rtp_max': rtp[1], 'script': script})
         server = subprocess.Popen(
-            [ECHO_SERVER, '--listen', 'sip:agent@127.0.0.1:%d' % port,
-             '--rtp-port-min', str(rtp[0]), '--rtp-port-max', str(rtp[1]), '--inner', LOOP],
-            env=st.gst_env(os.path.join(tmp, 'registry.bin')), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [SERVER, '--config', conf], env=st.gst_env(os.path.join(tmp, 'registry.bin')),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
         deadline = time.monotonic() + 20
         while st.send_sip('127.0.0.1', port, 'OPTIONS', timeout=0.3) is None:
             if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError('echo-server did not start')
+                raise RuntimeError('gst-sip-agent did not start')
         idle_rss = benchrun.proc_rss_kb(server.pid)
         # SIPp's media ports must be outside the agent's range, where the
         # capture tells the two directions apart by port
@@ -344,7 +385,7 @@ def concurrent(n, n_turns):
         cpu0, t0 = proc_cpu(server.pid), time.monotonic()
         peak = idle_rss
         sipp = st.Sipp('uac_echo.xml', '127.0.0.1', port, calls=n, limit=n, rate=n,
-                       media_port=media,
+                       media_port=media, service='+19195550100',
                        keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': pcap},
                        sets={'pause_ms': int(seconds * 1000) + 1000}, timeout=seconds + 90).start()
         while sipp.proc.poll() is None:
@@ -362,7 +403,7 @@ def concurrent(n, n_turns):
             elif inside(p[2]) and p[3] == 0:           # caller -> agent
                 calls.setdefault(p[2], {'out': [], 'in': []})['in'].append(p)
         answered = total = 0
-        lat = []
+        lat, jitter = [], []
         for c in calls.values():
             if not c['in'] or not c['out']:
                 continue
@@ -374,11 +415,31 @@ def concurrent(n, n_turns):
             total += len(spans)
             answered += sum(1 for t in tl if t is not None)
             lat += [t for t in tl if t is not None]
-        return {'calls': n, 'sipp_rc': r.rc, 'media_streams': len(calls),
+            # while both sides are up: from the caller's first to last packet
+            first, last = c['in'][0][0], c['in'][-1][0]
+            jitter += send_jitter_ms([p for p in c['out'] if first <= p[0] <= last])
+        st.stop_process(server, sig=15, grace=30)
+        setup = []
+        for path in os.listdir(records):
+            with open(os.path.join(records, path)) as f:
+                rec = json.load(f)
+            if rec.get('answer'):
+                a = datetime.datetime.fromisoformat(rec['answer'].replace('Z', '+00:00'))
+                i = datetime.datetime.fromisoformat(rec['invite'].replace('Z', '+00:00'))
+                setup.append((a - i).total_seconds())
+        jitter.sort()
+        t_p95 = sp.percentile(lat, 95)
+        j_p99 = benchrun.pct(jitter, 99) if jitter else None
+        within = (r.rc == 0 and answered == total and t_p95 is not None and t_p95 <= LIMIT_T_P95
+                  and j_p99 is not None and j_p99 <= LIMIT_JITTER_P99)
+        return {'dialog': dialog, 'calls': n, 'sipp_rc': r.rc, 'media_streams': len(calls),
                 'cpu_per_call': (cpu1 - cpu0) / (t1 - t0) / n * 100.0,
                 'rss_per_call_mb': (peak - idle_rss) / 1024.0 / n, 'idle_rss_mb': idle_rss / 1024.0,
                 'turns': total, 'answered': answered,
-                'lat_p50': sp.percentile(lat, 50), 'lat_p95': sp.percentile(lat, 95)}
+                'lat_p50': sp.percentile(lat, 50), 'lat_p95': t_p95,
+                'jitter_p99': j_p99, 'jitter_max': jitter[-1] if jitter else None,
+                'setup_p50': sp.percentile(setup, 50), 'setup_p95': sp.percentile(setup, 95),
+                'within': within}
     finally:
         if cap:
             cap.cleanup()
@@ -473,16 +534,30 @@ def report(res, args):
               'above.' % r['stt_load_cpu'], '']
     c = res.get('C')
     if c:
-        L += ['## C. Whole-loop calls in one process', '',
-              '`bench/echo-server --inner LOOP`: one SIP endpoint, one pipeline per call, each the '
-              'whole speech loop. SIPp places the calls at once, each a %d-turn caller.' % args.turns,
-              '', '| calls | CPU per call (% of a core) | RSS per call MB | turns answered | '
-              'T p50 ms | T p95 ms | SIPp |', '|---|---|---|---|---|---|---|']
+        L += ['## C. Whole-loop calls in one gst-sip-agent', '',
+              'The server (`tools/gst-sip-agent`, one SIP endpoint, one pipeline per call, the '
+              'default launch template: the whole speech loop on PCMU) with one office. SIPp '
+              'places all calls at once, each a %d-turn caller. Two dialogs: **hints** '
+              '(`bench/hints-script.ini`, yes/no questions only: every turn decoded against the '
+              'agent\'s hints, a grammar) and **lm** (`bench/lm-script.ini`, open questions only: '
+              'every turn through the full en-us language model). A level is within the limits '
+              'when every call succeeded, every turn was answered, turn latency T p95 <= %.1f s '
+              'and the agent\'s RTP send jitter p99 <= %.0f ms (|inter-departure time - 20 ms| of '
+              'every packet while the caller talks); each dialog stops after its first level past '
+              'them. Set-up is INVITE -> 200 OK from the call records (the pipeline is built '
+              'after 180 Ringing).' % (min(args.turns, 8), LIMIT_T_P95, LIMIT_JITTER_P99),
+              '', '| dialog | calls | CPU per call (% of a core) | RSS per call MB | turns '
+              'answered | T p50 ms | T p95 ms | send jitter p99 / max ms | set-up p50 / p95 ms | '
+              'SIPp | within limits |', '|---|---|---|---|---|---|---|---|---|---|---|']
         for x in c:
-            L.append('| %d | %.1f | %.1f | %d/%d | %s | %s | %s |' % (
-                x['calls'], x['cpu_per_call'], x['rss_per_call_mb'], x['answered'], x['turns'],
-                fmt_ms(x['lat_p50']), fmt_ms(x['lat_p95']), 'ok' if x['sipp_rc'] == 0 else
-                'rc %d' % x['sipp_rc']))
+            L.append('| %s | %d | %.1f | %.1f | %d/%d | %s | %s | %s / %s | %s / %s | %s | %s |' % (
+                x['dialog'], x['calls'], x['cpu_per_call'], x['rss_per_call_mb'], x['answered'],
+                x['turns'], fmt_ms(x['lat_p50']), fmt_ms(x['lat_p95']),
+                '%.2f' % x['jitter_p99'] if x['jitter_p99'] is not None else '-',
+                '%.1f' % x['jitter_max'] if x['jitter_max'] is not None else '-',
+                fmt_ms(x['setup_p50']), fmt_ms(x['setup_p95']),
+                'ok' if x['sipp_rc'] == 0 else 'rc %d' % x['sipp_rc'],
+                'yes' if x['within'] else '**no**'))
         L.append('')
     return '\n'.join(L) + '\n'
 
@@ -503,7 +578,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument('--only', default='T,B,V,R,C')
     ap.add_argument('--turns', type=int, default=24)
-    ap.add_argument('--levels', default='1,2,4,6')
+    ap.add_argument('--levels', default='hints:10,20,30,40,lm:5,10,15,20',
+                    help='part C: DIALOG:N,N,...,DIALOG:N,...')
     ap.add_argument('--out', default=os.path.join(ROOT, 'docs', 'benchmarks-speech.md'))
     args = ap.parse_args()
     parts = set(args.only.upper().split(','))
@@ -517,7 +593,12 @@ def main():
     if 'R' in parts:
         res['R'] = part_r()
     if 'C' in parts:
-        res['C'] = part_c([int(x) for x in args.levels.split(',')], min(args.turns, 8))
+        levels, dialog = {}, None
+        for item in args.levels.split(','):
+            if ':' in item:
+                dialog, item = item.split(':')
+            levels.setdefault(dialog, []).append(int(item))
+        res['C'] = part_c(levels, min(args.turns, 8))
     text = report(res, args)
     with open(args.out, 'w') as f:
         f.write(text)
