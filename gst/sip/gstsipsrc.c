@@ -18,7 +18,8 @@
  * payload type. A change of SSRC re-anchors the sequence tracking and marks
  * the next buffer DISCONT; a sequence jump of more than 3000 is only believed
  * once a second packet confirms it. What is dropped is counted in
- * #GstSipSrc:stats.
+ * #GstSipSrc:stats, with the call's RFC 3550 reception statistics: packets
+ * expected and lost, and the interarrival jitter.
  *
  * Media is accepted only from the address the far end signalled
  * (#GstSipSrc:source-filter `strict`, like Asterisk's strictrtp). In `latch`
@@ -124,6 +125,7 @@ G_DEFINE_TYPE (GstSipSrc, gst_sip_src, GST_TYPE_PUSH_SRC);
 GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE, GST_TYPE_SIP_SRC);
 
 static void gst_sip_src_finalize (GObject *object);
+static gboolean gst_sip_src_set_clock (GstElement *element, GstClock *clock);
 static void gst_sip_src_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec);
 static void gst_sip_src_get_property (
@@ -208,17 +210,37 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
   /**
    * GstSipSrc:stats:
    *
-   * Counters of the current element lifetime, as an
-   * `application/x-sipsrc-stats` structure: `packets-received`,
-   * `bytes-received`, `packets-pushed`, `dropped-invalid` (not RTP, or bad
-   * header bounds), `dropped-payload-type` (not negotiated),
-   * `dropped-source` (not from the accepted address), `dropped-sequence`
-   * (unconfirmed sequence jump), `ssrc-changes`, `relatches` and
-   * `dtmf-events` (all guint64).
+   * Statistics of the current call, as an `application/x-sipsrc-stats`
+   * structure. They start from zero when a call's socket is handed over
+   * (and at start) and keep the last call's values until the next one.
+   *
+   * Counters (all guint64): `packets-received`, `bytes-received`,
+   * `packets-pushed`, `dropped-invalid` (not RTP, or bad header bounds),
+   * `dropped-payload-type` (not negotiated), `dropped-source` (not from the
+   * accepted address), `dropped-sequence` (unconfirmed sequence jump),
+   * `ssrc-changes`, `relatches` and `dtmf-events`.
+   *
+   * RFC 3550 reception statistics, over the packets of the negotiated
+   * payload types that passed the source and sequence checks (audio and
+   * telephone-events, which share the sequence space):
+   *
+   * - `packets-expected` (guint64): extended highest sequence number
+   *   received minus the first, plus one (A.3), summed over the sources
+   *   of the call: a new SSRC, a relatch or a confirmed sequence restart
+   *   starts a new count (A.1 init_seq) and the previous one is kept.
+   * - `packets-lost` (gint64): `packets-expected` minus the packets
+   *   received; duplicates count as received, so it can be negative.
+   * - `jitter` (guint): interarrival jitter of the current source (A.8),
+   *   in RTP timestamp units, from the arrival times on the pipeline clock
+   *   (when sipsrc reads each packet) and the RTP timestamps of the audio
+   *   packets; telephone-events are left out (their timestamp is the
+   *   event's start). It starts again with each new source.
+   * - `jitter-ms` (gdouble): the same in milliseconds.
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "Packet counters, including what was dropped and why",
+          "Packet counters of the call, what was dropped and why, and RFC "
+          "3550 reception statistics (packets expected and lost, jitter)",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -236,6 +258,7 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
       "dtmf-event: type (1), number, volume, method (1), start, duration "
       "(ms, on the end message); also sent downstream as a custom event");
 
+  element_class->set_clock = GST_DEBUG_FUNCPTR (gst_sip_src_set_clock);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_sip_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_sip_src_stop);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_sip_src_unlock);
@@ -282,6 +305,8 @@ gst_sip_src_finalize (GObject *object)
   g_clear_object (&self->own_socket);
   gst_clear_caps (&self->caps);
   g_clear_object (&self->cancellable);
+  gst_clear_object (&self->clock);
+  gst_clear_object (&self->active_clock);
   g_mutex_clear (&self->config_lock);
   g_cond_clear (&self->config_cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -418,6 +443,12 @@ static GstStructure *
 gst_sip_src_create_stats (GstSipSrc *self)
 {
   const GstSipSrcStats *s = &self->stats;
+  guint64 jitter_q4 = s->jitter_q4;
+  gint clock_rate = s->clock_rate;
+  gdouble jitter_ms = 0.0;
+
+  if (clock_rate > 0)
+    jitter_ms = jitter_q4 / 16.0 * 1000.0 / clock_rate;
 
   return gst_structure_new ("application/x-sipsrc-stats", "packets-received",
       G_TYPE_UINT64, s->packets_received, "bytes-received", G_TYPE_UINT64,
@@ -427,7 +458,10 @@ gst_sip_src_create_stats (GstSipSrc *self)
       "dropped-source", G_TYPE_UINT64, s->dropped_source, "dropped-sequence",
       G_TYPE_UINT64, s->dropped_sequence, "ssrc-changes", G_TYPE_UINT64,
       s->ssrc_changes, "relatches", G_TYPE_UINT64, s->relatches, "dtmf-events",
-      G_TYPE_UINT64, s->dtmf_events, NULL);
+      G_TYPE_UINT64, s->dtmf_events, "packets-expected", G_TYPE_UINT64,
+      s->packets_expected, "packets-lost", G_TYPE_INT64, s->packets_lost,
+      "jitter", G_TYPE_UINT, (guint) MIN (jitter_q4 >> 4, G_MAXUINT),
+      "jitter-ms", G_TYPE_DOUBLE, jitter_ms, NULL);
 }
 
 static void
@@ -660,6 +694,36 @@ payload_from_caps (const GstCaps *caps)
   return pt;
 }
 
+static gint
+clock_rate_from_caps (const GstCaps *caps)
+{
+  gint rate = 0;
+
+  if (caps && gst_caps_get_size (caps) > 0)
+    gst_structure_get_int (
+        gst_caps_get_structure (caps, 0), "clock-rate", &rate);
+  return rate;
+}
+
+/* The element's clock, for the arrival time of every packet (jitter). The
+ * streaming thread takes its own reference under config_lock, which it
+ * holds once per packet anyway: reading GST_ELEMENT_CLOCK would take the
+ * object lock for each packet. It is woken to take a new clock before the
+ * next packet. */
+static gboolean
+gst_sip_src_set_clock (GstElement *element, GstClock *clock)
+{
+  GstSipSrc *self = GST_SIP_SRC (element);
+
+  g_mutex_lock (&self->config_lock);
+  if (self->clock != clock) {
+    gst_object_replace ((GstObject **) &self->clock, GST_OBJECT_CAST (clock));
+    config_changed_locked (self);
+  }
+  g_mutex_unlock (&self->config_lock);
+  return GST_ELEMENT_CLASS (parent_class)->set_clock (element, clock);
+}
+
 /* Called in the streaming thread with config_lock held: takes over what
  * sipbin configured for the call. Returns caps to push, if they changed. */
 static GstCaps *
@@ -678,6 +742,14 @@ apply_config_locked (GstSipSrc *self)
     memset (&self->latched, 0, sizeof (self->latched));
     self->latched_last_seen = 0;
     self->discont = TRUE;
+    /* a new call: its statistics start from zero */
+    memset (&self->stats, 0, sizeof (self->stats));
+    self->received = 0;
+    self->expected_before = 0;
+    self->received_before = 0;
+    self->have_transit = FALSE;
+    self->jitter_q4 = 0;
+    self->clock_rate = 0;
     g_free (self->active_call_id);
     self->active_call_id = g_strdup (self->call_id);
     self->call_started_pending = TRUE;
@@ -686,6 +758,14 @@ apply_config_locked (GstSipSrc *self)
   gst_sip_rtp_channel_refresh (
       self->channel, &self->channel_generation, &self->signalled);
   self->audio_pt = payload_from_caps (self->caps);
+  if (clock_rate_from_caps (self->caps) != self->clock_rate) {
+    /* transit times in another unit: the jitter starts again */
+    self->clock_rate = clock_rate_from_caps (self->caps);
+    self->have_transit = FALSE;
+    self->jitter_q4 = 0;
+    self->stats.jitter_q4 = 0;
+  }
+  self->stats.clock_rate = self->clock_rate;
   GST_OBJECT_LOCK (self);
   self->dtmf_pt = self->telephone_event_pt;
   self->active_filter = self->source_filter;
@@ -815,6 +895,47 @@ handle_telephone_event (GstSipSrc *self, GstRTPBuffer *rtp)
   }
 }
 
+/* Packets expected from the current source: extended highest sequence
+ * number minus the first one, plus one (RFC 3550 A.3). */
+static guint64
+expected_from_source (GstSipSrc *self)
+{
+  if (self->received == 0)
+    return 0;
+  return (guint64) self->cycles + self->max_seq - self->base_seq + 1;
+}
+
+/* RFC 3550 A.1 init_seq(): a new source, or the same one restarting its
+ * sequence numbers. The counts of the previous one stay in the call's
+ * totals; its jitter does not carry over. */
+static void
+init_seq (GstSipSrc *self, guint16 seq)
+{
+  self->expected_before += expected_from_source (self);
+  self->received_before += self->received;
+  self->received = 0;
+  self->base_seq = seq;
+  self->max_seq = seq;
+  self->bad_seq = RTP_SEQ_MOD + 1;
+  self->cycles = 0;
+  self->have_transit = FALSE;
+  self->jitter_q4 = 0;
+  self->stats.jitter_q4 = 0;
+  self->discont = TRUE;
+}
+
+/* A packet of the current source passed the sequence check. A.3:
+ * duplicates are counted as received too, so the loss can be negative. */
+static void
+count_received (GstSipSrc *self)
+{
+  self->received++;
+  self->stats.packets_expected =
+      self->expected_before + expected_from_source (self);
+  self->stats.packets_lost = (gint64) self->stats.packets_expected -
+      (gint64) (self->received_before + self->received);
+}
+
 /* RFC 3550 A.1 sequence tracking. Returns FALSE for a packet to drop. */
 static gboolean
 track_sequence (GstSipSrc *self, guint32 ssrc, guint16 seq)
@@ -829,10 +950,8 @@ track_sequence (GstSipSrc *self, guint32 ssrc, guint16 seq)
     }
     self->have_ssrc = TRUE;
     self->ssrc = ssrc;
-    self->max_seq = seq;
-    self->bad_seq = RTP_SEQ_MOD + 1;
-    self->cycles = 0;
-    self->discont = TRUE;
+    init_seq (self, seq);
+    count_received (self);
     return TRUE;
   }
 
@@ -844,10 +963,7 @@ track_sequence (GstSipSrc *self, guint32 ssrc, guint16 seq)
   } else if (udelta <= RTP_SEQ_MOD - MAX_MISORDER) {
     if (seq == self->bad_seq) {
       GST_INFO_OBJECT (self, "sequence restarted at %u", seq);
-      self->max_seq = seq;
-      self->cycles = 0;
-      self->bad_seq = RTP_SEQ_MOD + 1;
-      self->discont = TRUE;
+      init_seq (self, seq);
     } else {
       self->bad_seq = (seq + 1) & (RTP_SEQ_MOD - 1);
       return FALSE;
@@ -855,7 +971,33 @@ track_sequence (GstSipSrc *self, guint32 ssrc, guint16 seq)
   }
   /* else: duplicate or reordered within MAX_MISORDER; the jitter buffer
    * downstream sorts it out. */
+  count_received (self);
   return TRUE;
+}
+
+/* RFC 3550 A.8 interarrival jitter, kept scaled by 16 as in the RFC's
+ * integer version. The arrival time is the pipeline clock's (the clock the
+ * buffers are timestamped with) converted to the stream's clock rate; its
+ * origin does not matter, only differences of transit times are used, all
+ * modulo 2^32 like the RTP timestamps. */
+static void
+update_jitter (GstSipSrc *self, guint32 rtp_time)
+{
+  guint32 arrival, transit;
+  gint64 d;
+
+  if (self->active_clock == NULL || self->clock_rate <= 0)
+    return;
+  arrival = (guint32) gst_util_uint64_scale_int (
+      gst_clock_get_time (self->active_clock), self->clock_rate, GST_SECOND);
+  transit = arrival - rtp_time;
+  if (self->have_transit) {
+    d = ABS ((gint64) (gint32) (transit - self->transit));
+    self->jitter_q4 += d - ((self->jitter_q4 + 8) >> 4);
+    self->stats.jitter_q4 = self->jitter_q4;
+  }
+  self->transit = transit;
+  self->have_transit = TRUE;
 }
 
 static gboolean
@@ -929,6 +1071,8 @@ process_packet (GstSipSrc *self, GstBuffer *buf, const GstSipRtpAddress *from)
   } else if (pt == self->dtmf_pt) {
     handle_telephone_event (self, &rtp);
     verdict = PACKET_CONSUMED;
+  } else {
+    update_jitter (self, gst_rtp_buffer_get_timestamp (&rtp));
   }
   gst_rtp_buffer_unmap (&rtp);
   return verdict;
@@ -995,6 +1139,12 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     if (self->active_generation != self->config_generation) {
       g_cancellable_reset (self->cancellable);
       new_caps = apply_config_locked (self);
+    }
+    if (G_UNLIKELY (self->active_clock != self->clock)) {
+      /* arrival times on another clock: no transit difference across */
+      gst_object_replace (
+          (GstObject **) &self->active_clock, GST_OBJECT_CAST (self->clock));
+      self->have_transit = FALSE;
     }
     g_mutex_unlock (&self->config_lock);
 

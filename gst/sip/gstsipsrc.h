@@ -44,6 +44,11 @@ typedef struct
   guint64 ssrc_changes;
   guint64 relatches;
   guint64 dtmf_events;
+  /* RFC 3550 reception statistics of the call (A.1, A.3, A.8) */
+  guint64 packets_expected;
+  gint64 packets_lost;
+  guint64 jitter_q4; /* interarrival jitter, timestamp units scaled by 16 */
+  gint clock_rate;
 } GstSipSrcStats;
 
 struct _GstSipSrc
@@ -70,6 +75,7 @@ struct _GstSipSrc
   gint config_generation;
   gboolean flushing;
   GCancellable *cancellable;
+  GstClock *clock; /* the element's clock, mirrored in set_clock */
 
   /* streaming thread only */
   GSocket *active_socket;
@@ -91,6 +97,17 @@ struct _GstSipSrc
   guint16 max_seq;
   guint32 bad_seq;
   guint32 cycles;
+  /* RFC 3550 reception statistics: the current source since init_seq()
+   * (A.1), what earlier sources of the call added, and A.8's jitter */
+  GstClock *active_clock;
+  gint clock_rate;
+  guint16 base_seq;
+  guint64 received;
+  guint64 expected_before;
+  guint64 received_before;
+  gboolean have_transit;
+  guint32 transit;
+  guint64 jitter_q4;
   gboolean discont;
   gboolean dtmf_active;
   guint32 dtmf_timestamp;

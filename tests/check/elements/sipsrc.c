@@ -7,6 +7,7 @@
 #include <gst/check/gstharness.h>
 #include "siptestutil.h"
 #include <gio/gio.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct
@@ -469,6 +470,301 @@ GST_START_TEST (test_call_ended_event)
 
 GST_END_TEST;
 
+/* ---- RFC 3550 reception statistics ---- */
+
+static void
+check_reception (GstElement *element, guint64 expected, gint64 lost)
+{
+  GstStructure *s;
+  guint64 got_expected;
+  gint64 got_lost;
+
+  g_object_get (element, "stats", &s, NULL);
+  fail_unless (gst_structure_get_uint64 (s, "packets-expected", &got_expected));
+  fail_unless (gst_structure_get_int64 (s, "packets-lost", &got_lost));
+  gst_structure_free (s);
+  fail_unless_equals_uint64 (got_expected, expected);
+  fail_unless_equals_int64 (got_lost, lost);
+}
+
+static guint
+get_jitter (GstElement *element, gdouble *jitter_ms)
+{
+  GstStructure *s;
+  guint jitter;
+
+  g_object_get (element, "stats", &s, NULL);
+  fail_unless (gst_structure_get_uint (s, "jitter", &jitter));
+  fail_unless (gst_structure_get_double (s, "jitter-ms", jitter_ms));
+  gst_structure_free (s);
+  return jitter;
+}
+
+/* Sends seqs[0..n) from the signalled address and pulls what gets through. */
+static void
+send_and_pull (
+    Fixture *f, const guint16 *seqs, guint n, guint32 ssrc, guint n_pushed)
+{
+  guint i;
+
+  for (i = 0; i < n; i++)
+    send_rtp (f, NULL, 0, seqs[i], ssrc);
+  for (i = 0; i < n_pushed; i++)
+    pull_seq (f, NULL);
+}
+
+GST_START_TEST (test_reception_in_order_no_loss)
+{
+  Fixture f;
+  guint16 seqs[50];
+  guint i;
+
+  fixture_setup (&f, "strict");
+  for (i = 0; i < G_N_ELEMENTS (seqs); i++)
+    seqs[i] = 1000 + i;
+  send_and_pull (&f, seqs, G_N_ELEMENTS (seqs), 0x1234, G_N_ELEMENTS (seqs));
+  check_reception (f.h->element, 50, 0);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_reception_gaps_counted)
+{
+  Fixture f;
+  /* 4, 5 and 7 never arrive; 11 to 19 are one burst lost at the end */
+  const guint16 seqs[] = {1, 2, 3, 6, 8, 9, 10, 20};
+
+  fixture_setup (&f, "strict");
+  send_and_pull (&f, seqs, G_N_ELEMENTS (seqs), 0x1234, G_N_ELEMENTS (seqs));
+  check_reception (f.h->element, 20, 12);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_reception_sequence_wrap)
+{
+  Fixture f;
+  /* across the wrap, 0 and 3 lost: the extended sequence number goes on
+   * from 65535 to 65536 + 4 instead of starting again */
+  const guint16 seqs[] = {65530, 65531, 65532, 65533, 65534, 65535, 1, 2, 4};
+
+  fixture_setup (&f, "strict");
+  send_and_pull (&f, seqs, G_N_ELEMENTS (seqs), 0x1234, G_N_ELEMENTS (seqs));
+  check_reception (f.h->element, 11, 2);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_reception_duplicates_and_reordering)
+{
+  Fixture f;
+  /* 3 three times; 5 before 4; nothing lost: RFC 3550 A.3 counts the
+   * duplicates as received, the loss goes negative */
+  const guint16 seqs[] = {1, 2, 3, 3, 3, 5, 4, 6};
+
+  fixture_setup (&f, "strict");
+  send_and_pull (&f, seqs, G_N_ELEMENTS (seqs), 0x1234, G_N_ELEMENTS (seqs));
+  check_reception (f.h->element, 6, -2);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* A confirmed sequence restart (A.1) starts a new count; what was received
+ * before stays in the call's totals. */
+GST_START_TEST (test_reception_sequence_restart)
+{
+  Fixture f;
+  /* 102 lost; 20000 is a lone jump (dropped), 30000 and 30001 confirm a
+   * restart at 30001; 30003 is a loss of the restarted sequence */
+  const guint16 seqs[] = {100, 101, 103, 20000, 30000, 30001, 30002, 30004};
+
+  fixture_setup (&f, "strict");
+  send_and_pull (&f, seqs, G_N_ELEMENTS (seqs), 0x1234, 6);
+  fail_unless_equals_int (element_stat (f.h->element, "dropped-sequence"), 2);
+  check_reception (f.h->element, 4 + 4, 1 + 1);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* Sends one PCMU packet after setting the harness's test clock to
+ * `arrival`, and checks that it went out with that timestamp: the arrival
+ * time of the jitter is the time sipsrc's buffers are stamped with. */
+static void
+send_at (Fixture *f, GstTestClock *clock, guint16 seq, guint32 rtp_time,
+    guint32 ssrc, GstClockTime arrival)
+{
+  guint8 pkt[12 + 160];
+  gsize len = make_rtp (pkt, 0, seq, rtp_time, ssrc, FALSE, 160);
+  GstBuffer *buf;
+
+  gst_test_clock_set_time (clock, arrival);
+  send_raw (f->sender, f->target, pkt, len);
+  buf = gst_harness_pull (f->h);
+  fail_unless (buf != NULL);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), arrival);
+  gst_buffer_unref (buf);
+}
+
+GST_START_TEST (test_jitter_constant_transit_is_zero)
+{
+  Fixture f;
+  GstTestClock *clock;
+  gdouble jitter_ms;
+  guint i;
+
+  fixture_setup (&f, "strict");
+  clock = gst_harness_get_testclock (f.h);
+  /* every packet exactly 20 ms after the previous one, 160 samples later,
+   * with an arbitrary RTP timestamp origin (wrapping too) */
+  for (i = 0; i < 30; i++)
+    send_at (&f, clock, 7 + i, 0xfffff000u + i * 160, 0x1234,
+        GST_SECOND + i * 20 * GST_MSECOND);
+  fail_unless_equals_int (get_jitter (f.h->element, &jitter_ms), 0);
+  fail_unless (jitter_ms == 0.0);
+  check_reception (f.h->element, 30, 0);
+  gst_object_unref (clock);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* Packets sent every 20 ms (160 samples at 8 kHz) arrive late by
+ * delay_ms[i]; the jitter is what RFC 3550 6.4.1 defines:
+ * J(i) = J(i-1) + (|D(i-1,i)| - J(i-1))/16. sipsrc keeps the RFC's integer
+ * version (A.8), which stays within half a timestamp unit of it. A
+ * telephone-event in the middle (its RTP timestamp is the key press's
+ * start) counts for the sequence but not for the jitter. */
+GST_START_TEST (test_jitter_follows_rfc3550)
+{
+  static const guint delay_ms[] = {
+      0, 3, 1, 7, 2, 0, 12, 4, 4, 1, 9, 0, 5, 2, 6, 3, 0, 8, 1, 2, 15, 0, 0, 6};
+  Fixture f;
+  GstTestClock *clock;
+  gdouble expected = 0.0, jitter_ms;
+  guint jitter, i;
+  guint16 seq = 500;
+
+  fixture_setup (&f, "strict");
+  clock = gst_harness_get_testclock (f.h);
+  for (i = 0; i < G_N_ELEMENTS (delay_ms); i++) {
+    GstClockTime arrival =
+        3 * GST_SECOND + (i * 20 + delay_ms[i]) * GST_MSECOND;
+
+    if (i > 0) {
+      /* D in timestamp units: 8 per ms at 8 kHz */
+      gdouble d = 8.0 * ((gint) delay_ms[i] - (gint) delay_ms[i - 1]);
+
+      expected += (fabs (d) - expected) / 16.0;
+    }
+    send_at (&f, clock, seq++, 4000 + i * 160, 0x1234, arrival);
+
+    if (i == 10) {
+      /* '1': its RTP timestamp is where the key went down, 200 ms
+       * before packet 10's */
+      gst_test_clock_set_time (clock, arrival + 1 * GST_MSECOND);
+      send_event (&f, seq++, 4000 + i * 160 - 1600, TRUE, 1, FALSE, 160);
+      gst_structure_free (pop_dtmf_message (&f));
+    }
+  }
+  jitter = get_jitter (f.h->element, &jitter_ms);
+  GST_INFO ("jitter %u (%.4f ms), RFC 3550 definition %.4f (%.4f ms)", jitter,
+      jitter_ms, expected, expected / 8.0);
+  fail_unless (expected > 10.0, "the pattern should give a real jitter");
+  /* the integer version is within half a unit, `jitter` is rounded down */
+  fail_unless (jitter + 1.5 >= expected && jitter <= expected + 0.5,
+      "jitter %u, expected %f", jitter, expected);
+  fail_unless (fabs (jitter_ms - expected / 8.0) <= 0.5 / 8.0,
+      "jitter-ms %f, expected %f", jitter_ms, expected / 8.0);
+  check_reception (f.h->element, G_N_ELEMENTS (delay_ms) + 1, 0);
+  gst_object_unref (clock);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* A new SSRC is a new source (A.1): its sequence numbers start a new
+ * count, added to the call's, and its jitter starts from zero. */
+GST_START_TEST (test_reception_ssrc_change_restarts)
+{
+  Fixture f;
+  GstTestClock *clock;
+  gdouble jitter_ms;
+  guint i;
+
+  fixture_setup (&f, "strict");
+  clock = gst_harness_get_testclock (f.h);
+  /* first source: 10 packets, 13 missing, arrival 0 or 6 ms late */
+  for (i = 0; i < 11; i++) {
+    if (i == 3)
+      continue;
+    send_at (&f, clock, 10 + i, i * 160, 0x1111,
+        GST_SECOND + (i * 20 + (i % 2) * 6) * GST_MSECOND);
+  }
+  check_reception (f.h->element, 11, 1);
+  fail_unless (get_jitter (f.h->element, &jitter_ms) > 0);
+
+  /* second source, far away in sequence and timestamp: no loss counted
+   * for the jump, and no jitter from its first packet */
+  send_at (&f, clock, 40000, 123456, 0x2222, 2 * GST_SECOND);
+  check_reception (f.h->element, 12, 1);
+  fail_unless_equals_int (get_jitter (f.h->element, &jitter_ms), 0);
+  for (i = 1; i < 5; i++)
+    send_at (&f, clock, 40000 + i, 123456 + i * 160, 0x2222,
+        2 * GST_SECOND + i * 20 * GST_MSECOND);
+  check_reception (f.h->element, 16, 1);
+  fail_unless_equals_int (get_jitter (f.h->element, &jitter_ms), 0);
+  fail_unless_equals_int (element_stat (f.h->element, "ssrc-changes"), 1);
+  gst_object_unref (clock);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* Statistics are the call's: a new socket from sipbin starts them again. */
+GST_START_TEST (test_reception_reset_on_new_call)
+{
+  Fixture f;
+  GSocket *second = udp_socket ();
+  GSocketAddress *to;
+  const guint16 seqs[] = {1, 2, 5};
+  guint8 pkt[12 + 160];
+  gsize len;
+  guint16 seq;
+
+  fixture_setup (&f, "strict");
+  send_and_pull (&f, seqs, G_N_ELEMENTS (seqs), 0x1111, G_N_ELEMENTS (seqs));
+  check_reception (f.h->element, 5, 2);
+  fail_unless_equals_int (element_stat (f.h->element, "packets-received"), 3);
+
+  g_object_set (
+      f.h->element, "call-id", "next@example.com", "socket", second, NULL);
+  {
+    GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+
+    to = g_inet_socket_address_new (lo, local_port (second));
+    g_object_unref (lo);
+  }
+  for (seq = 300; seq < 304; seq++) {
+    len = make_rtp (pkt, 0, seq, seq * 160, 0x2222, FALSE, 160);
+    send_raw (f.sender, to, pkt, len);
+    fail_unless_equals_int (pull_seq (&f, NULL), seq);
+  }
+  check_reception (f.h->element, 4, 0);
+  fail_unless_equals_int (element_stat (f.h->element, "packets-received"), 4);
+  fail_unless_equals_int (element_stat (f.h->element, "packets-pushed"), 4);
+
+  g_object_unref (to);
+  g_object_unref (second);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_no_socket_waits_and_stops_cleanly)
 {
   GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
@@ -518,6 +814,15 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_latch_follows_new_source_after_silence);
   tcase_add_test (tc, test_ssrc_change_reanchors);
   tcase_add_test (tc, test_sequence_wrap_and_jump);
+  tcase_add_test (tc, test_reception_in_order_no_loss);
+  tcase_add_test (tc, test_reception_gaps_counted);
+  tcase_add_test (tc, test_reception_sequence_wrap);
+  tcase_add_test (tc, test_reception_duplicates_and_reordering);
+  tcase_add_test (tc, test_reception_sequence_restart);
+  tcase_add_test (tc, test_jitter_constant_transit_is_zero);
+  tcase_add_test (tc, test_jitter_follows_rfc3550);
+  tcase_add_test (tc, test_reception_ssrc_change_restarts);
+  tcase_add_test (tc, test_reception_reset_on_new_call);
   tcase_add_test (tc, test_telephone_events);
   tcase_add_test (tc, test_call_started_event);
   tcase_add_test (tc, test_call_ended_event);
