@@ -38,8 +38,9 @@
  *
  * Downstream, on the sink pad: `dtmf-event` (rtpdtmfdepay's fields; each
  * key counts once, on its `start=FALSE` event, or on an event without
- * `start`), `stt-speech-started` (the caller started speaking) and
- * `sip-call-started` (forwarded downstream after it is handled). Upstream,
+ * `start`), `stt-speech-started` (the caller started speaking),
+ * `sip-call-started` (forwarded downstream after it is handled) and
+ * `sip-transfer-result` (below). Upstream,
  * on the src pad, from ttsbridge: `tts-started` and `tts-finished` (`text`,
  * `interrupted`, `idle`). The agent sends `agent-hints` upstream on entering
  * each dialog state (`state`, `phrases`, `closed`) and `agent-barge-in`
@@ -71,7 +72,7 @@
  * Element messages on the bus, each with `call-id` (string) when known:
  *
  * - `agent-turn`: one per answered input: `turn` (uint), `input` (`start`,
- *   `utterance`, `dtmf`, `no-input`), `state` (where the input was heard),
+ *   `utterance`, `dtmf`, `no-input`, `transfer-failed`), `state` (where the input was heard),
  *   `heard`, `matched` (intent, slot type, `yes`, `no`, `no-match`,
  *   `no-input`), `reply` (what the agent decided to say) and `next-state`.
  * - `intake`: `field`, `value`, `state`, `complete=FALSE` each time a field
@@ -84,8 +85,20 @@
  *   `max-retries`). Posted once what the agent said before it has played
  *   out (`tts-finished` for its last sentence), or when ttsbridge stays silent
  *   for longer than the text should take (at most 15 s). The application
- *   acts on it (sipbin's `hangup` signal, a REFER); afterwards the agent
- *   says nothing more until the next call.
+ *   acts on it (sipbin hangs up, or transfers with a REFER); afterwards the
+ *   agent says nothing more until the next call, and does not re-prompt
+ *   while a transfer is in progress.
+ *
+ * ## Transfers that fail
+ *
+ * sipbin reports the end of a transfer with a `sip-transfer-result` event
+ * (`success`, `status`, `target`, `call-id`). On success the call ends. On
+ * failure the caller is still on the line: the conversation goes on where
+ * the transfer was decided, the backend answers an input of its own (an
+ * `agent-turn` with `input=transfer-failed`; the script's `transfer-failed`
+ * actions, by default an apology and the question that led to the
+ * transfer), and when it ends again a new final `intake` is posted with
+ * everything collected: the last `intake` of a call is the one that counts.
  *
  * A script that cannot be loaded fails NULL->READY with an error whose
  * message is `FILE:LINE: what is wrong`.
@@ -170,6 +183,7 @@ typedef enum
   ITEM_SEGMENT,
   ITEM_CALL_STARTED,
   ITEM_CALL_ENDED,
+  ITEM_TRANSFER_RESULT,
   ITEM_EVENT,
   ITEM_EOS,
   ITEM_OUTPUT,
@@ -179,9 +193,12 @@ typedef enum
 typedef struct
 {
   ItemType type;
-  gchar *text; /* UTTERANCE, TTS_*: text; CALL_STARTED: call-id */
+  gchar *text; /* UTTERANCE, TTS_*: text; CALL_*, TRANSFER_RESULT: call-id */
   gchar digit;
-  GstEvent *event; /* EVENT, CALL_*: to forward downstream */
+  gchar *target; /* TRANSFER_RESULT */
+  gint status; /* TRANSFER_RESULT */
+  gboolean success; /* TRANSFER_RESULT */
+  GstEvent *event; /* EVENT, CALL_*, TRANSFER_RESULT: to forward downstream */
   GstAgentOutput *output;
 } Item;
 
@@ -335,6 +352,7 @@ static void
 item_free (Item *item)
 {
   g_free (item->text);
+  g_free (item->target);
   if (item->event)
     gst_event_unref (item->event);
   if (item->output)
@@ -776,6 +794,8 @@ post_action (GstAgent *self)
 
   d->pending_action = NULL;
   d->conversation = GST_AGENT_CONVERSATION_ENDED;
+  d->transfer_pending =
+      g_strcmp0 (gst_structure_get_string (s, "action"), "transfer") == 0;
   clear_sentences (&d->held);
   GST_INFO_OBJECT (self, "posting %" GST_PTR_FORMAT, s);
   post_message (self, s);
@@ -900,6 +920,7 @@ end_conversation (GstAgent *self, const gchar *why, gboolean can_push)
   d->feedback_seen = FALSE;
   d->awaiting_input = FALSE;
   d->no_input_deadline = 0;
+  d->transfer_pending = FALSE;
   g_clear_pointer (&d->call_id, g_free);
   g_clear_pointer (&d->fields, gst_structure_free);
   set_state_name (self, NULL);
@@ -943,6 +964,37 @@ handle_call_started (GstAgent *self, const gchar *call_id)
       g_strcmp0 (call_id, d->call_id) == 0)
     return;
   start_conversation (self, call_id, FALSE);
+}
+
+/* How the transfer the agent asked for ended (sipbin, through sipsrc).
+ * Success: sipbin hangs up, sip-call-ended follows. Failure: the caller is
+ * still there, so the conversation that ended with the transfer goes on
+ * and the backend decides what to say (the script's transfer-failed). */
+static void
+handle_transfer_result (GstAgent *self, const gchar *call_id, gboolean success,
+    gint status, const gchar *target)
+{
+  GstAgentDialog *d = &self->dialog;
+  GstAgentInput input = {0};
+
+  if (!d->transfer_pending ||
+      (call_id && d->call_id && strcmp (call_id, d->call_id) != 0)) {
+    GST_DEBUG_OBJECT (self, "result of a transfer that is not ours (%s)",
+        call_id ? call_id : "no call-id");
+    return;
+  }
+  d->transfer_pending = FALSE;
+  if (success) {
+    GST_INFO_OBJECT (self, "transferred to %s", target ? target : "?");
+    return;
+  }
+  GST_INFO_OBJECT (self, "transfer to %s failed (%d): the conversation goes on",
+      target ? target : "?", status);
+  d->conversation = GST_AGENT_CONVERSATION_ACTIVE;
+  input.type = GST_AGENT_INPUT_TRANSFER_FAILED;
+  input.text = target;
+  input.status = status;
+  call_backend_input (self, &input, "transfer-failed");
 }
 
 /* The caller interrupts: drop the rest of the reply here and in ttsbridge,
@@ -1110,6 +1162,12 @@ handle_item (GstAgent *self, Item *item)
       if (item->text == NULL || d->call_id == NULL ||
           g_strcmp0 (item->text, d->call_id) == 0)
         end_conversation (self, "the call ended", TRUE);
+      ensure_stream (self);
+      gst_pad_push_event (self->srcpad, gst_event_ref (item->event));
+      break;
+    case ITEM_TRANSFER_RESULT:
+      handle_transfer_result (
+          self, item->text, item->success, item->status, item->target);
       ensure_stream (self);
       gst_pad_push_event (self->srcpad, gst_event_ref (item->event));
       break;
@@ -1339,6 +1397,13 @@ custom_sink_event (GstAgent *self, GstEvent *event)
   } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_ENDED)) {
     item = item_new (ITEM_CALL_ENDED);
     item->text = g_strdup (gst_structure_get_string (s, "call-id"));
+    item->event = gst_event_ref (event);
+  } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_TRANSFER_RESULT)) {
+    item = item_new (ITEM_TRANSFER_RESULT);
+    item->text = g_strdup (gst_structure_get_string (s, "call-id"));
+    item->target = g_strdup (gst_structure_get_string (s, "target"));
+    gst_structure_get_int (s, "status", &item->status);
+    gst_structure_get_boolean (s, "success", &item->success);
     item->event = gst_event_ref (event);
   } else {
     return FALSE;

@@ -22,7 +22,8 @@ typedef enum
   GST_AGENT_CONVERSATION_NONE, /* nothing started since READY->PAUSED */
   GST_AGENT_CONVERSATION_ACTIVE,
   GST_AGENT_CONVERSATION_ENDING, /* action decided, waiting for playout */
-  GST_AGENT_CONVERSATION_ENDED, /* action posted; the agent is silent */
+  GST_AGENT_CONVERSATION_ENDED, /* action posted; the agent is silent (a
+                                  failed transfer makes it ACTIVE again) */
 } GstAgentConversation;
 
 /* What the dialog thread knows; only that thread touches it (and
@@ -52,6 +53,9 @@ typedef struct
   /* hangup/transfer waiting for the prompt before it */
   GstStructure *pending_action;
   gint64 action_deadline;
+  /* a transfer was posted and its sip-transfer-result has not come: the
+   * agent stays silent, and a failure brings the conversation back */
+  gboolean transfer_pending;
 
   /* src stream */
   gboolean need_stream_start;

@@ -24,7 +24,9 @@
  * ACTION outputs are facts, never dropped.
  *
  * A reply is any number of STATE, SAY and FIELD outputs, at most one ACTION
- * (which ends the conversation), then exactly one DONE. SAY text may hold
+ * (which ends the conversation), then exactly one DONE. A transfer that
+ * fails brings the conversation back: the backend gets a TRANSFER_FAILED
+ * input and answers it like any other. SAY text may hold
  * one or several sentences; the element splits it and pushes one buffer per
  * sentence, so a streaming backend should emit each sentence as soon as it
  * is complete.
@@ -45,19 +47,26 @@ typedef struct _GstAgentBackendClass GstAgentBackendClass;
  * @GST_AGENT_INPUT_DTMF: one key press (the end of a DTMF event)
  * @GST_AGENT_INPUT_NO_INPUT: the caller said nothing for the no-input
  *   timeout the last DONE asked for (counted from the end of the prompt)
+ * @GST_AGENT_INPUT_TRANSFER_FAILED: the transfer of the last ACTION did not
+ *   happen (@text: its target, @status: the SIP status, 0 when it never
+ *   started) and the caller is still on the line: the conversation that
+ *   ended with that ACTION goes on, the backend says what now
  */
 typedef enum
 {
   GST_AGENT_INPUT_UTTERANCE,
   GST_AGENT_INPUT_DTMF,
   GST_AGENT_INPUT_NO_INPUT,
+  GST_AGENT_INPUT_TRANSFER_FAILED,
 } GstAgentInputType;
 
 typedef struct
 {
   GstAgentInputType type;
-  const gchar *text; /* UTTERANCE: as sttbridge wrote it (valid UTF-8) */
+  const gchar *text; /* UTTERANCE: as sttbridge wrote it (valid UTF-8);
+                        TRANSFER_FAILED: the target */
   gchar digit; /* DTMF: '0'-'9', '*', '#', 'A'-'D' */
+  gint status; /* TRANSFER_FAILED: SIP status */
 } GstAgentInput;
 
 /**

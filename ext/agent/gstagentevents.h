@@ -14,6 +14,14 @@
  *                        (call-id), after media of that call went out;
  *                        out of band (GstAudioDecoder would hold a
  *                        serialized one until audio that never comes)
+ *   "sip-transfer-result" sipbin through sipsrc, when a transfer the agent
+ *                        asked for (agent-action transfer) has ended
+ *                        (success: boolean, status: int, the SIP status of
+ *                        the REFER's refusal or of the final sipfrag, 0 when
+ *                        it never started, 408 on timeout; target: string;
+ *                        call-id); out of band like sip-call-ended. On
+ *                        success sipbin hangs up; on failure the call goes
+ *                        on and the agent takes the conversation back
  *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's)
  *   "stt-speech-started" sttbridge, once the caller has spoken for
  *                        min-barge-in (running-time: guint64)
@@ -37,6 +45,7 @@ G_BEGIN_DECLS
 
 #define GST_AGENT_EVENT_SIP_CALL_STARTED "sip-call-started"
 #define GST_AGENT_EVENT_SIP_CALL_ENDED "sip-call-ended"
+#define GST_AGENT_EVENT_SIP_TRANSFER_RESULT "sip-transfer-result"
 #define GST_AGENT_EVENT_DTMF "dtmf-event"
 #define GST_AGENT_EVENT_SPEECH_STARTED "stt-speech-started"
 #define GST_AGENT_EVENT_BARGE_IN "agent-barge-in"

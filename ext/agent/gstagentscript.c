@@ -30,6 +30,17 @@ GST_DEBUG_CATEGORY_STATIC (agent_script_debug);
 #define DEFAULT_NO_INPUT "Sorry, I didn't hear anything."
 #define DEFAULT_FALLBACK \
   "say I'm sorry, I'm having trouble understanding. Goodbye.; hangup"
+/* A failed transfer without a transfer-failed key: this, then back to the
+ * state that was waiting for the caller when they asked for it. */
+#define DEFAULT_TRANSFER_FAILED "I'm sorry, I could not connect you."
+/* ... or, when there is no such state (a transfer right at the start) or
+ * the transfer was the fallback of a caller the script could not
+ * understand, this and a hangup. */
+#define DEFAULT_TRANSFER_FAILED_BYE "Please call again later. Goodbye."
+/* Transfers that fail one after the other with no word from the caller in
+ * between (a transfer-failed that goes back to a state that transfers at
+ * once): after this many the call ends instead of looping. */
+#define MAX_TRANSFER_FAILURES 3
 #define PHONE_MIN_DIGITS 7
 #define PHONE_MAX_DIGITS 15
 /* A bound on state changes while answering one input; the loader already
@@ -883,7 +894,7 @@ struct _State
   gchar *name;
   guint line;
   gchar *say, *reprompt, *no_match, *no_input;
-  ActionList *next, *filled, *yes, *no, *fallback;
+  ActionList *next, *filled, *yes, *no, *fallback, *transfer_failed;
   GPtrArray *intents;
   Intent *dtmf[N_DTMF];
   SlotType slot;
@@ -910,6 +921,7 @@ typedef struct
   gboolean barge_in;
   gchar *no_match, *no_input;
   ActionList *fallback;
+  ActionList *transfer_failed;
 } Script;
 
 static void
@@ -966,6 +978,7 @@ state_free (State *s)
   action_list_free (s->yes);
   action_list_free (s->no);
   action_list_free (s->fallback);
+  action_list_free (s->transfer_failed);
   g_ptr_array_unref (s->intents);
   g_free (s->field);
   g_strfreev (s->hints);
@@ -985,6 +998,7 @@ script_free (Script *s)
   g_free (s->no_match);
   g_free (s->no_input);
   action_list_free (s->fallback);
+  action_list_free (s->transfer_failed);
   g_free (s);
 }
 
@@ -1528,11 +1542,31 @@ check_keys (Loader *ld, GroupLines *g, const gchar *const *allowed,
   return TRUE;
 }
 
+/* transfer-failed runs when the transfer it follows failed; a transfer in
+ * it that fails too would run the same list again, for ever. A state that
+ * transfers (with its own transfer-failed) is the way to try another
+ * target. */
+static gboolean
+check_transfer_failed (Loader *ld, const ActionList *l)
+{
+  if (l == NULL)
+    return TRUE;
+  if (!list_ends_state (l))
+    return fail (ld, l->line, "transfer-failed must end with goto or hangup");
+  if (list_has (l, ACT_TRANSFER))
+    return fail (ld, l->line,
+        "transfer-failed cannot transfer again (it would run again when "
+        "that fails): goto a state that transfers instead");
+  if (list_has (l, ACT_REPEAT))
+    return fail (ld, l->line, "repeat cannot be used in transfer-failed");
+  return TRUE;
+}
+
 static gboolean
 parse_script_group (Loader *ld, GroupLines *g)
 {
   static const gchar *const allowed[] = {"start", "timeout", "max-retries",
-      "no-match", "no-input", "fallback", "barge-in", NULL};
+      "no-match", "no-input", "fallback", "transfer-failed", "barge-in", NULL};
   Script *sc = ld->script;
   gint timeout = sc->timeout_ms, retries = sc->max_retries,
        barge_in = sc->barge_in;
@@ -1542,7 +1576,10 @@ parse_script_group (Loader *ld, GroupLines *g)
       !parse_seconds (ld, g->name, "timeout", &timeout) ||
       !parse_count (ld, g->name, "max-retries", 100, &retries) ||
       !parse_boolean (ld, g->name, "barge-in", &barge_in) ||
-      !parse_action_list (ld, g->name, "fallback", NULL, 0, &sc->fallback))
+      !parse_action_list (ld, g->name, "fallback", NULL, 0, &sc->fallback) ||
+      !parse_action_list (
+          ld, g->name, "transfer-failed", NULL, 0, &sc->transfer_failed) ||
+      !check_transfer_failed (ld, sc->transfer_failed))
     return FALSE;
   sc->timeout_ms = timeout;
   sc->max_retries = retries;
@@ -1705,8 +1742,8 @@ parse_state_group (Loader *ld, GroupLines *g, const gchar *name)
 {
   static const gchar *const allowed[] = {"say", "reprompt", "no-match",
       "no-input", "next", "slot", "field", "filled", "yes", "no", "length",
-      "dates", "timeout", "max-retries", "fallback", "barge-in", "hints",
-      "closed", NULL};
+      "dates", "timeout", "max-retries", "fallback", "transfer-failed",
+      "barge-in", "hints", "closed", NULL};
   State *s;
   const gchar *group = g->name;
 
@@ -1727,6 +1764,9 @@ parse_state_group (Loader *ld, GroupLines *g, const gchar *name)
       !parse_action_list (ld, group, "yes", NULL, 0, &s->yes) ||
       !parse_action_list (ld, group, "no", NULL, 0, &s->no) ||
       !parse_action_list (ld, group, "fallback", NULL, 0, &s->fallback) ||
+      !parse_action_list (
+          ld, group, "transfer-failed", NULL, 0, &s->transfer_failed) ||
+      !check_transfer_failed (ld, s->transfer_failed) ||
       !parse_state_options (ld, s, group) || !check_slot_keys (ld, s, group) ||
       !parse_intents (ld, s, group, g) || !parse_dtmf (ld, s, group, g) ||
       !check_state_shape (ld, s, group))
@@ -1776,7 +1816,7 @@ resolve_state (Loader *ld, State *s)
 
   if (!resolve_list (ld, s->next) || !resolve_list (ld, s->filled) ||
       !resolve_list (ld, s->yes) || !resolve_list (ld, s->no) ||
-      !resolve_list (ld, s->fallback))
+      !resolve_list (ld, s->fallback) || !resolve_list (ld, s->transfer_failed))
     return FALSE;
   for (i = 0; i < s->intents->len; i++) {
     Intent *in = g_ptr_array_index (s->intents, i);
@@ -1794,6 +1834,7 @@ resolve_gotos (Loader *ld)
   guint i;
 
   if (!resolve_list (ld, sc->fallback) ||
+      !resolve_list (ld, sc->transfer_failed) ||
       (sc->global && !resolve_state (ld, sc->global)))
     return FALSE;
   for (i = 0; i < sc->order->len; i++) {
@@ -2047,6 +2088,7 @@ warn_unreachable (Script *sc)
   g_ptr_array_add (todo, sc->start);
   add_intent_targets (todo, sc->global);
   add_targets (todo, sc->fallback);
+  add_targets (todo, sc->transfer_failed);
   while (todo->len > 0) {
     State *s = g_ptr_array_remove_index (todo, todo->len - 1);
 
@@ -2058,6 +2100,7 @@ warn_unreachable (Script *sc)
     add_targets (todo, s->yes);
     add_targets (todo, s->no);
     add_targets (todo, s->fallback);
+    add_targets (todo, s->transfer_failed);
     add_intent_targets (todo, s);
   }
   for (i = 0; i < sc->order->len; i++) {
@@ -2167,6 +2210,13 @@ typedef struct
   GDate today;
   gboolean ended;
   guint transitions;
+  State *input_state; /* waiting for the caller when the input came */
+  /* the last transfer: the state whose actions asked for it, the state to
+   * go back to by default when it fails, and whether it was a fallback */
+  State *transfer_state;
+  State *transfer_return;
+  gboolean transfer_from_fallback;
+  guint transfer_failures; /* in a row, without caller input between */
 } GstAgentScriptBackend;
 
 static guint
@@ -2365,6 +2415,9 @@ run_actions (
         enter_state (self, a->target, reason);
         break;
       case ACT_TRANSFER:
+        self->transfer_state = self->state;
+        self->transfer_return = self->input_state;
+        self->transfer_from_fallback = !g_strcmp0 (reason, "max-retries");
         emit_action (self, "transfer", a->arg, reason);
         break;
       case ACT_HANGUP:
@@ -2591,6 +2644,42 @@ handle_no_input (GstAgentScriptBackend *self, gchar **heard)
   return g_strdup ("no-input");
 }
 
+/* The transfer asked for in self->transfer_state did not happen and the
+ * caller is still there: that state's transfer-failed, the script's, or
+ * an apology and back to the state that was waiting for the caller. */
+static gchar *
+handle_transfer_failed (
+    GstAgentScriptBackend *self, const GstAgentInput *input, gchar **heard)
+{
+  State *s = self->transfer_state;
+  const ActionList *list;
+
+  *heard = g_strdup_printf ("transfer to %s failed (%d)",
+      input->text ? input->text : "?", input->status);
+  self->ended = FALSE;
+  self->state = s;
+  list =
+      s->transfer_failed ? s->transfer_failed : self->script->transfer_failed;
+  if (++self->transfer_failures >= MAX_TRANSFER_FAILURES) {
+    GST_WARNING_OBJECT (self->parent.element,
+        "%u transfers failed in a row, ending the call",
+        self->transfer_failures);
+    emit_say (self, DEFAULT_TRANSFER_FAILED);
+    emit_say (self, DEFAULT_TRANSFER_FAILED_BYE);
+    emit_action (self, "hangup", NULL, "transfer-failed");
+  } else if (list) {
+    run_actions (self, list, "transfer-failed");
+  } else if (self->transfer_return && !self->transfer_from_fallback) {
+    emit_say (self, DEFAULT_TRANSFER_FAILED);
+    enter_state (self, self->transfer_return, "transfer-failed");
+  } else {
+    emit_say (self, DEFAULT_TRANSFER_FAILED);
+    emit_say (self, DEFAULT_TRANSFER_FAILED_BYE);
+    emit_action (self, "hangup", NULL, "transfer-failed");
+  }
+  return g_strdup ("transfer-failed");
+}
+
 static void
 emit_done (GstAgentScriptBackend *self, const gchar *state, const gchar *heard,
     const gchar *matched, gboolean partial)
@@ -2721,6 +2810,10 @@ script_start (GstAgentBackend *backend, guint turn, const gchar *call_id)
   self->ended = FALSE;
   self->transitions = 0;
   self->retries = 0;
+  self->input_state = NULL;
+  self->transfer_state = self->transfer_return = NULL;
+  self->transfer_from_fallback = FALSE;
+  self->transfer_failures = 0;
   g_string_truncate (self->dtmf, 0);
   g_hash_table_remove_all (self->fields);
   g_clear_pointer (&self->heard, g_free);
@@ -2741,8 +2834,17 @@ script_input (GstAgentBackend *backend, guint turn, const GstAgentInput *input)
   GstAgentScriptBackend *self = (GstAgentScriptBackend *) backend;
   gchar *state, *heard = NULL, *matched = NULL;
 
-  if (self->state == NULL || self->ended)
+  if (input->type == GST_AGENT_INPUT_TRANSFER_FAILED) {
+    /* the conversation had ended with that transfer; script_stop() (a new
+     * call, the element stopping) clears the state and nothing resumes */
+    if (self->state == NULL || self->transfer_state == NULL)
+      return;
+  } else if (self->state == NULL || self->ended) {
     return;
+  } else {
+    self->input_state = self->state;
+    self->transfer_failures = 0;
+  }
   self->turn = turn;
   self->transitions = 0;
   state = g_strdup (self->state->name);
@@ -2756,6 +2858,9 @@ script_input (GstAgentBackend *backend, guint turn, const GstAgentInput *input)
       break;
     case GST_AGENT_INPUT_NO_INPUT:
       matched = handle_no_input (self, &heard);
+      break;
+    case GST_AGENT_INPUT_TRANSFER_FAILED:
+      matched = handle_transfer_failed (self, input, &heard);
       break;
   }
   emit_done (

@@ -25,16 +25,32 @@
  * One call at a time: a second INVITE while a call is up gets 486 Busy Here.
  * CANCEL before the answer ends the call with 487. OPTIONS gets 200 with
  * Allow, Accept and Supported. A re-INVITE in the call is answered with the
- * same codec and moves the media to the new address if it changed. Methods
- * other than INVITE, ACK, BYE, CANCEL and OPTIONS get 405 or 501.
+ * same codec and moves the media to the new address if it changed. NOTIFY
+ * is taken only within the subscription of a transfer sipbin started (481
+ * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS and
+ * NOTIFY get 405 or 501 (an incoming REFER: 405).
  *
  * The call ends with a BYE from the caller, with the #GstSipBin::hangup
  * action signal, when an element inside posts an `agent-action` message
  * with `action=hangup` (the agent element does, after its goodbye has
  * played), or when EOS reaches the sipsink (then the pipeline ends too).
- * After a call ends, sipbin waits for the next one. `agent-action`
- * messages with `action=transfer` are passed on to the application; sipbin
- * does not transfer calls itself yet.
+ * After a call ends, sipbin waits for the next one.
+ *
+ * ## Transfer
+ * An `agent-action` message with `action=transfer`, or the
+ * #GstSipBin::transfer action signal, makes sipbin transfer the call (blind,
+ * RFC 3515): an in-dialog REFER whose Refer-To is the `target` as given
+ * when it is a `sip:`, `sips:` or `tel:` URI (tel: stays tel:), else
+ * #GstSipBin:transfer-target (no usable target: the transfer fails at
+ * once), and whose Referred-By is the URI the caller called. The far end
+ * reports the new call in NOTIFYs carrying message/sipfrag status lines,
+ * each answered 200. A 2xx sipfrag is success: sipbin then hangs up with
+ * BYE. A refused REFER, an error sipfrag, a subscription ended without a
+ * final sipfrag or no final sipfrag within #GstSipBin:transfer-timeout is
+ * failure: the call stays up. One transfer at a time. The outcome also goes
+ * into the pipeline as an out-of-band custom event `sip-transfer-result`
+ * sent through sipsrc (`success` boolean, `status` int, `target` string,
+ * `call-id`), so that the agent can take the conversation back.
  *
  * ## Messages
  * Call state goes to the bus as `sip-call` element messages with fields
@@ -49,6 +65,21 @@
  *   calls never answered, 200 for calls that were) and `reason` (string:
  *   "remote-hangup", "local-hangup", "cancelled", "rejected", "busy",
  *   "error" or "shutdown")
+ *
+ * Transfers post `sip-transfer` element messages with `target` (string:
+ * the Refer-To URI, or the name asked for when there was none), `call-id`,
+ * `status` (int) and `reason` (string), and `state`:
+ *
+ * - `requested`: the REFER went out (status 0)
+ * - `accepted`: the far end accepted it (202)
+ * - `progress`: a NOTIFY's provisional sipfrag (100, 180, 183)
+ * - `succeeded`: a NOTIFY's 2xx sipfrag; the call is hung up next
+ * - `failed`: the REFER's error response (403, 405, 481, 408 ...), a
+ *   NOTIFY's error sipfrag (486, 480, 603 ...), 408 after
+ *   #GstSipBin:transfer-timeout, or status 0 when no REFER was sent (no
+ *   call, no usable target, a transfer already in progress) or the
+ *   subscription ended without a final sipfrag (then the last sipfrag
+ *   status); the call goes on
  *
  * ## Example launch line
  * |[
@@ -78,6 +109,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_bin_debug);
 #define DEFAULT_RTP_PORT_MIN 10000
 #define DEFAULT_RTP_PORT_MAX 20000
 #define DEFAULT_RING_TIME 0
+#define DEFAULT_TRANSFER_TARGET NULL
+#define DEFAULT_TRANSFER_TIMEOUT GST_SIP_CALL_TRANSFER_TIMEOUT_DEFAULT
 #define ANSWER_PTIME 20
 
 enum
@@ -92,11 +125,14 @@ enum
   PROP_RING_TIME,
   PROP_CALL_ID,
   PROP_CALL,
+  PROP_TRANSFER_TARGET,
+  PROP_TRANSFER_TIMEOUT,
 };
 
 enum
 {
   SIGNAL_HANGUP,
+  SIGNAL_TRANSFER,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -114,6 +150,9 @@ static GstStateChangeReturn gst_sip_bin_change_state (
     GstElement *element, GstStateChange transition);
 static void gst_sip_bin_handle_message (GstBin *bin, GstMessage *message);
 static void gst_sip_bin_hangup (GstSipBin *self);
+static gboolean gst_sip_bin_transfer (GstSipBin *self, const gchar *target);
+static void on_transfer_progress (GstSipCall *call, gint state, gint status,
+    const gchar *reason, GstSipBin *self);
 
 static void
 gst_sip_bin_class_init (GstSipBinClass *klass)
@@ -195,6 +234,54 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
       G_CALLBACK (gst_sip_bin_hangup), NULL, NULL, NULL, G_TYPE_NONE, 0);
 
+  /**
+   * GstSipBin:transfer-target:
+   *
+   * The URI (`sip:`, `sips:` or `tel:`) a transfer goes to when the agent
+   * (or the #GstSipBin::transfer signal) names a target that is not a URI,
+   * e.g. `transfer attorney` in a script. The gst-sip-agent server sets it
+   * per office. NULL: such a transfer fails at once.
+   */
+  g_object_class_install_property (gobject_class, PROP_TRANSFER_TARGET,
+      g_param_spec_string ("transfer-target", "Transfer target",
+          "URI (sip:, sips: or tel:) for transfers whose target is a name, "
+          "not a URI (e.g. \"attorney\"); NULL: those fail",
+          DEFAULT_TRANSFER_TARGET, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstSipBin:transfer-timeout:
+   *
+   * Milliseconds a transfer waits, after the REFER went out, for its
+   * outcome: the NOTIFY whose sipfrag is a final response. A transfer still
+   * open then fails (`sip-transfer` `failed`, status 408) and the call
+   * stays up.
+   */
+  g_object_class_install_property (gobject_class, PROP_TRANSFER_TIMEOUT,
+      g_param_spec_uint ("transfer-timeout", "Transfer timeout",
+          "Milliseconds to wait for a transfer's final NOTIFY before it fails",
+          100, 3600000, DEFAULT_TRANSFER_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstSipBin::transfer:
+   * @sipbin: the sipbin
+   * @target: a `sip:`, `sips:` or `tel:` URI, or a name for
+   *   #GstSipBin:transfer-target
+   *
+   * Blind transfer of the call in progress: a REFER (RFC 3515) to @target.
+   * Its progress is posted as `sip-transfer` messages; on success sipbin
+   * hangs up, on failure the call goes on. An `agent-action` message with
+   * `action=transfer` does the same.
+   *
+   * Returns: %TRUE when the REFER is on its way, %FALSE when there is no
+   * call, no usable target or a transfer is already in progress (a
+   * `sip-transfer` `failed` message says which).
+   */
+  signals[SIGNAL_TRANSFER] = g_signal_new_class_handler ("transfer",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_sip_bin_transfer), NULL, NULL, NULL, G_TYPE_BOOLEAN, 1,
+      G_TYPE_STRING);
+
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_sip_bin_change_state);
   bin_class->handle_message = GST_DEBUG_FUNCPTR (gst_sip_bin_handle_message);
 
@@ -210,7 +297,9 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       "sip-call: state (incoming, ringing, answered, ended), call-id, from, "
       "to; answered adds codec, payload, clock-rate, "
       "telephone-event-payload, local-media, remote-media; ended adds "
-      "status and reason (docs/elements.md)");
+      "status and reason. sip-transfer: target, state (requested, "
+      "accepted, progress, succeeded, failed), status, reason, call-id "
+      "(docs/elements.md)");
 
   GST_DEBUG_CATEGORY_INIT (gst_sip_bin_debug, "sipbin", 0, "SIP call bin");
 }
@@ -223,6 +312,7 @@ gst_sip_bin_init (GstSipBin *self)
   self->rtp_port_min = DEFAULT_RTP_PORT_MIN;
   self->rtp_port_max = DEFAULT_RTP_PORT_MAX;
   self->ring_time = DEFAULT_RING_TIME;
+  self->transfer_timeout = DEFAULT_TRANSFER_TIMEOUT;
   self->telephone_event_pt = -1;
   g_mutex_init (&self->call_lock);
 }
@@ -237,6 +327,8 @@ gst_sip_bin_finalize (GObject *object)
   g_free (self->media_address);
   g_free (self->user_agent);
   g_free (self->local_media_address);
+  g_free (self->transfer_target);
+  g_free (self->transfer_uri);
   gst_sip_codec_free (self->codec);
   gst_clear_object (&self->attached_call);
   g_mutex_clear (&self->call_lock);
@@ -279,6 +371,13 @@ gst_sip_bin_set_property (
     case PROP_CALL:
       gst_clear_object (&self->attached_call);
       self->attached_call = g_value_dup_object (value);
+      break;
+    case PROP_TRANSFER_TARGET:
+      g_free (self->transfer_target);
+      self->transfer_target = g_value_dup_string (value);
+      break;
+    case PROP_TRANSFER_TIMEOUT:
+      self->transfer_timeout = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -329,6 +428,12 @@ gst_sip_bin_get_property (
       break;
     case PROP_RING_TIME:
       g_value_set_uint (value, self->ring_time);
+      break;
+    case PROP_TRANSFER_TARGET:
+      g_value_set_string (value, self->transfer_target);
+      break;
+    case PROP_TRANSFER_TIMEOUT:
+      g_value_set_uint (value, self->transfer_timeout);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -711,6 +816,7 @@ on_call_state_changed (GstSipCall *call, gint state, gint status,
   if (current && state == GST_SIP_CALL_STATE_ENDED) {
     release_media_locked (self);
     self->call = NULL;
+    g_clear_pointer (&self->transfer_uri, g_free);
     eos = self->pending_eos;
     self->pending_eos = NULL;
   }
@@ -874,6 +980,8 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
   ring_time = self->ring_time;
   GST_OBJECT_UNLOCK (self);
   g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_signal_connect (
+      call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
   g_mutex_unlock (&self->call_lock);
 
   /* An application that rang the call itself while it built this pipeline
@@ -931,6 +1039,153 @@ gst_sip_bin_hangup (GstSipBin *self)
     gst_sip_call_hangup (call);
     gst_object_unref (call);
   }
+}
+
+/* ---- transfer ---- */
+
+static gboolean
+is_transfer_uri (const gchar *target)
+{
+  return target &&
+      (g_ascii_strncasecmp (target, "sip:", 4) == 0 ||
+          g_ascii_strncasecmp (target, "sips:", 5) == 0 ||
+          g_ascii_strncasecmp (target, "tel:", 4) == 0);
+}
+
+static void
+post_transfer_message (GstSipBin *self, GstSipCall *call, const gchar *target,
+    const gchar *state, gint status, const gchar *reason)
+{
+  GstStructure *s;
+
+  s = gst_structure_new ("sip-transfer", "target", G_TYPE_STRING,
+      target ? target : "", "state", G_TYPE_STRING, state, "status", G_TYPE_INT,
+      status, "reason", G_TYPE_STRING, reason ? reason : "", NULL);
+  if (call)
+    gst_structure_set (
+        s, "call-id", G_TYPE_STRING, gst_sip_call_get_call_id (call), NULL);
+  gst_element_post_message (
+      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* Tells the pipeline inside (the agent) how the transfer ended. It enters
+ * through sipsrc as an out-of-band event, as sip-call-ended does: a
+ * serialized one would wait inside GstAudioDecoder for the next decoded
+ * buffer, and a caller on hold sends none. GstBaseSrc pushes an OOB event
+ * from the calling thread at once (the endpoint thread here, or the thread
+ * that asked for the transfer). */
+static void
+send_transfer_result (GstSipBin *self, GstSipCall *call, const gchar *target,
+    gboolean success, gint status)
+{
+  GstElement *src;
+  GstStructure *s;
+
+  g_mutex_lock (&self->call_lock);
+  src = self->rtp_src ? gst_object_ref (self->rtp_src) : NULL;
+  g_mutex_unlock (&self->call_lock);
+  if (src == NULL)
+    return;
+  s = gst_structure_new ("sip-transfer-result", "success", G_TYPE_BOOLEAN,
+      success, "status", G_TYPE_INT, status, "target", G_TYPE_STRING,
+      target ? target : "", "call-id", G_TYPE_STRING,
+      gst_sip_call_get_call_id (call), NULL);
+  if (!gst_element_send_event (
+          src, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s)))
+    GST_DEBUG_OBJECT (self, "nobody inside took sip-transfer-result");
+  gst_object_unref (src);
+}
+
+/* Endpoint thread. */
+static void
+on_transfer_progress (GstSipCall *call, gint state, gint status,
+    const gchar *reason, GstSipBin *self)
+{
+  gboolean final =
+      state == GST_SIP_TRANSFER_SUCCEEDED || state == GST_SIP_TRANSFER_FAILED;
+  gchar *target;
+
+  g_mutex_lock (&self->call_lock);
+  target = g_strdup (self->transfer_uri);
+  if (final)
+    g_clear_pointer (&self->transfer_uri, g_free);
+  g_mutex_unlock (&self->call_lock);
+
+  post_transfer_message (self, call, target,
+      gst_sip_transfer_state_name ((GstSipTransferState) state), status,
+      reason);
+  /* A transfer cut short by the end of the call has nobody to tell. */
+  if (final && gst_sip_call_get_state (call) != GST_SIP_CALL_STATE_ENDED)
+    send_transfer_result (
+        self, call, target, state == GST_SIP_TRANSFER_SUCCEEDED, status);
+  g_free (target);
+}
+
+/* A transfer that never starts fails at once, on the bus and inside. */
+static void
+transfer_refused (GstSipBin *self, GstSipCall *call, const gchar *target,
+    const gchar *reason, gboolean tell_inside)
+{
+  GST_WARNING_OBJECT (self, "no transfer to %s: %s", target, reason);
+  post_transfer_message (self, call, target, "failed", 0, reason);
+  if (call && tell_inside)
+    send_transfer_result (self, call, target, FALSE, 0);
+}
+
+static gboolean
+gst_sip_bin_transfer (GstSipBin *self, const gchar *requested)
+{
+  GstSipCall *call = NULL;
+  gchar *uri, *reason;
+  guint timeout;
+  gboolean busy = FALSE, started = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  uri = g_strdup (
+      is_transfer_uri (requested) ? requested : self->transfer_target);
+  timeout = self->transfer_timeout;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call)
+    call = gst_object_ref (self->call);
+  g_mutex_unlock (&self->call_lock);
+
+  if (call == NULL) {
+    transfer_refused (self, NULL, requested, "no call in progress", FALSE);
+  } else if (!is_transfer_uri (uri)) {
+    reason = g_strdup_printf ("\"%s\" is not a sip:, sips: or tel: URI and "
+                              "transfer-target %s",
+        requested ? requested : "", uri ? "is not one either" : "is not set");
+    transfer_refused (self, call, requested, reason, TRUE);
+    g_free (reason);
+  } else {
+    g_mutex_lock (&self->call_lock);
+    if (self->transfer_uri || call != self->call)
+      busy = TRUE;
+    else
+      self->transfer_uri = g_strdup (uri);
+    g_mutex_unlock (&self->call_lock);
+    if (!busy) {
+      GST_INFO_OBJECT (self, "transferring call %s to %s",
+          gst_sip_call_get_call_id (call), uri);
+      started = gst_sip_call_refer_full (call, uri, timeout);
+      if (!started) {
+        /* the application started one on the call itself */
+        g_mutex_lock (&self->call_lock);
+        g_clear_pointer (&self->transfer_uri, g_free);
+        g_mutex_unlock (&self->call_lock);
+        busy = TRUE;
+      }
+    }
+    /* The transfer in progress goes on; the agent hears about that one. */
+    if (busy)
+      transfer_refused (
+          self, call, uri, "another transfer is in progress", FALSE);
+  }
+  g_free (uri);
+  gst_clear_object (&call);
+  return started;
 }
 
 /* ---- element ---- */
@@ -1055,6 +1310,7 @@ stop_endpoint (GstSipBin *self)
   }
   release_media_locked (self);
   gst_clear_message (&self->pending_eos);
+  g_clear_pointer (&self->transfer_uri, g_free);
   self->endpoint = NULL;
   gst_clear_object (&self->rtp_src);
   gst_clear_object (&self->rtp_sink);
@@ -1101,10 +1357,10 @@ gst_sip_bin_change_state (GstElement *element, GstStateChange transition)
 }
 
 static gboolean
-is_hangup_action (const GstStructure *s)
+is_agent_action (const GstStructure *s, const gchar *action)
 {
   return s && gst_structure_has_name (s, "agent-action") &&
-      g_strcmp0 (gst_structure_get_string (s, "action"), "hangup") == 0;
+      g_strcmp0 (gst_structure_get_string (s, "action"), action) == 0;
 }
 
 static void
@@ -1129,10 +1385,18 @@ gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
     if (held)
       return;
   } else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
-      is_hangup_action (gst_message_get_structure (message))) {
+      is_agent_action (gst_message_get_structure (message), "hangup")) {
     GST_INFO_OBJECT (self, "%s asks to hang up",
         GST_OBJECT_NAME (GST_MESSAGE_SRC (message)));
     gst_sip_bin_hangup (self);
+  } else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
+      is_agent_action (gst_message_get_structure (message), "transfer")) {
+    const gchar *target = gst_structure_get_string (
+        gst_message_get_structure (message), "target");
+
+    GST_INFO_OBJECT (self, "%s asks to transfer to %s",
+        GST_OBJECT_NAME (GST_MESSAGE_SRC (message)), target ? target : "?");
+    gst_sip_bin_transfer (self, target);
   }
   GST_BIN_CLASS (parent_class)->handle_message (bin, message);
 }

@@ -28,6 +28,8 @@ struct _GstSipBin
   guint rtp_port_min;
   guint rtp_port_max;
   guint ring_time;
+  gchar *transfer_target;
+  guint transfer_timeout;
   GstSipCall *attached_call;
 
   /* call state, call_lock; the endpoint thread works on it */
@@ -46,6 +48,7 @@ struct _GstSipBin
   guint64 session_version;
   GSource *ring_timer;
   GstMessage *pending_eos; /* sipsink's EOS, held until the call ends */
+  gchar *transfer_uri; /* Refer-To of the transfer in progress */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sipbin);

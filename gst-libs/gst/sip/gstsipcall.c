@@ -7,6 +7,7 @@
 
 #include <gst/sip/gstsipcall.h>
 
+#include <string.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
@@ -35,12 +36,22 @@ struct _GstSipCall
   gint end_status;
   gchar *end_reason;
   gboolean local_hangup;
+
+  /* Blind transfer (REFER). transfer_busy is taken atomically by the thread
+   * that asks for a transfer and released after the final report; the rest
+   * belongs to the endpoint thread. */
+  gint transfer_busy;
+  gboolean transfer_active;
+  gchar *transfer_event_id; /* "id" of the refer event NOTIFYs must carry */
+  gint transfer_last_status; /* last sipfrag status seen */
+  GSource *transfer_timer;
 };
 
 enum
 {
   SIGNAL_STATE_CHANGED,
   SIGNAL_REOFFER,
+  SIGNAL_TRANSFER_PROGRESS,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -60,6 +71,7 @@ gst_sip_call_finalize (GObject *object)
   g_free (self->request_uri);
   g_free (self->offer);
   g_free (self->end_reason);
+  g_free (self->transfer_event_id);
   gst_object_unref (self->endpoint);
   G_OBJECT_CLASS (gst_sip_call_parent_class)->finalize (object);
 }
@@ -79,6 +91,28 @@ gst_sip_call_class_init (GstSipCallClass *klass)
    * its offer is gst_sip_call_get_remote_sdp() */
   signals[SIGNAL_REOFFER] = g_signal_new ("reoffer", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  /**
+   * GstSipCall::transfer-progress:
+   * @call: the call
+   * @state: a #GstSipTransferState
+   * @status: the SIP status behind @state: of the REFER's response
+   *   (accepted, or failed when refused), of the NOTIFY's sipfrag
+   *   (progress, succeeded, failed), 408 when no final sipfrag came within
+   *   the timeout, 0 when there was none (a transfer that could not start)
+   * @reason: the reason phrase that came with @status, or what went wrong
+   *
+   * Each step of a transfer started with gst_sip_call_refer(), on the
+   * endpoint thread: `requested`, then `accepted` and `progress` reports,
+   * and exactly one final `succeeded` or `failed`. After `succeeded` the
+   * call is hung up with BYE (RFC 5589 section 6: the transferor ends its
+   * dialog with the transferee); after `failed` it stays up, unless it had
+   * ended. A new transfer can be asked for once the final report has been
+   * emitted.
+   */
+  signals[SIGNAL_TRANSFER_PROGRESS] = g_signal_new ("transfer-progress",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+      G_TYPE_NONE, 3, G_TYPE_INT, G_TYPE_INT, G_TYPE_STRING);
 
   GST_DEBUG_CATEGORY_INIT (gst_sip_call_debug, "sipcall", 0, "SIP call");
 }
@@ -180,6 +214,9 @@ gst_sip_call_get_endpoint (GstSipCall *self)
   return self->endpoint;
 }
 
+static void transfer_report (GstSipCall *self, GstSipTransferState state,
+    gint status, const gchar *reason);
+
 static void
 set_state (
     GstSipCall *self, GstSipCallState state, gint status, const gchar *reason)
@@ -194,6 +231,13 @@ set_state (
     self->end_status = status;
     g_free (self->end_reason);
     self->end_reason = g_strdup (reason);
+    /* The transfer's outcome goes out before `ended`, while listeners
+     * still take this for their call; the state already says it is over,
+     * so nobody resumes talking into it. */
+    if (self->transfer_active)
+      transfer_report (self, GST_SIP_TRANSFER_FAILED,
+          self->transfer_last_status,
+          "the call ended before the transfer completed");
   }
   g_signal_emit (
       self, signals[SIGNAL_STATE_CHANGED], 0, (gint) state, status, reason);
@@ -292,11 +336,9 @@ gst_sip_call_reject (
   gst_sip_endpoint_invoke (self->endpoint, do_respond, r, response_free);
 }
 
-static gboolean
-do_hangup (gpointer data)
+static void
+hang_up (GstSipCall *self)
 {
-  GstSipCall *self = data;
-
   switch (self->state) {
     case GST_SIP_CALL_STATE_INCOMING:
     case GST_SIP_CALL_STATE_RINGING:
@@ -314,6 +356,12 @@ do_hangup (gpointer data)
     default:
       break;
   }
+}
+
+static gboolean
+do_hangup (gpointer data)
+{
+  hang_up (data);
   return G_SOURCE_REMOVE;
 }
 
@@ -322,6 +370,265 @@ gst_sip_call_hangup (GstSipCall *self)
 {
   gst_sip_endpoint_invoke (
       self->endpoint, do_hangup, gst_object_ref (self), gst_object_unref);
+}
+
+/* ---- blind transfer: REFER (RFC 3515) ---- */
+
+const gchar *
+gst_sip_transfer_state_name (GstSipTransferState state)
+{
+  static const gchar *names[] = {
+      "requested", "accepted", "progress", "succeeded", "failed"};
+  return state <= GST_SIP_TRANSFER_FAILED ? names[state] : "unknown";
+}
+
+static void
+stop_transfer_timer (GstSipCall *self)
+{
+  if (self->transfer_timer) {
+    g_source_destroy (self->transfer_timer);
+    g_source_unref (self->transfer_timer);
+    self->transfer_timer = NULL;
+  }
+}
+
+/* Endpoint thread. */
+static void
+transfer_report (GstSipCall *self, GstSipTransferState state, gint status,
+    const gchar *reason)
+{
+  gboolean final =
+      state == GST_SIP_TRANSFER_SUCCEEDED || state == GST_SIP_TRANSFER_FAILED;
+
+  GST_INFO_OBJECT (self, "call %s: transfer %s (%d %s)", self->call_id,
+      gst_sip_transfer_state_name (state), status, reason ? reason : "");
+  if (final) {
+    stop_transfer_timer (self);
+    self->transfer_active = FALSE;
+    g_clear_pointer (&self->transfer_event_id, g_free);
+  }
+  g_signal_emit (self, signals[SIGNAL_TRANSFER_PROGRESS], 0, (gint) state,
+      status, reason ? reason : "");
+  /* Only now: a handler of the final report must not see its transfer
+   * replaced while other handlers still hear about it. */
+  if (final)
+    g_atomic_int_set (&self->transfer_busy, 0);
+}
+
+static gboolean
+transfer_timed_out (gpointer data)
+{
+  GstSipCall *self = data;
+
+  if (!self->transfer_active)
+    return G_SOURCE_REMOVE;
+  transfer_report (self, GST_SIP_TRANSFER_FAILED, 408,
+      "no final NOTIFY before the transfer timeout");
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct
+{
+  GstSipCall *call;
+  gchar *target;
+  guint timeout_ms;
+} Refer;
+
+static void
+refer_free (gpointer data)
+{
+  Refer *r = data;
+
+  gst_object_unref (r->call);
+  g_free (r->target);
+  g_free (r);
+}
+
+static gboolean
+do_refer (gpointer data)
+{
+  Refer *r = data;
+  GstSipCall *self = r->call;
+  gchar *refer_to, *referred_by;
+
+  if (self->nh == NULL || self->local_hangup ||
+      (self->state != GST_SIP_CALL_STATE_ANSWERED &&
+          self->state != GST_SIP_CALL_STATE_CONFIRMED)) {
+    transfer_report (
+        self, GST_SIP_TRANSFER_FAILED, 0, "no established call to transfer");
+    return G_SOURCE_REMOVE;
+  }
+
+  self->transfer_active = TRUE;
+  self->transfer_last_status = 0;
+  g_clear_pointer (&self->transfer_event_id, g_free);
+  /* The target goes out as given (a tel: URI stays tel:, which carriers such
+   * as Twilio need); the angle brackets keep a URI's own parameters
+   * (";transport=tcp") from being read as header parameters. */
+  refer_to = strchr (r->target, '<') ? g_strdup (r->target)
+                                     : g_strdup_printf ("<%s>", r->target);
+  /* RFC 3892: who asks for the transfer, the identity the caller called. */
+  referred_by = g_strdup_printf ("<%s>", self->to);
+  GST_INFO_OBJECT (self, "call %s: REFER to %s (timeout %u ms)", self->call_id,
+      refer_to, r->timeout_ms);
+  /* NUA copies the tags; NOTIFYs are answered 200 by NUA itself once they
+   * match the REFER's implicit subscription. */
+  nua_refer (self->nh, SIPTAG_REFER_TO_STR (refer_to),
+      SIPTAG_REFERRED_BY_STR (referred_by), TAG_END ());
+  g_free (refer_to);
+  g_free (referred_by);
+
+  /* NUA waits for NOTIFYs as long as the subscription lives, which for a
+   * REFER is as long as the far end wants: our own deadline ends it. */
+  stop_transfer_timer (self);
+  self->transfer_timer =
+      gst_sip_endpoint_add_timeout (self->endpoint, r->timeout_ms,
+          transfer_timed_out, gst_object_ref (self), gst_object_unref);
+  transfer_report (self, GST_SIP_TRANSFER_REQUESTED, 0, "REFER sent");
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * gst_sip_call_refer_full:
+ * @call: an answered call
+ * @target: where to transfer the caller: a `sip:`, `sips:` or `tel:` URI,
+ *   sent as the Refer-To exactly as given
+ * @timeout_ms: how long to wait for the final outcome (a final sipfrag in a
+ *   NOTIFY) after sending the REFER; then the transfer fails with 408
+ *
+ * Starts a blind transfer (RFC 3515): an in-dialog REFER with Refer-To
+ * @target and Referred-By the URI the caller called (the To of the INVITE).
+ * Progress comes back through #GstSipCall::transfer-progress; on success the
+ * call is hung up, on failure it stays up. Thread-safe: the REFER is sent
+ * from the endpoint thread.
+ *
+ * Returns: %TRUE when the transfer was started (its outcome follows as
+ * signals), %FALSE when another transfer of this call is still in
+ * progress: one at a time.
+ */
+gboolean
+gst_sip_call_refer_full (
+    GstSipCall *self, const gchar *target, guint timeout_ms)
+{
+  Refer *r;
+
+  g_return_val_if_fail (GST_IS_SIP_CALL (self), FALSE);
+  g_return_val_if_fail (target != NULL && *target != '\0', FALSE);
+
+  if (!g_atomic_int_compare_and_exchange (&self->transfer_busy, 0, 1)) {
+    GST_WARNING_OBJECT (
+        self, "call %s: a transfer is already in progress", self->call_id);
+    return FALSE;
+  }
+  r = g_new0 (Refer, 1);
+  r->call = gst_object_ref (self);
+  r->target = g_strdup (target);
+  r->timeout_ms = timeout_ms;
+  gst_sip_endpoint_invoke (self->endpoint, do_refer, r, refer_free);
+  return TRUE;
+}
+
+/**
+ * gst_sip_call_refer:
+ * @call: an answered call
+ * @target: a `sip:`, `sips:` or `tel:` URI
+ *
+ * gst_sip_call_refer_full() with the default timeout,
+ * %GST_SIP_CALL_TRANSFER_TIMEOUT_DEFAULT (30 s).
+ *
+ * Returns: %FALSE when another transfer is in progress.
+ */
+gboolean
+gst_sip_call_refer (GstSipCall *self, const gchar *target)
+{
+  return gst_sip_call_refer_full (
+      self, target, GST_SIP_CALL_TRANSFER_TIMEOUT_DEFAULT);
+}
+
+/* A message/sipfrag body (RFC 3420) holding a status line, as NOTIFYs of a
+ * REFER carry it: "SIP/2.0 180 Ringing". */
+static gboolean
+parse_sipfrag (const sip_t *sip, gint *status, gchar **phrase)
+{
+  const sip_content_type_t *ct = sip->sip_content_type;
+  const gchar *p, *end, *eol;
+  gint code = 0, i;
+
+  if (ct == NULL || ct->c_type == NULL ||
+      g_ascii_strcasecmp (ct->c_type, "message/sipfrag") != 0 ||
+      sip->sip_payload == NULL)
+    return FALSE;
+  p = sip->sip_payload->pl_data;
+  end = p + sip->sip_payload->pl_len;
+  while (p < end && g_ascii_isspace (*p))
+    p++;
+  if (end - p < 11 || g_ascii_strncasecmp (p, "SIP/2.0 ", 8) != 0)
+    return FALSE;
+  p += 8;
+  for (i = 0; i < 3; i++) {
+    if (!g_ascii_isdigit (p[i]))
+      return FALSE;
+    code = code * 10 + (p[i] - '0');
+  }
+  p += 3;
+  if (p < end && *p != ' ' && *p != '\r' && *p != '\n')
+    return FALSE;
+  while (p < end && *p == ' ')
+    p++;
+  for (eol = p; eol < end && *eol != '\r' && *eol != '\n'; eol++)
+    ;
+  *status = code;
+  *phrase = g_strndup (p, eol - p);
+  return code >= 100 && code < 700;
+}
+
+static void
+handle_notify (GstSipCall *self, gint status, const gchar *phrase,
+    const sip_t *sip, gint substate, const gchar *event_id)
+{
+  gint frag = 0;
+  gchar *frag_phrase = NULL, *reason;
+
+  if (!self->transfer_active) {
+    GST_DEBUG_OBJECT (self, "NOTIFY (%d) with no transfer in progress", status);
+    return;
+  }
+  if (event_id && self->transfer_event_id &&
+      g_ascii_strcasecmp (event_id, self->transfer_event_id) != 0) {
+    GST_INFO_OBJECT (self, "NOTIFY for an earlier REFER (id %s, ours %s)",
+        event_id, self->transfer_event_id);
+    return;
+  }
+  if (sip == NULL) {
+    /* NUA's own report: the subscription failed or timed out */
+    transfer_report (self, GST_SIP_TRANSFER_FAILED, status, phrase);
+    return;
+  }
+  if (parse_sipfrag (sip, &frag, &frag_phrase))
+    self->transfer_last_status = frag;
+  else
+    GST_WARNING_OBJECT (self, "NOTIFY without a message/sipfrag status line");
+
+  if (frag >= 200 && frag < 300) {
+    transfer_report (self, GST_SIP_TRANSFER_SUCCEEDED, frag, frag_phrase);
+    /* RFC 5589 section 6: the transferee is with the target now; the
+     * transferor ends its own dialog. */
+    hang_up (self);
+  } else if (frag >= 300) {
+    transfer_report (self, GST_SIP_TRANSFER_FAILED, frag, frag_phrase);
+  } else if (substate == nua_substate_terminated) {
+    const sip_subscription_state_t *ss = sip->sip_subscription_state;
+
+    reason = g_strdup_printf ("the subscription ended (%s) without a final "
+                              "response",
+        ss && ss->ss_reason ? ss->ss_reason : "no reason given");
+    transfer_report (
+        self, GST_SIP_TRANSFER_FAILED, self->transfer_last_status, reason);
+    g_free (reason);
+  } else if (frag > 0) {
+    transfer_report (self, GST_SIP_TRANSFER_PROGRESS, frag, frag_phrase);
+  }
+  g_free (frag_phrase);
 }
 
 /* Endpoint thread: NUA events of this dialog. */
@@ -369,4 +676,29 @@ gst_sip_call_handle_event (GstSipCall *self, gint event, gint status,
     default:
       break;
   }
+}
+
+void
+gst_sip_call_handle_transfer_event (GstSipCall *self, gint event, gint status,
+    const gchar *phrase, const sip_t *sip, gint substate, const gchar *event_id)
+{
+  if (event == nua_i_notify) {
+    handle_notify (self, status, phrase, sip, substate, event_id);
+    return;
+  }
+  if (event != nua_r_refer || !self->transfer_active)
+    return;
+  if (status < 200) {
+    /* NUA's own 100 names the event ("refer;id=CSEQ") of the REFER's
+     * implicit subscription */
+    if (event_id) {
+      g_free (self->transfer_event_id);
+      self->transfer_event_id = g_strdup (event_id);
+    }
+    return;
+  }
+  if (status < 300)
+    transfer_report (self, GST_SIP_TRANSFER_ACCEPTED, status, phrase);
+  else
+    transfer_report (self, GST_SIP_TRANSFER_FAILED, status, phrase);
 }

@@ -43,20 +43,59 @@ void gst_sip_call_respond (GstSipCall *call, guint status, const gchar *phrase,
     const gchar *sdp, const gchar *warning);
 /* Thread-safe: rejects a call not yet answered (status >= 300), with a
  * Retry-After header (RFC 3261 20.33) when @retry_after is not 0. */
-void gst_sip_call_reject (GstSipCall *call, guint status, const gchar *phrase,
-    guint retry_after);
+void gst_sip_call_reject (
+    GstSipCall *call, guint status, const gchar *phrase, guint retry_after);
 void gst_sip_call_hangup (GstSipCall *call);
+
+/**
+ * GstSipTransferState:
+ * @GST_SIP_TRANSFER_REQUESTED: the REFER went out
+ * @GST_SIP_TRANSFER_ACCEPTED: the far end accepted it (2xx, usually 202)
+ * @GST_SIP_TRANSFER_PROGRESS: a NOTIFY reported a provisional sipfrag
+ *   ("SIP/2.0 100 Trying", "SIP/2.0 180 Ringing")
+ * @GST_SIP_TRANSFER_SUCCEEDED: a NOTIFY reported a 2xx sipfrag: the
+ *   transferee is connected to the target; the call is then hung up
+ * @GST_SIP_TRANSFER_FAILED: the REFER was refused or failed, a NOTIFY
+ *   reported a final error sipfrag, the subscription ended without a final
+ *   sipfrag, no final sipfrag came within the timeout, or the call ended
+ *   first. The call stays up (unless it had ended).
+ *
+ * Where a blind transfer (RFC 3515 REFER) of a #GstSipCall stands.
+ */
+typedef enum
+{
+  GST_SIP_TRANSFER_REQUESTED,
+  GST_SIP_TRANSFER_ACCEPTED,
+  GST_SIP_TRANSFER_PROGRESS,
+  GST_SIP_TRANSFER_SUCCEEDED,
+  GST_SIP_TRANSFER_FAILED,
+} GstSipTransferState;
+
+/* How long a transfer may wait for its final sipfrag before it fails. */
+#define GST_SIP_CALL_TRANSFER_TIMEOUT_DEFAULT 30000
+
+const gchar *gst_sip_transfer_state_name (GstSipTransferState state);
+
+gboolean gst_sip_call_refer (GstSipCall *call, const gchar *target);
+gboolean gst_sip_call_refer_full (
+    GstSipCall *call, const gchar *target, guint timeout_ms);
 
 /* For GstSipEndpoint */
 GstSipCall *gst_sip_call_new_incoming (GstSipEndpoint *endpoint,
     struct nua_handle_s *nh, const gchar *call_id, const gchar *from,
-    const gchar *to, const gchar *request_uri, const gchar *sdp,
-    gsize sdp_len);
+    const gchar *to, const gchar *request_uri, const gchar *sdp, gsize sdp_len);
 void gst_sip_call_set_offer (GstSipCall *call, const gchar *sdp, gsize sdp_len);
 /* at endpoint shutdown: NUA frees the handle */
 void gst_sip_call_detach (GstSipCall *call);
 void gst_sip_call_handle_event (GstSipCall *call, gint event, gint status,
     const gchar *phrase, gint callstate);
+/* nua_r_refer and nua_i_notify of this dialog: @substate from
+ * NUTAG_SUBSTATE(), @event_id the id of the refer event (NUTAG_REFER_EVENT()
+ * of nua_r_refer, the Event header of a NOTIFY), or NULL */
+struct sip_s;
+void gst_sip_call_handle_transfer_event (GstSipCall *call, gint event,
+    gint status, const gchar *phrase, const struct sip_s *sip, gint substate,
+    const gchar *event_id);
 
 G_END_DECLS
 #endif

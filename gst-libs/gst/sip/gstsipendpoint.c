@@ -22,8 +22,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_endpoint_debug);
 GST_DEBUG_CATEGORY_STATIC (sofia_debug);
 
 /* What we answer ourselves: NUA would otherwise advertise (and half
- * handle) PRACK, UPDATE, REFER, SUBSCRIBE and session timers. */
-#define ALLOWED_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS"
+ * handle) PRACK, UPDATE, REFER, SUBSCRIBE and session timers. NOTIFY is for
+ * the implicit subscription of a REFER we send (a transfer); NUA answers
+ * one that matches no subscription of ours with 481, and an incoming REFER
+ * still gets 405. */
+#define ALLOWED_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
 #define SUPPORTED_EXTENSIONS ""
 
 struct _GstSipEndpoint
@@ -265,6 +268,21 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
       return;
     case nua_i_state:
       tl_gets (tags, NUTAG_CALLSTATE_REF (callstate), TAG_END ());
+      break;
+    case nua_r_refer:
+    case nua_i_notify:
+      if (call) {
+        sip_event_t const *refer_event = NULL;
+        gint substate = -1;
+
+        tl_gets (tags, NUTAG_SUBSTATE_REF (substate),
+            NUTAG_REFER_EVENT_REF (refer_event), TAG_END ());
+        if (event == nua_i_notify && sip && sip->sip_event)
+          refer_event = sip->sip_event;
+        gst_sip_call_handle_transfer_event (call, event, status, phrase, sip,
+            substate, refer_event ? refer_event->o_id : NULL);
+        return;
+      }
       break;
     default:
       break;

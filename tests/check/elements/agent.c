@@ -153,6 +153,21 @@ call_started (Fixture *f, const gchar *call_id)
   push_custom (f, s);
 }
 
+/* How sipbin reports the end of a transfer: out of band, through sipsrc. */
+static void
+transfer_result (Fixture *f, gboolean success, gint status, const gchar *target,
+    const gchar *call_id)
+{
+  GstStructure *s = gst_structure_new (GST_AGENT_EVENT_SIP_TRANSFER_RESULT,
+      "success", G_TYPE_BOOLEAN, success, "status", G_TYPE_INT, status,
+      "target", G_TYPE_STRING, target, NULL);
+
+  if (call_id)
+    gst_structure_set (s, "call-id", G_TYPE_STRING, call_id, NULL);
+  fail_unless (gst_harness_push_event (
+      f->h, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s)));
+}
+
 static void
 speech_started (Fixture *f)
 {
@@ -1352,6 +1367,202 @@ GST_START_TEST (test_action_waits_for_playout)
 GST_END_TEST;
 
 /* ------------------------------------------------------------------------ */
+/* Transfers that fail                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* A menu that transfers from an intent (no transfer-failed: the built-in
+ * default) and from a state with next (its own transfer-failed). The
+ * no-input timeout is short, to show that nothing is re-prompted while a
+ * transfer is in progress. */
+static const gchar transfer_script[] =
+    "[script]\n"
+    "start = menu\n"
+    "timeout = 1\n"
+    "max-retries = 5\n"
+    "no-input = Hello?\n"
+    "\n"
+    "[state menu]\n"
+    "say = Sales or support?\n"
+    "intent.sales = sales\n"
+    "intent.support = support\n"
+    "on.sales = say Connecting you to sales.; transfer sip:sales@example.com\n"
+    "on.support = goto support\n"
+    "\n"
+    "[state support]\n"
+    "say = Please hold for support.\n"
+    "next = transfer tel:+15551234\n"
+    "transfer-failed = set transfer=failed; say Support is busy.; goto "
+    "message\n"
+    "\n"
+    "[state message]\n"
+    "say = Leave a message.\n"
+    "slot = text\n"
+    "field = message\n"
+    "filled = say Thanks.; hangup\n";
+
+static void
+expect_transfer_action (Fixture *f, const gchar *target)
+{
+  const GstStructure *s = expect_message (f, "agent-action", NULL, NULL);
+
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "action"), "transfer");
+  fail_unless_equals_string (gst_structure_get_string (s, "target"), target);
+}
+
+GST_START_TEST (test_transfer_failed_state_key)
+{
+  Fixture *f = fixture_new (transfer_script);
+  const GstStructure *s;
+
+  start (f);
+  hear (f, "Sales or support?", NULL);
+  say (f, "support please");
+  hear (f, "Please hold for support.", NULL);
+  expect_intake_end (f, TRUE);
+  expect_transfer_action (f, "tel:+15551234");
+  /* the transfer is under way: no re-prompt, no input taken */
+  expect_silence (f, 1800);
+  say (f, "sales");
+  expect_silence (f, 300);
+  transfer_result (f, FALSE, 486, "tel:+15551234", NULL);
+  expect_intake (f, "transfer", "failed");
+  hear (f, "Support is busy.", "Leave a message.", NULL);
+  s = expect_message (f, "agent-turn", "input", "transfer-failed");
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), "support");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "matched"), "transfer-failed");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "next-state"), "message");
+  fail_unless (strstr (gst_structure_get_string (s, "heard"), "486") != NULL);
+  /* the conversation goes on and ends again, with everything collected */
+  say (f, "please call me back");
+  hear (f, "Thanks.", NULL);
+  s = expect_intake_end (f, TRUE);
+  {
+    GstStructure *fields = NULL;
+
+    fail_unless (
+        gst_structure_get (s, "fields", GST_TYPE_STRUCTURE, &fields, NULL));
+    fail_unless_equals_string (
+        gst_structure_get_string (fields, "transfer"), "failed");
+    fail_unless_equals_string (
+        gst_structure_get_string (fields, "message"), "please call me back");
+    gst_structure_free (fields);
+  }
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_transfer_failed_default_returns)
+{
+  Fixture *f = fixture_new (transfer_script);
+  const GstStructure *s;
+
+  start (f);
+  hear (f, "Sales or support?", NULL);
+  say (f, "sales");
+  hear (f, "Connecting you to sales.", NULL);
+  expect_transfer_action (f, "sip:sales@example.com");
+  transfer_result (f, FALSE, 403, "sip:sales@example.com", NULL);
+  /* no transfer-failed key: apologise, back to the state that asked */
+  hear (f, "I'm sorry, I could not connect you.", "Sales or support?", NULL);
+  s = expect_message (f, "agent-turn", "input", "transfer-failed");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "next-state"), "menu");
+  expect_hints (f, "menu", TRUE, "sales");
+  /* and the state works as before */
+  say (f, "support");
+  hear (f, "Please hold for support.", NULL);
+  expect_transfer_action (f, "tel:+15551234");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_transfer_succeeded_stays_silent)
+{
+  Fixture *f = fixture_new (transfer_script);
+
+  call_started (f, "call-1");
+  start (f);
+  hear (f, "Sales or support?", NULL);
+  say (f, "sales");
+  hear (f, "Connecting you to sales.", NULL);
+  expect_transfer_action (f, "sip:sales@example.com");
+  /* a result about another call changes nothing */
+  transfer_result (f, FALSE, 486, "sip:sales@example.com", "call-2");
+  expect_silence (f, 500);
+  /* success: sipbin hangs up; the agent has nothing more to say, and a
+   * late failure report for the same transfer is ignored */
+  transfer_result (f, TRUE, 200, "sip:sales@example.com", "call-1");
+  expect_silence (f, 500);
+  transfer_result (f, FALSE, 486, "sip:sales@example.com", "call-1");
+  expect_silence (f, 500);
+  fail_if (take_message (f, "agent-turn", "input", "transfer-failed", 0));
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_transfer_failed_at_start_hangs_up)
+{
+  Fixture *f = fixture_new ("[script]\n"
+                            "start = connect\n"
+                            "\n"
+                            "[state connect]\n"
+                            "say = Connecting.\n"
+                            "next = transfer sip:desk@example.com\n");
+  const GstStructure *s;
+
+  start (f);
+  hear (f, "Connecting.", NULL);
+  expect_transfer_action (f, "sip:desk@example.com");
+  transfer_result (f, FALSE, 0, "sip:desk@example.com", NULL);
+  /* nobody asked for it, there is nowhere to go back to */
+  hear (f, "I'm sorry, I could not connect you.", "Please call again later.",
+      "Goodbye.", NULL);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "reason"), "transfer-failed");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_transfer_failures_do_not_loop)
+{
+  Fixture *f = fixture_new ("[script]\n"
+                            "start = connect\n"
+                            "transfer-failed = goto connect\n"
+                            "\n"
+                            "[state connect]\n"
+                            "say = Hold on.\n"
+                            "next = transfer sip:desk@example.com\n");
+  const GstStructure *s;
+  guint i;
+
+  start (f);
+  for (i = 0; i < 3; i++) {
+    hear (f, "Hold on.", NULL);
+    expect_transfer_action (f, "sip:desk@example.com");
+    transfer_result (f, FALSE, 480, "sip:desk@example.com", NULL);
+  }
+  /* the third failure in a row without a word from the caller ends it */
+  hear (f, "I'm sorry, I could not connect you.", "Please call again later.",
+      "Goodbye.", NULL);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
 /* Loading scripts                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -1409,6 +1620,12 @@ static const BadScript bad_scripts[] = {
         "state \"a\" waits for nothing"},
     {"[script]\nstart = a\n[state a]\nnext = repeat\n", 4,
         "next must end with goto, transfer or hangup"},
+    {"[script]\nstart = a\ntransfer-failed = say Hm.\n[state a]\n"
+     "next = hangup\n",
+        3, "transfer-failed must end with goto or hangup"},
+    {"[script]\nstart = a\n[state a]\nnext = hangup\n"
+     "transfer-failed = say Hm.; transfer sip:b@example.com\n",
+        5, "transfer-failed cannot transfer again"},
     {"[script]\nstart = a\n[state a]\nslot = text\nfilled = set 9 lives=x; "
      "hangup\n",
         5, "bad field name \"9 lives\""},
@@ -1601,6 +1818,20 @@ GST_START_TEST (test_lawfirm_intake)
       gst_structure_get_string (s, "target"), "sip:attorney@example.com");
   fail_unless_equals_string (gst_structure_get_string (s, "state"), "offer");
   fail_unless_equals_string (gst_structure_get_string (s, "reason"), "yes");
+  /* nobody picks up at the firm: the agent takes a message instead */
+  transfer_result (f, FALSE, 480, "sip:attorney@example.com", "lawfirm-1");
+  expect_intake (f, "transfer", "failed");
+  hear (f, "I'm sorry, nobody can take your call right now.",
+      "Let me take a message instead.", "Please go ahead with your message.",
+      NULL);
+  say (f, "Please call me tomorrow morning.");
+  hear (f, "Thank you.",
+      "An attorney will call you back at 2 1 2 5 5 5 1 2 3 4 as soon as "
+      "possible.",
+      "Goodbye.", NULL);
+  expect_intake_end (f, TRUE);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
   g_free (yesterday);
   fixture_free (f);
 }
@@ -1731,6 +1962,11 @@ agent_suite (void)
   tcase_add_test (tc, test_barge_in_refused_while_protected);
   tcase_add_test (tc, test_barge_in_property_off);
   tcase_add_test (tc, test_action_waits_for_playout);
+  tcase_add_test (tc, test_transfer_failed_state_key);
+  tcase_add_test (tc, test_transfer_failed_default_returns);
+  tcase_add_test (tc, test_transfer_succeeded_stays_silent);
+  tcase_add_test (tc, test_transfer_failed_at_start_hangs_up);
+  tcase_add_test (tc, test_transfer_failures_do_not_loop);
   tcase_add_test (tc, test_bad_scripts);
   tcase_add_test (tc, test_missing_script_and_backend);
   tcase_add_test (tc, test_default_script_conversation);

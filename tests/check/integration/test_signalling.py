@@ -54,7 +54,7 @@ def test_options(res, audio):
             sipp_ok(res, agent, r, 'OPTIONS over %s answered 200' % name)
 
 
-ALLOW = b'INVITE, ACK, BYE, CANCEL, OPTIONS'
+ALLOW = b'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY'
 
 
 def header(msg, name):
@@ -72,8 +72,11 @@ def test_methods(res, audio):
                   and header(resp, b'Supported') is not None,
                   'OPTIONS: 200 with Allow (%s), Accept: application/sdp and Supported' % ALLOW,
                   resp)
+        # NOTIFY is allowed for the subscription of our own REFER (a
+        # transfer); outside one it matches no subscription: 481
         for method, want in (('FOO', 501), ('REGISTER', 405), ('SUBSCRIBE', 405),
-                             ('MESSAGE', 405), ('REFER', 405), ('UPDATE', 405), ('INFO', 405)):
+                             ('MESSAGE', 405), ('REFER', 405), ('UPDATE', 405), ('INFO', 405),
+                             ('NOTIFY', 481)):
             resp = st.send_sip(agent.host, agent.port, method)
             res.check(resp is not None and st.status_of(resp) == want
                       and header(resp, b'Allow') == ALLOW,
