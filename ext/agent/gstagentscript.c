@@ -6,9 +6,10 @@
  *
  *  - understanding the caller: normalised tokens, phrase matching, and the
  *    slot parsers (yes/no, phone number, date, name, free text);
- *  - loading: a line scanner (GKeyFile reports no line numbers and keeps the
- *    last of duplicate keys silently), then GKeyFile for the values, then
- *    validation of the whole flow so nothing can go wrong mid-call;
+ *  - loading: gst-libs' keyfile line scanner (GKeyFile reports no line
+ *    numbers and keeps the last of duplicate keys silently) with GKeyFile
+ *    for the values, then validation of the whole flow so nothing can go
+ *    wrong mid-call;
  *  - running: entering states, running actions, re-prompts and fallbacks,
  *    emitting outputs to the agent element.
  */
@@ -17,6 +18,7 @@
 #endif
 
 #include "gstagentscript.h"
+#include <gst/sip/gstsipkeyfile.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1004,29 +1006,16 @@ script_free (Script *s)
 
 /* --- scanning lines ----------------------------------------------------- */
 
-typedef struct
-{
-  gchar *name;
-  guint line;
-  GHashTable *keys; /* key -> line */
-  GPtrArray *key_order;
-} GroupLines;
-
-static void
-group_lines_free (GroupLines *g)
-{
-  g_free (g->name);
-  g_hash_table_unref (g->keys);
-  g_ptr_array_unref (g->key_order);
-  g_free (g);
-}
+/* The keyfile with the line of every group and key (shared with the
+ * gst-sip-agent server's configuration). */
+typedef GstSipKeyGroup GroupLines;
 
 typedef struct
 {
   const gchar *filename;
-  GKeyFile *kf;
-  GPtrArray *groups; /* GroupLines, in file order */
-  GHashTable *by_name;
+  GstSipKeyFile *keys;
+  GKeyFile *kf; /* keys->kf */
+  GPtrArray *groups; /* keys->groups: GroupLines, in file order */
   Script *script;
   GHashTable *fields; /* every field the script can set */
   GPtrArray *templates; /* (template, line) pairs, checked at the end */
@@ -1042,8 +1031,7 @@ static gboolean G_GNUC_PRINTF (3, 4)
   va_start (args, format);
   msg = g_strdup_vprintf (format, args);
   va_end (args);
-  g_set_error (ld->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-      "%s:%u: %s", ld->filename, line, msg);
+  gst_sip_key_file_fail (ld->keys, ld->error, line, "%s", msg);
   g_free (msg);
   return FALSE;
 }
@@ -1051,89 +1039,7 @@ static gboolean G_GNUC_PRINTF (3, 4)
 static guint
 key_line (Loader *ld, const gchar *group, const gchar *key)
 {
-  GroupLines *g = g_hash_table_lookup (ld->by_name, group);
-
-  if (g == NULL)
-    return 1;
-  if (key == NULL)
-    return g->line;
-  return GPOINTER_TO_UINT (g_hash_table_lookup (g->keys, key));
-}
-
-static gboolean
-scan_group_line (Loader *ld, gchar *line, guint n, GroupLines **current)
-{
-  gchar *end = strchr (line, ']');
-  GroupLines *g, *prev;
-
-  if (end == NULL || end[1] != '\0')
-    return fail (ld, n, "a group line must be [name] and nothing after it");
-  *end = '\0';
-  if (line[1] == '\0')
-    return fail (ld, n, "empty group name");
-  if ((prev = g_hash_table_lookup (ld->by_name, line + 1)) != NULL)
-    return fail (
-        ld, n, "duplicate group [%s] (first at line %u)", line + 1, prev->line);
-  g = g_new0 (GroupLines, 1);
-  g->name = g_strdup (line + 1);
-  g->line = n;
-  g->keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g->key_order = g_ptr_array_new ();
-  g_ptr_array_add (ld->groups, g);
-  g_hash_table_insert (ld->by_name, g->name, g);
-  *current = g;
-  return TRUE;
-}
-
-static gboolean
-scan_key_line (Loader *ld, gchar *line, guint n, GroupLines *current)
-{
-  gchar *eq = strchr (line, '='), *key, *owned;
-  guint prev;
-
-  if (line[0] == ';')
-    return fail (ld, n, "comments start with #, not ;");
-  if (eq == NULL) {
-    return fail (
-        ld, n, "expected [group], key = value or # comment, got \"%s\"", line);
-  }
-  *eq = '\0';
-  key = g_strstrip (line);
-  if (*key == '\0')
-    return fail (ld, n, "missing key name before =");
-  if (current == NULL)
-    return fail (ld, n, "key \"%s\" before the first [group]", key);
-  if ((prev = GPOINTER_TO_UINT (g_hash_table_lookup (current->keys, key))))
-    return fail (ld, n, "duplicate key \"%s\" in [%s] (first at line %u)", key,
-        current->name, prev);
-  owned = g_strdup (key);
-  g_hash_table_insert (current->keys, owned, GUINT_TO_POINTER (n));
-  g_ptr_array_add (current->key_order, owned);
-  return TRUE;
-}
-
-/* GKeyFile gives values but no line numbers, and silently keeps the last of
- * duplicate keys; this pass finds both problems and every key's line. */
-static gboolean
-scan_lines (Loader *ld, const gchar *text)
-{
-  gchar **lines = g_strsplit (text, "\n", -1);
-  GroupLines *current = NULL;
-  gboolean ok = TRUE;
-  guint i;
-
-  for (i = 0; lines[i] && ok; i++) {
-    gchar *line = g_strstrip (lines[i]);
-
-    if (*line == '\0' || *line == '#')
-      continue;
-    if (*line == '[')
-      ok = scan_group_line (ld, line, i + 1, &current);
-    else
-      ok = scan_key_line (ld, line, i + 1, current);
-  }
-  g_strfreev (lines);
-  return ok;
+  return gst_sip_key_file_line (ld->keys, group, key);
 }
 
 /* --- values ------------------------------------------------------------- */
@@ -2037,7 +1943,7 @@ check_start (Loader *ld)
   gchar *start;
   guint line;
 
-  if (!g_hash_table_contains (ld->by_name, "script"))
+  if (gst_sip_key_file_get_group (ld->keys, "script") == NULL)
     return fail (ld, 1, "no [script] group (it names the start state)");
   line = key_line (ld, "script", "start");
   if (!get_required (ld, "script", "start", &start))
@@ -2114,21 +2020,15 @@ warn_unreachable (Script *sc)
   g_hash_table_unref (seen);
 }
 
+/* phrases are comma lists: the list separator is ours to choose */
 static gboolean
 load_keyfile (Loader *ld, const gchar *text)
 {
-  GError *err = NULL;
-
-  ld->kf = g_key_file_new ();
-  /* the list separator is ours to choose; phrases are comma lists */
-  g_key_file_set_list_separator (ld->kf, ',');
-  if (!g_key_file_load_from_data (ld->kf, text, -1, G_KEY_FILE_NONE, &err)) {
-    /* the scanner catches what GKeyFile rejects; this is a last resort */
-    g_set_error (ld->error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "%s:1: %s", ld->filename, err->message);
-    g_error_free (err);
+  ld->keys = gst_sip_key_file_load (ld->filename, text, ',', ld->error);
+  if (ld->keys == NULL)
     return FALSE;
-  }
+  ld->kf = ld->keys->kf;
+  ld->groups = ld->keys->groups;
   return TRUE;
 }
 
@@ -2159,16 +2059,12 @@ script_parse (const gchar *filename, const gchar *text,
 
   ld.filename = filename;
   ld.error = error;
-  ld.groups =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) group_lines_free);
-  ld.by_name = g_hash_table_new (g_str_hash, g_str_equal);
   ld.fields = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   ld.templates = g_ptr_array_new ();
   ld.script = script_new (filename, config);
 
-  ok = scan_lines (&ld, text) && load_keyfile (&ld, text) &&
-      parse_groups (&ld) && check_start (&ld) && resolve_gotos (&ld) &&
-      check_next_loops (&ld) && check_templates (&ld);
+  ok = load_keyfile (&ld, text) && parse_groups (&ld) && check_start (&ld) &&
+      resolve_gotos (&ld) && check_next_loops (&ld) && check_templates (&ld);
   if (ok && ld.script->fallback == NULL)
     ok = parse_action_list (&ld, "script", "fallback", DEFAULT_FALLBACK,
         key_line (&ld, "script", NULL), &ld.script->fallback);
@@ -2183,10 +2079,7 @@ script_parse (const gchar *filename, const gchar *text,
     g_free (g_ptr_array_index (ld.templates, i));
   g_ptr_array_unref (ld.templates);
   g_hash_table_unref (ld.fields);
-  g_hash_table_unref (ld.by_name);
-  g_ptr_array_unref (ld.groups);
-  if (ld.kf)
-    g_key_file_unref (ld.kf);
+  gst_sip_key_file_free (ld.keys);
   return ld.script;
 }
 
