@@ -295,8 +295,9 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
 
   /* Requests outside any call that NUA has already answered (OPTIONS,
    * MESSAGE, REGISTER ...) leave a handle nobody else will destroy. */
-  if (nh && hmagic == NULL && event >= nua_i_error && event <= nua_i_outbound &&
-      event != nua_i_invite)
+  if (nh && hmagic == NULL && event != nua_i_invite &&
+      ((event >= nua_i_error && event <= nua_i_method) ||
+          event == nua_i_register))
     nua_handle_destroy (nh);
 }
 

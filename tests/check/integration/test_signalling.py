@@ -4,7 +4,8 @@
 Checks: OPTIONS 200 over UDP and TCP; 488 for an offer without a usable codec;
 CANCEL while ringing -> 200 + 487; malformed SDP -> 400/488 and the next call
 still works; a second INVITE during a call -> 486; BYE sent by the agent
-(gst-launch -e + SIGINT = EOS); 50 echo calls in a row without fd/thread leaks.
+(gst-launch -e + SIGINT = EOS); 50 echo calls in a row without fd/thread leaks;
+thousands of OPTIONS (a load balancer's health checks) without memory growth.
 """
 
 import os
@@ -176,6 +177,49 @@ def test_many_calls(res, audio):
         res.check(agent.alive(), 'agent still running')
 
 
+OPTIONS_ROUND = 3000
+TRANSACTION_LINGER = 34   # s: a non-INVITE server transaction stays 64*T1 = 32 s (timer J)
+RSS_SLACK_KB = 1024
+
+
+def options_round(host, port, n):
+    import socket
+    import uuid
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        s.settimeout(2.0)
+        lp = s.getsockname()[1]
+        for _ in range(n):
+            s.sendto(st.sip_request('OPTIONS', host, port, lp, call_id=uuid.uuid4().hex), (host, port))
+            s.recvfrom(65535)
+
+
+def rss_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+def test_options_memory(res, audio):
+    st.log('== %d OPTIONS three times: memory must not grow once transactions expire'
+           % OPTIONS_ROUND)
+    with st.Agent() as agent:
+        # the first round fills the allocator up to its high-water mark (all
+        # transactions alive at once); later rounds must fit in it
+        sizes = []
+        for _ in range(3):
+            options_round(agent.host, agent.port, OPTIONS_ROUND)
+            time.sleep(TRANSACTION_LINGER)
+            sizes.append(rss_kb(agent.pid))
+        st.log('  RSS after each round: %s kB' % sizes)
+        res.check(sizes[2] - sizes[1] <= RSS_SLACK_KB,
+                  'no growth from round 2 to 3 (%+d kB; sofia-sip handles of answered '
+                  'OPTIONS must be destroyed)' % (sizes[2] - sizes[1]))
+        res.check(agent.alive(), 'agent still running')
+
+
 # (test, needs the real sipbin: the SIPp stand-in only answers OPTIONS and echo calls)
 TESTS = [
     (test_options, False),
@@ -186,6 +230,7 @@ TESTS = [
     (test_busy, True),
     (test_bye_from_agent, True),
     (test_many_calls, False),
+    (test_options_memory, True),
 ]
 
 
