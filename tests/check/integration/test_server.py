@@ -11,6 +11,9 @@
 - drain: SIGTERM with a call up: new calls get 503, the call goes on until
   drain-timeout, then gets our BYE, and the server exits 0.
 - reload: SIGHUP makes new calls use the changed config.
+- transfer: the agent's "transfer attorney" becomes a REFER to the office's
+  transfer URI (tel: unchanged); success and a NOTIFY failure (486) end up
+  in the record's actions.
 - fulldisk: records on a full file system: the call goes on, the error is
   logged, and the record is written once there is space again.
 - config: config errors (and an office script's errors) exit 2 naming the
@@ -209,6 +212,62 @@ def test_drain_and_reload(res, tmp):
                   repr([(x.get('end_reason'), x.get('complete')) for x in rec]))
 
 
+TRANSFER_SCRIPT = """[script]
+start = greeting
+transfer-failed = say Sorry, nobody can take your call.; goto message
+[state greeting]
+say = Please hold while I connect you with an attorney.
+next = transfer attorney
+[state message]
+say = Please leave a message.
+timeout = 30
+slot = text
+field = message
+filled = hangup
+"""
+TRANSFER_CONFIG = """[server]
+listen = 127.0.0.1:{port}
+records = {records}
+rtp-port-min = {rtp_min}
+rtp-port-max = {rtp_max}
+
+[office east]
+did = +19195550300
+script = transfer.ini
+transfer = tel:+19195550310
+"""
+
+
+def test_transfer(res, tmp):
+    st.log('== transfer through the server: the office\'s target in the REFER, the result in the record')
+    pcm = b'\0' * (8000 * 2 * 20)   # 20 s of silence: the caller just listens
+    pcap = os.path.join(tmp, 'silence.pcap')
+    st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
+    for scenario, extra, result, ended in (
+            ('uac_refer_accept.xml', {}, 'succeeded (200)', 'local-hangup'),
+            ('uac_refer_busy.xml', {'final_frag': '486 Busy Here'}, 'failed (486)',
+             'remote-hangup')):
+        sets = {'pause_ms': 8000} if 'final_frag' in extra else {}
+        with sv.Server(TRANSFER_CONFIG, files={'transfer.ini': TRANSFER_SCRIPT}) as server:
+            r = st.Sipp(scenario, server.host, server.port, service='+19195550300',
+                        keys=dict(pcap=pcap, **extra), sets=sets,
+                        timeout=60).start().wait()
+            res.check(r.rc == 0, '%s: the call went as the transferee expected' % scenario,
+                      st.sipp_report(r))
+            refers = [m for m in st.sipp_received(r) if m.startswith('REFER ')]
+            refer_to = sv.header(refers[0], 'Refer-To') if refers else None
+            res.check(refer_to == '<tel:+19195550310>',
+                      '%s: Refer-To is the office\'s transfer target' % scenario, repr(refer_to))
+            rec = server.wait_record(lambda x: x.get('complete'), timeout=10)
+            actions = rec and [(a['type'], a['target'], a['result']) for a in rec['actions']]
+            res.check(rec is not None and ('transfer', 'attorney', result) in actions,
+                      '%s: the record has the transfer with result "%s"' % (scenario, result),
+                      repr(actions))
+            res.check(rec is not None and rec['end_reason'] == ended,
+                      '%s: the call ended: %s' % (scenario, ended), rec and rec['end_reason'])
+            server.stop()
+
+
 def test_full_disk(res, tmp):
     st.log('== records on a full disk: the call goes on, the error is logged, the record comes back')
     if not shutil.which('mount'):
@@ -317,7 +376,8 @@ def main():
     st.require_elements('sttbridge', 'agent', 'ttsbridge', 'mulawdec', 'mulawenc')
     res = st.Results('test_server')
     tests = {'config': test_config, 'offices': test_offices, 'kill9': test_kill9,
-             'drain': test_drain_and_reload, 'fulldisk': test_full_disk}
+             'drain': test_drain_and_reload, 'fulldisk': test_full_disk,
+             'transfer': test_transfer}
     only = sys.argv[1:] or list(tests)
     tmp = tempfile.mkdtemp(prefix='servertest-audio-')
     try:
