@@ -901,13 +901,23 @@ static void
 end_conversation (GstAgent *self, const gchar *why, gboolean can_push)
 {
   GstAgentDialog *d = &self->dialog;
+  GstMessage *intake = NULL;
 
   if (d->conversation == GST_AGENT_CONVERSATION_NONE)
     return;
   GST_INFO_OBJECT (self, "conversation over: %s", why);
+  /* posted once the element has let go of the conversation, so that an
+   * application reacting to it finds the agent idle */
   if (d->conversation == GST_AGENT_CONVERSATION_ACTIVE &&
-      gst_structure_n_fields (d->fields) > 0)
-    post_intake_end (self, FALSE);
+      gst_structure_n_fields (d->fields) > 0) {
+    GstStructure *s = gst_structure_new (GST_AGENT_MESSAGE_INTAKE, "complete",
+        G_TYPE_BOOLEAN, FALSE, "fields", GST_TYPE_STRUCTURE, d->fields, "state",
+        G_TYPE_STRING, current_state (self), NULL);
+
+    if (d->call_id)
+      gst_structure_set (s, "call-id", G_TYPE_STRING, d->call_id, NULL);
+    intake = gst_message_new_element (GST_OBJECT (self), s);
+  }
   if (d->pending_action) {
     GST_WARNING_OBJECT (
         self, "dropping %" GST_PTR_FORMAT " (%s)", d->pending_action, why);
@@ -925,6 +935,8 @@ end_conversation (GstAgent *self, const gchar *why, gboolean can_push)
   g_clear_pointer (&d->fields, gst_structure_free);
   set_state_name (self, NULL);
   d->conversation = GST_AGENT_CONVERSATION_NONE;
+  if (intake)
+    gst_element_post_message (GST_ELEMENT (self), intake);
 }
 
 static void
