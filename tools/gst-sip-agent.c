@@ -43,27 +43,18 @@ load_config (GError **error)
   return config;
 }
 
-/* The agent element checks its script at READY: do it for every office now
- * so that a bad script stops the server at start, not a caller mid-call. */
+/* The agent checks its script, ttsbridge its backend and voice, at READY:
+ * do it for every office now so that a mistake stops the server at start,
+ * not a caller mid-call. @element is taken. */
 static gboolean
-check_script (const gchar *script, GError **error)
+check_at_ready (GstElement *element, GError **error)
 {
   GstElement *pipeline = gst_pipeline_new (NULL);
-  GstElement *agent = gst_element_factory_make ("agent", NULL);
   GstBus *bus = gst_element_get_bus (pipeline);
   GstMessage *msg;
   gboolean ok = TRUE;
 
-  if (agent == NULL) {
-    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
-        "no agent element: is GST_PLUGIN_PATH set to gst-sip-agent's "
-        "plugins?");
-    gst_object_unref (bus);
-    gst_object_unref (pipeline);
-    return FALSE;
-  }
-  g_object_set (agent, "script", script, NULL);
-  gst_bin_add (GST_BIN (pipeline), agent);
+  gst_bin_add (GST_BIN (pipeline), element);
   if (gst_element_set_state (pipeline, GST_STATE_READY) ==
       GST_STATE_CHANGE_FAILURE) {
     ok = FALSE;
@@ -75,13 +66,55 @@ check_script (const gchar *script, GError **error)
       gst_message_unref (msg);
     } else {
       g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_STATE_CHANGE,
-          "%s: the agent did not accept it", script);
+          "%s did not start", GST_ELEMENT_NAME (element));
     }
   }
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (bus);
   gst_object_unref (pipeline);
   return ok;
+}
+
+static GstElement *
+make_element (const gchar *factory, GError **error)
+{
+  GstElement *e = gst_element_factory_make (factory, NULL);
+
+  if (e == NULL)
+    g_set_error (error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN,
+        "no %s element: is GST_PLUGIN_PATH set to gst-sip-agent's plugins?",
+        factory);
+  return e;
+}
+
+static gboolean
+check_office (GstSipOfficeConfig *o, GError **error)
+{
+  GstElement *e;
+
+  if (o->script) {
+    if ((e = make_element ("agent", error)) == NULL)
+      return FALSE;
+    g_object_set (e, "script", o->script, NULL);
+    if (!check_at_ready (e, error)) {
+      g_prefix_error (error, "[office %s] script: ", o->name);
+      return FALSE;
+    }
+  }
+  if (o->tts_backend || o->voice) {
+    if ((e = make_element ("ttsbridge", error)) == NULL)
+      return FALSE;
+    if (o->tts_backend)
+      gst_util_set_object_arg (G_OBJECT (e), "backend", o->tts_backend);
+    if (o->voice)
+      g_object_set (e, "voice", o->voice, NULL);
+    if (!check_at_ready (e, error)) {
+      g_prefix_error (
+          error, "%s:%u: [office %s] voice: ", config_path, o->line, o->name);
+      return FALSE;
+    }
+  }
+  return TRUE;
 }
 
 static gboolean
@@ -109,11 +142,8 @@ check_config (GstSipServerConfig *config, GError **error)
   }
   gst_object_unref (parsed);
   for (i = 0; i < config->offices->len; i++) {
-    GstSipOfficeConfig *o = g_ptr_array_index (config->offices, i);
-    if (o->script && !check_script (o->script, error)) {
-      g_prefix_error (error, "[office %s] script: ", o->name);
+    if (!check_office (g_ptr_array_index (config->offices, i), error))
       return FALSE;
-    }
   }
   return TRUE;
 }

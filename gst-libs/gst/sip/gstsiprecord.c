@@ -43,6 +43,7 @@ struct _GstSipRecord
   gint64 start_mono;
   GDateTime *invite, *answer, *end;
   gchar *end_reason;
+  gchar *error;
   gint sip_status;
   GArray *turns;
   GPtrArray *intake_order;
@@ -165,6 +166,7 @@ gst_sip_record_unref (GstSipRecord *r)
   if (r->end)
     g_date_time_unref (r->end);
   g_free (r->end_reason);
+  g_free (r->error);
   g_array_unref (r->turns);
   g_array_unref (r->actions);
   g_hash_table_unref (r->intake);
@@ -337,12 +339,22 @@ gst_sip_record_set_media_stats (
 }
 
 void
+gst_sip_record_set_error (GstSipRecord *r, const gchar *message)
+{
+  g_mutex_lock (&r->lock);
+  if (r->error == NULL && r->end == NULL)
+    r->error = g_strdup (message);
+  g_mutex_unlock (&r->lock);
+}
+
+void
 gst_sip_record_end (GstSipRecord *r, const gchar *reason, gint sip_status)
 {
   g_mutex_lock (&r->lock);
   if (r->end == NULL) {
     r->end = g_date_time_new_now_utc ();
-    r->end_reason = g_strdup (reason);
+    /* the hangup that follows an error is not why the call ended */
+    r->end_reason = g_strdup (r->error ? "error" : reason);
     r->sip_status = sip_status;
   }
   g_mutex_unlock (&r->lock);
@@ -422,6 +434,7 @@ to_json_locked (GstSipRecord *r)
   add_time (b, "answer", r->answer);
   add_time (b, "end", r->end);
   add_string (b, "end_reason", r->end_reason);
+  add_string (b, "error", r->error);
   json_builder_set_member_name (b, "sip_status");
   if (r->end && r->sip_status > 0)
     json_builder_add_int_value (b, r->sip_status);

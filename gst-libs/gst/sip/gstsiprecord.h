@@ -44,6 +44,9 @@ void gst_sip_record_set_action_result (
 /* numbers of @stats go into "media", prefixed by @prefix */
 void gst_sip_record_set_media_stats (
     GstSipRecord *record, const gchar *prefix, const GstStructure *stats);
+/* The call failed (a pipeline error): the record keeps @message and its
+ * end reason will be "error", whatever ends the call after. */
+void gst_sip_record_set_error (GstSipRecord *record, const gchar *message);
 void gst_sip_record_end (
     GstSipRecord *record, const gchar *reason, gint sip_status);
 

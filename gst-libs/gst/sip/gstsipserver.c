@@ -482,6 +482,7 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
       if (sc->error == NULL)
         sc->error = g_strdup (err->message);
       g_mutex_unlock (&sc->lock);
+      gst_sip_record_set_error (sc->record, err->message);
       g_error_free (err);
       g_free (debug);
       /* one call's failure ends that call only */
@@ -568,6 +569,7 @@ build_call (gpointer data, gpointer user_data)
     if (sc->error == NULL)
       sc->error = g_strdup (err->message);
     g_mutex_unlock (&sc->lock);
+    gst_sip_record_set_error (sc->record, err->message);
     g_error_free (err);
   } else {
     GstBus *bus;

@@ -14,6 +14,8 @@
 - transfer: the agent's "transfer attorney" becomes a REFER to the office's
   transfer URI (tel: unchanged); success and a NOTIFY failure (486) end up
   in the record's actions.
+- isolation: a pipeline error ends that call (our BYE, record "error") and
+  not the call beside it.
 - fulldisk: records on a full file system: the call goes on, the error is
   logged, and the record is written once there is space again.
 - config: config errors (and an office script's errors) exit 2 naming the
@@ -268,6 +270,49 @@ def test_transfer(res, tmp):
             server.stop()
 
 
+ISOLATION_CONFIG = """[server]
+listen = 127.0.0.1:{port}
+records = {records}
+rtp-port-min = {rtp_min}
+rtp-port-max = {rtp_max}
+# every call's pipeline fails after 150 packets (3 s) of the caller's audio
+launch = sipsrc ! rtppcmudepay ! identity error-after=150 ! rtppcmupay ! sipsink
+
+[office main]
+did = +19195550100
+"""
+
+
+def test_isolation(res, tmp):
+    st.log('== one call\'s pipeline error ends that call only')
+    long_pcap = os.path.join(tmp, 'long.pcap')
+    short_pcap = os.path.join(tmp, 'short.pcap')
+    st.make_rtp_pcap(long_pcap, 0, n_packets=500)    # 10 s: fails at 3 s
+    st.make_rtp_pcap(short_pcap, 0, n_packets=100)   # 2 s: ends before its own failure
+    with sv.Server(ISOLATION_CONFIG) as server:
+        failing = st.Sipp('uac_talk_wait_bye.xml', server.host, server.port,
+                          service='+19195550100', keys={'codec_pt': 0, 'codec_name': 'PCMU',
+                                                        'pcap': long_pcap}, timeout=40).start()
+        time.sleep(1.8)
+        # up from 1.8 s to about 4.3 s: across the other call's failure at 3 s
+        healthy = st.Sipp('uac_echo.xml', server.host, server.port, service='+19195550100',
+                          keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': short_pcap},
+                          sets={'pause_ms': 2500}, timeout=40).start()
+        rf, rh = failing.wait(), healthy.wait()
+        res.check(rf.rc == 0, 'the failing call gets our BYE', st.sipp_report(rf))
+        res.check(rh.rc == 0, 'the other call goes on to its own end', st.sipp_report(rh))
+        time.sleep(1)
+        recs = sorted(server.records_now(), key=lambda r: r['invite'])
+        reasons = [(r.get('end_reason'), r.get('complete')) for r in recs]
+        res.check(reasons == [('error', True), ('remote-hangup', True)],
+                  'records: the first ended in error, the second by the caller', repr(reasons))
+        res.check(len(recs) == 2 and recs[1]['media'].get('packets_received', 0) >= 95,
+                  'the second call\'s media went on (packets received)',
+                  repr(recs[1]['media'] if len(recs) == 2 else recs))
+        rc = server.stop()
+        res.check(rc == 0, 'the server is still up and stops cleanly', 'exit %s' % rc)
+
+
 def test_full_disk(res, tmp):
     st.log('== records on a full disk: the call goes on, the error is logged, the record comes back')
     if not shutil.which('mount'):
@@ -358,6 +403,8 @@ def test_config(res, tmp):
          'broken.ini:5: goto unknown state'),
         ('[server]\nlaunch = sipsrc ! nosuchelement ! sipsink\n[office a]\ndid = +19195550100\n',
          'no element "nosuchelement"'),
+        ('[office a]\ndid = +19195550100\nvoice = nosuch\n',
+         'bad.conf:1: [office a] voice: flite has no voice "nosuch"'),
     ]
     files = {'broken.ini': '[script]\nstart = a\n[state a]\nsay = hello\nnext = goto nowhere\n'}
     for text, want in cases:
@@ -377,7 +424,7 @@ def main():
     res = st.Results('test_server')
     tests = {'config': test_config, 'offices': test_offices, 'kill9': test_kill9,
              'drain': test_drain_and_reload, 'fulldisk': test_full_disk,
-             'transfer': test_transfer}
+             'transfer': test_transfer, 'isolation': test_isolation}
     only = sys.argv[1:] or list(tests)
     tmp = tempfile.mkdtemp(prefix='servertest-audio-')
     try:
