@@ -1022,19 +1022,9 @@ typedef struct
   GError **error;
 } Loader;
 
-static gboolean G_GNUC_PRINTF (3, 4)
-    fail (Loader *ld, guint line, const gchar *format, ...)
-{
-  va_list args;
-  gchar *msg;
-
-  va_start (args, format);
-  msg = g_strdup_vprintf (format, args);
-  va_end (args);
-  gst_sip_key_file_fail (ld->keys, ld->error, line, "%s", msg);
-  g_free (msg);
-  return FALSE;
-}
+/* FALSE, with @ld's error set to "FILE:LINE: message" */
+#define fail(ld, line, ...) \
+  gst_sip_key_file_fail ((ld)->keys, (ld)->error, (line), __VA_ARGS__)
 
 static guint
 key_line (Loader *ld, const gchar *group, const gchar *key)

@@ -215,8 +215,12 @@ emit_drained_if_done (GstSipServer *self)
     g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
 }
 
+typedef void (*ElementFunc) (
+    GstElement *element, const gchar *factory, ServerCall *sc);
+
+/* @func on every element of @pipeline, with its factory's name */
 static void
-collect_stats (ServerCall *sc, GstElement *pipeline)
+foreach_element (GstElement *pipeline, ElementFunc func, ServerCall *sc)
 {
   GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
   GValue item = G_VALUE_INIT;
@@ -224,21 +228,26 @@ collect_stats (ServerCall *sc, GstElement *pipeline)
   while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
     GstElement *e = g_value_get_object (&item);
     GstElementFactory *f = gst_element_get_factory (e);
-    const gchar *name = f ? GST_OBJECT_NAME (f) : "";
 
-    if (strcmp (name, "sipsrc") == 0 || strcmp (name, "sipsink") == 0) {
-      GstStructure *stats = NULL;
-
-      g_object_get (e, "stats", &stats, NULL);
-      if (stats) {
-        gst_sip_record_set_media_stats (sc->record, NULL, stats);
-        gst_structure_free (stats);
-      }
-    }
+    func (e, f ? GST_OBJECT_NAME (f) : "", sc);
     g_value_reset (&item);
   }
   g_value_unset (&item);
   gst_iterator_free (it);
+}
+
+static void
+collect_stats (GstElement *e, const gchar *factory, ServerCall *sc)
+{
+  GstStructure *stats = NULL;
+
+  if (strcmp (factory, "sipsrc") != 0 && strcmp (factory, "sipsink") != 0)
+    return;
+  g_object_get (e, "stats", &stats, NULL);
+  if (stats) {
+    gst_sip_record_set_media_stats (sc->record, NULL, stats);
+    gst_structure_free (stats);
+  }
 }
 
 /* Main context. The call is over (or must be): its pipeline goes, its
@@ -264,7 +273,7 @@ teardown (gpointer data)
   g_mutex_unlock (&sc->lock);
 
   if (pipeline) {
-    collect_stats (sc, pipeline);
+    foreach_element (pipeline, collect_stats, sc);
     gst_element_set_state (pipeline, GST_STATE_NULL);
     gst_object_unref (pipeline);
   }
@@ -506,30 +515,19 @@ has_property (GstElement *e, const gchar *name)
 }
 
 static void
-apply_office (ServerCall *sc, GstElement *pipeline)
+apply_office (GstElement *e, const gchar *factory, ServerCall *sc)
 {
   const GstSipOfficeConfig *o = sc->office;
-  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (pipeline));
-  GValue item = G_VALUE_INIT;
 
-  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
-    GstElement *e = g_value_get_object (&item);
-    GstElementFactory *f = gst_element_get_factory (e);
-    const gchar *name = f ? GST_OBJECT_NAME (f) : "";
-
-    if (strcmp (name, "agent") == 0 && o->script)
-      g_object_set (e, "script", o->script, NULL);
-    else if (strcmp (name, "ttsbridge") == 0) {
-      /* backend first: a voice belongs to a backend */
-      if (o->tts_backend)
-        gst_util_set_object_arg (G_OBJECT (e), "backend", o->tts_backend);
-      if (o->voice)
-        g_object_set (e, "voice", o->voice, NULL);
-    }
-    g_value_reset (&item);
+  if (strcmp (factory, "agent") == 0 && o->script) {
+    g_object_set (e, "script", o->script, NULL);
+  } else if (strcmp (factory, "ttsbridge") == 0) {
+    /* backend first: a voice belongs to a backend */
+    if (o->tts_backend)
+      gst_util_set_object_arg (G_OBJECT (e), "backend", o->tts_backend);
+    if (o->voice)
+      g_object_set (e, "voice", o->voice, NULL);
   }
-  g_value_unset (&item);
-  gst_iterator_free (it);
 }
 
 static gchar *
@@ -580,7 +578,7 @@ build_call (gpointer data, gpointer user_data)
     g_object_set (sipbin, "call", sc->call, NULL);
     if (sc->office->transfer && has_property (sipbin, "transfer-target"))
       g_object_set (sipbin, "transfer-target", sc->office->transfer, NULL);
-    apply_office (sc, pipeline);
+    foreach_element (pipeline, apply_office, sc);
     sc->bus_pipeline = pipeline;
     bus = gst_element_get_bus (pipeline);
     gst_bus_set_sync_handler (
