@@ -165,11 +165,12 @@ class Server:
         st.log(st.indent(self.err.text() if self.proc else '', limit=80))
 
 
-def invite(host, port, user, timeout=5.0, call_id=None):
-    """INVITE sip:user@host:port over UDP with a PCMU offer, for calls that
-    are refused: returns (final status, the final response's text) and ACKs
-    a non-2xx answer."""
+def invite(host, port, user, timeout=10.0, call_id=None, to_user=None):
+    """INVITE sip:user@host:port (To: to_user, default user) over UDP with a
+    PCMU offer. Returns (final status, the final response's text). A non-2xx
+    answer is ACKed; a 2xx is ACKed and the call hung up at once (BYE)."""
     call_id = call_id or uuid.uuid4().hex
+    to_user = to_user or user
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
         s.settimeout(0.2)
@@ -178,19 +179,19 @@ def invite(host, port, user, timeout=5.0, call_id=None):
                 'm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n' % (host, host, lp + 2))
         branch = 'z9hG4bK' + uuid.uuid4().hex[:16]
         tag = uuid.uuid4().hex[:8]
-        req = '\r\n'.join([
-            'INVITE sip:%s@%s:%d SIP/2.0' % (user, host, port),
-            'Via: SIP/2.0/UDP %s:%d;branch=%s;rport' % (host, lp, branch),
-            'Max-Forwards: 70',
-            'From: <sip:probe@%s:%d>;tag=%s' % (host, lp, tag),
-            'To: <sip:%s@%s:%d>' % (user, host, port),
-            'Call-ID: %s' % call_id,
-            'CSeq: 1 INVITE',
-            'Contact: <sip:probe@%s:%d>' % (host, lp),
-            'Content-Type: application/sdp',
-            'Content-Length: %d' % len(body),
-            '', body])
-        s.sendto(req.encode(), (host, port))
+        via = 'Via: SIP/2.0/UDP %s:%d;branch=%s;rport' % (host, lp, branch)
+        frm = 'From: <sip:probe@%s:%d>;tag=%s' % (host, lp, tag)
+
+        def request(method, uri, cseq, to, via=via, extra=(), body=''):
+            lines = ['%s %s SIP/2.0' % (method, uri), via, 'Max-Forwards: 70', frm,
+                     'To: %s' % to, 'Call-ID: %s' % call_id, 'CSeq: %s' % cseq,
+                     'Contact: <sip:probe@%s:%d>' % (host, lp)] + list(extra)
+            lines += ['Content-Length: %d' % len(body), '', body]
+            s.sendto('\r\n'.join(lines).encode(), (host, port))
+
+        uri = 'sip:%s@%s:%d' % (user, host, port)
+        request('INVITE', uri, '1 INVITE', '<sip:%s@%s:%d>' % (to_user, host, port),
+                extra=['Content-Type: application/sdp'], body=body)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -201,15 +202,16 @@ def invite(host, port, user, timeout=5.0, call_id=None):
             if code is None or code < 200:
                 continue
             text = data.decode('utf-8', 'replace')
-            to = re.search(r'^To: (.*)$', text, re.M | re.I).group(1).strip()
+            to = header(text, 'To')
             if code >= 300:
-                ack = '\r\n'.join([
-                    'ACK sip:%s@%s:%d SIP/2.0' % (user, host, port),
-                    'Via: SIP/2.0/UDP %s:%d;branch=%s;rport' % (host, lp, branch),
-                    'Max-Forwards: 70', 'From: <sip:probe@%s:%d>;tag=%s' % (host, lp, tag),
-                    'To: %s' % to, 'Call-ID: %s' % call_id, 'CSeq: 1 ACK',
-                    'Content-Length: 0', '', ''])
-                s.sendto(ack.encode(), (host, port))
+                request('ACK', uri, '1 ACK', to)
+            else:
+                contact = re.search(r'<([^>]+)>', header(text, 'Contact') or '<%s>' % uri).group(1)
+                new_via = 'Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport' % (
+                    host, lp, uuid.uuid4().hex[:16])
+                request('ACK', contact, '1 ACK', to, via=new_via)
+                request('BYE', contact, '2 BYE', to, via='Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport'
+                        % (host, lp, uuid.uuid4().hex[:16]))
             return code, text
     return None, ''
 

@@ -111,10 +111,19 @@ def test_offices(res, tmp):
             res.check(r.rc == 0, '%s call: the agent answered and hung up (sipp exit 0)' % name,
                       st.sipp_report(r))
         time.sleep(1)
+        # a trunk that sends calls to its registration contact: the number is in To
+        code, _ = sv.invite(server.host, server.port, 'agent', to_user='+19195550200')
+        res.check(code == 200, 'a call to sip:agent@ with the number in To is answered',
+                  'got %s' % code)
+        to_routed = server.wait_record(lambda r: r.get('to') == '+19195550200' and
+                                       r.get('complete'), timeout=10)
+        res.check(to_routed is not None and to_routed['office'] == 'south',
+                  'and routed by the To number (south)', repr(to_routed)[:300])
         rc = server.stop()
         res.check(rc == 0, 'SIGTERM with no calls: exit 0', 'exit %s' % rc)
 
-        records = server.records_now()
+        records = [r for r in server.records_now() if r is not to_routed and
+                   r.get('call_id') != (to_routed or {}).get('call_id')]
         by_office = {r.get('office'): r for r in records if r.get('office')}
         refused = [r for r in records if r.get('sip_status') in (503, 404)]
         res.check(len(records) == 4, 'four records: two calls, two refused',
