@@ -46,6 +46,18 @@
  * each dialog state (`state`, `phrases`, `closed`) and `agent-barge-in`
  * downstream when it stops talking because the caller spoke.
  *
+ * ## Voices
+ *
+ * A script's `voice NAME` action (`espeak:es`, `flite:kal`, `es` for a voice
+ * of the backend in use, `default`) changes the voice of what the agent
+ * says from then on: right before the first sentence in the new voice the
+ * agent sends ttsbridge a serialized `tts-voice` event (`backend`, `voice`;
+ * both absent for the default), so the sentences pushed before it keep
+ * theirs. The voice holds across turns and barge-ins until the script
+ * changes it or the conversation ends; every conversation starts in
+ * ttsbridge's own voice (the agent sends `tts-voice` without fields when a
+ * new call starts after another voice).
+ *
  * ## Speaking, barge-in and timers
  *
  * The agent is speaking from pushing a sentence until ttsbridge reports
@@ -205,6 +217,7 @@ typedef struct
 typedef struct
 {
   gchar *text;
+  gchar *voice; /* to be spoken in, NULL: ttsbridge's own */
   gboolean barge_in;
   gint64 end; /* estimated end of playout (monotonic) */
 } Sentence;
@@ -301,6 +314,7 @@ static void
 sentence_free (Sentence *s)
 {
   g_free (s->text);
+  g_free (s->voice);
   g_free (s);
 }
 
@@ -312,6 +326,7 @@ output_copy (const GstAgentOutput *o)
   *c = *o;
   c->state = g_strdup (o->state);
   c->text = g_strdup (o->text);
+  c->voice = g_strdup (o->voice);
   c->phrases = (const gchar *const *) g_strdupv ((gchar **) o->phrases);
   c->field = g_strdup (o->field);
   c->value = g_strdup (o->value);
@@ -328,6 +343,7 @@ output_free (GstAgentOutput *o)
 {
   g_free ((gchar *) o->state);
   g_free ((gchar *) o->text);
+  g_free ((gchar *) o->voice);
   g_strfreev ((gchar **) o->phrases);
   g_free ((gchar *) o->field);
   g_free ((gchar *) o->value);
@@ -431,6 +447,8 @@ gst_agent_finalize (GObject *object)
   clear_sentences (&d->held);
   clear_sentences (&d->in_flight);
   g_string_free (d->reply, TRUE);
+  g_free (d->voice);
+  g_free (d->sent_voice);
   g_free (d->call_id);
   g_free (d->state);
   if (d->fields)
@@ -593,8 +611,8 @@ is_abbreviation (const gchar *start, const gchar *dot)
 }
 
 static void
-add_sentence (
-    GQueue *out, const gchar *start, const gchar *end, gboolean barge_in)
+add_sentence (GQueue *out, const gchar *start, const gchar *end,
+    gboolean barge_in, const gchar *voice)
 {
   gchar *text = g_strstrip (g_strndup (start, end - start));
   Sentence *s;
@@ -605,13 +623,15 @@ add_sentence (
   }
   s = g_new0 (Sentence, 1);
   s->text = text;
+  s->voice = g_strdup (voice);
   s->barge_in = barge_in;
   g_queue_push_tail (out, s);
 }
 
 /* One buffer per sentence, so that speech starts before the reply ends. */
 static void
-split_sentences (const gchar *text, gboolean barge_in, GQueue *out)
+split_sentences (
+    const gchar *text, gboolean barge_in, const gchar *voice, GQueue *out)
 {
   const gchar *start = text, *p;
 
@@ -625,11 +645,11 @@ split_sentences (const gchar *text, gboolean barge_in, GQueue *out)
           !(*p == '.' && is_abbreviation (start, p));
     }
     if (end) {
-      add_sentence (out, start, p + 1, barge_in);
+      add_sentence (out, start, p + 1, barge_in, voice);
       start = p + 1;
     }
   }
-  add_sentence (out, start, p, barge_in);
+  add_sentence (out, start, p, barge_in, voice);
 }
 
 static GstClockTime
@@ -682,6 +702,32 @@ ensure_stream (GstAgent *self)
   }
 }
 
+/* Tells ttsbridge to speak what follows in @voice (NULL: its own voice):
+ * a serialized event, so the sentences already pushed keep theirs. */
+static void
+push_voice_event (GstAgent *self, const gchar *voice)
+{
+  GstAgentDialog *d = &self->dialog;
+  gchar *backend = NULL, *name = NULL, *why = NULL;
+
+  if (voice && !gst_agent_voice_name_parse (voice, &backend, &name, &why)) {
+    /* a script's voices are checked at load time; another backend's bad
+     * name must not cost the call its speech: the voice stays (once) */
+    GST_WARNING_OBJECT (self, "not changing voice: %s", why);
+    g_free (why);
+  } else {
+    ensure_stream (self);
+    GST_DEBUG_OBJECT (self, "voice %s", voice ? voice : "default");
+    if (!gst_pad_push_event (
+            self->srcpad, gst_agent_event_new_tts_voice (backend, name)))
+      GST_DEBUG_OBJECT (self, "nobody downstream took the voice");
+  }
+  g_free (d->sent_voice);
+  d->sent_voice = g_strdup (voice);
+  g_free (backend);
+  g_free (name);
+}
+
 static GstFlowReturn
 push_sentence (GstAgent *self, Sentence *s)
 {
@@ -689,6 +735,8 @@ push_sentence (GstAgent *self, Sentence *s)
   GstBuffer *buf;
   gint64 now = g_get_monotonic_time ();
 
+  if (g_strcmp0 (s->voice, d->sent_voice) != 0)
+    push_voice_event (self, s->voice);
   ensure_stream (self);
   buf = gst_buffer_new_memdup (s->text, strlen (s->text));
   GST_BUFFER_PTS (buf) = running_time (self);
@@ -850,7 +898,19 @@ handle_output (GstAgent *self, const GstAgentOutput *o)
       if (d->reply->len > 0)
         g_string_append_c (d->reply, ' ');
       g_string_append (d->reply, o->text);
-      split_sentences (o->text, o->barge_in, &d->held);
+      split_sentences (o->text, o->barge_in, d->voice, &d->held);
+      break;
+    case GST_AGENT_OUTPUT_VOICE:
+      /* the voice of the conversation from now on; like a field, a fact:
+       * it holds for what is said after it, in later turns too */
+      if (d->conversation == GST_AGENT_CONVERSATION_NONE)
+        break;
+      g_free (d->voice);
+      d->voice = o->voice && g_ascii_strcasecmp (o->voice, "default") != 0
+          ? g_strdup (o->voice)
+          : NULL;
+      GST_DEBUG_OBJECT (self, "speaking in %s from now on",
+          d->voice ? d->voice : "the default voice");
       break;
     case GST_AGENT_OUTPUT_FIELD:
       if (d->conversation == GST_AGENT_CONVERSATION_NONE || !o->field)
@@ -951,6 +1011,10 @@ start_conversation (GstAgent *self, const gchar *call_id, gboolean from_segment)
   d->from_segment = from_segment;
   d->fields = gst_structure_new_empty ("intake-fields");
   d->conversation = GST_AGENT_CONVERSATION_ACTIVE;
+  /* every call starts in ttsbridge's own voice */
+  g_clear_pointer (&d->voice, g_free);
+  if (d->sent_voice && !d->eos)
+    push_voice_event (self, NULL);
   d->turn++;
   d->turn_input = "start";
   g_string_truncate (d->reply, 0);
@@ -1608,6 +1672,9 @@ reset_dialog (GstAgent *self)
   d->awaiting_input = FALSE;
   d->no_input_deadline = 0;
   d->feedback_seen = FALSE;
+  /* ttsbridge starts a new stream in its own voice too */
+  g_clear_pointer (&d->voice, g_free);
+  g_clear_pointer (&d->sent_voice, g_free);
 }
 
 static GstStateChangeReturn

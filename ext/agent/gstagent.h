@@ -40,6 +40,8 @@ typedef struct
   gchar *state; /* current dialog state */
 
   /* speech out */
+  gchar *voice; /* what the backend speaks in now (VOICE), NULL: default */
+  gchar *sent_voice; /* the voice ttsbridge was last told, NULL: default */
   gboolean feedback_seen; /* ttsbridge spoke up in this conversation */
   GQueue held; /* sentences not pushed yet (pacing) */
   GQueue in_flight; /* pushed, not finished playing */

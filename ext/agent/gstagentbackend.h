@@ -20,13 +20,13 @@
  * turn it answers. When the caller barges in the element calls cancel() for
  * the current turn and from then on ignores SAY, STATE and DONE outputs of
  * older turns, so a backend that is still streaming a cancelled reply does
- * no harm; it should still stop the work (abort the HTTP request). FIELD and
- * ACTION outputs are facts, never dropped.
+ * no harm; it should still stop the work (abort the HTTP request). FIELD,
+ * VOICE and ACTION outputs are facts, never dropped.
  *
- * A reply is any number of STATE, SAY and FIELD outputs, at most one ACTION
- * (which ends the conversation), then exactly one DONE. A transfer that
- * fails brings the conversation back: the backend gets a TRANSFER_FAILED
- * input and answers it like any other. SAY text may hold
+ * A reply is any number of STATE, SAY, VOICE and FIELD outputs, at most one
+ * ACTION (which ends the conversation), then exactly one DONE. A transfer
+ * that fails brings the conversation back: the backend gets a
+ * TRANSFER_FAILED input and answers it like any other. SAY text may hold
  * one or several sentences; the element splits it and pushes one buffer per
  * sentence, so a streaming backend should emit each sentence as soon as it
  * is complete.
@@ -75,6 +75,11 @@ typedef struct
  *   sttbridge an `agent-hints` event with @phrases and @closed
  * @GST_AGENT_OUTPUT_SAY: @text to speak (one or more sentences);
  *   @barge_in says whether the caller may interrupt it
+ * @GST_AGENT_OUTPUT_VOICE: the SAY outputs from now on are spoken in
+ *   @voice (`espeak:es`, `flite:kal`, `es` for a voice of the backend in
+ *   use, NULL for the default), until the next VOICE or the end of the
+ *   conversation; the element sends ttsbridge a `tts-voice` event before
+ *   the first sentence in the new voice
  * @GST_AGENT_OUTPUT_FIELD: an intake field was captured (@field = @value)
  * @GST_AGENT_OUTPUT_ACTION: @action ("transfer" with @target, or "hangup")
  *   for @reason; ends the conversation. The element posts it once what was
@@ -89,6 +94,7 @@ typedef enum
 {
   GST_AGENT_OUTPUT_STATE,
   GST_AGENT_OUTPUT_SAY,
+  GST_AGENT_OUTPUT_VOICE,
   GST_AGENT_OUTPUT_FIELD,
   GST_AGENT_OUTPUT_ACTION,
   GST_AGENT_OUTPUT_DONE,
@@ -102,6 +108,8 @@ typedef struct
 
   const gchar *text; /* SAY */
   gboolean barge_in; /* SAY */
+
+  const gchar *voice; /* VOICE: a name gst_agent_voice_name_parse() takes */
 
   const gchar *const *phrases; /* STATE: what the state expects to hear */
   gboolean closed; /* STATE: only @phrases make sense */

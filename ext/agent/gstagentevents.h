@@ -27,6 +27,13 @@
  *                        min-barge-in (running-time: guint64)
  *   "agent-barge-in"     agent, when it stops talking because the caller
  *                        spoke; ttsbridge drops everything queued
+ *   "tts-voice"          agent -> ttsbridge, before the first sentence to be
+ *                        spoken in another voice (backend: string, absent =
+ *                        the backend of the voice in use; voice: string,
+ *                        absent or "default" = the element's own
+ *                        backend/voice properties); ttsbridge speaks the
+ *                        sentences queued after it in that voice, those
+ *                        queued before it in theirs
  * upstream (custom):
  *   "agent-hints"        agent -> sttbridge on entering a dialog state
  *                        (phrases: GStrv, closed: boolean, state: string)
@@ -52,6 +59,7 @@ G_BEGIN_DECLS
 #define GST_AGENT_EVENT_HINTS "agent-hints"
 #define GST_AGENT_EVENT_TTS_STARTED "tts-started"
 #define GST_AGENT_EVENT_TTS_FINISHED "tts-finished"
+#define GST_AGENT_EVENT_TTS_VOICE "tts-voice"
 
 /* Bus message structure names (element messages). */
 #define GST_AGENT_MESSAGE_SPEECH_STARTED "speech-started"
@@ -72,6 +80,12 @@ GstEvent *gst_agent_event_new_hints (
 
 GstEvent *gst_agent_event_new_tts (
     const gchar *name, const gchar *text, gboolean interrupted, gboolean idle);
+
+GstEvent *gst_agent_event_new_tts_voice (
+    const gchar *backend, const gchar *voice);
+
+gboolean gst_agent_voice_name_parse (
+    const gchar *name, gchar **backend, gchar **voice, gchar **why);
 
 G_END_DECLS
 #endif

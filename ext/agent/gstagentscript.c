@@ -18,6 +18,7 @@
 #endif
 
 #include "gstagentscript.h"
+#include "gstagentevents.h"
 #include <gst/sip/gstsipkeyfile.h>
 
 #include <stdio.h>
@@ -862,6 +863,7 @@ typedef enum
   ACT_TRANSFER,
   ACT_HANGUP,
   ACT_REPEAT,
+  ACT_VOICE,
 } ActionType;
 
 typedef struct _State State;
@@ -869,7 +871,8 @@ typedef struct _State State;
 typedef struct
 {
   ActionType type;
-  gchar *arg; /* SAY text, SET field, GOTO state, TRANSFER target */
+  gchar *arg; /* SAY text, SET field, GOTO state, TRANSFER target, VOICE
+                name */
   gchar *value; /* SET value (a template) */
   State *target; /* GOTO, resolved after loading */
 } Action;
@@ -1133,7 +1136,7 @@ add_template (Loader *ld, const gchar *tmpl, guint line)
 }
 
 /* "say TEXT", "set FIELD=VALUE", "goto STATE", "transfer TARGET", "hangup",
- * "repeat" */
+ * "repeat", "voice NAME" */
 static gboolean
 parse_action (Loader *ld, const gchar *text, guint line, Action **out)
 {
@@ -1151,13 +1154,15 @@ parse_action (Loader *ld, const gchar *text, guint line, Action **out)
     a->type = ACT_GOTO;
   } else if (!strcmp (verb, "transfer")) {
     a->type = ACT_TRANSFER;
+  } else if (!strcmp (verb, "voice")) {
+    a->type = ACT_VOICE;
   } else if (!strcmp (verb, "hangup") || !strcmp (verb, "repeat")) {
     a->type = !strcmp (verb, "hangup") ? ACT_HANGUP : ACT_REPEAT;
     needs_arg = FALSE;
   } else {
     ok = fail (ld, line,
-        "unknown action \"%s\" (expected say, set, goto, transfer, hangup or "
-        "repeat)",
+        "unknown action \"%s\" (expected say, set, voice, goto, transfer, "
+        "hangup or repeat)",
         verb);
   }
   if (ok && needs_arg && (arg == NULL || *arg == '\0'))
@@ -1179,6 +1184,18 @@ parse_action (Loader *ld, const gchar *text, guint line, Action **out)
         g_hash_table_add (ld->fields, g_strdup (a->arg));
         add_template (ld, a->value, line);
       }
+    }
+  } else if (ok && a->type == ACT_VOICE) {
+    gchar *backend, *voice, *why;
+
+    /* only the form and the backend: ttsbridge knows its voices */
+    if (!gst_agent_voice_name_parse (arg, &backend, &voice, &why)) {
+      ok = fail (ld, line, "%s", why);
+      g_free (why);
+    } else {
+      a->arg = g_strdup (arg);
+      g_free (backend);
+      g_free (voice);
     }
   } else if (ok && needs_arg) {
     a->arg = g_strdup (arg);
@@ -2215,6 +2232,18 @@ emit_say (GstAgentScriptBackend *self, const gchar *tmpl)
 }
 
 static void
+emit_voice (GstAgentScriptBackend *self, const gchar *voice)
+{
+  GstAgentOutput out = {0};
+
+  out.type = GST_AGENT_OUTPUT_VOICE;
+  out.turn = self->turn;
+  out.state = self->state->name;
+  out.voice = voice;
+  gst_agent_backend_emit (&self->parent, &out);
+}
+
+static void
 set_field (GstAgentScriptBackend *self, const gchar *field, const gchar *value)
 {
   GstAgentOutput out = {0};
@@ -2288,6 +2317,9 @@ run_actions (
     switch (a->type) {
       case ACT_SAY:
         emit_say (self, a->arg);
+        break;
+      case ACT_VOICE:
+        emit_voice (self, a->arg);
         break;
       case ACT_SET:
         v = expand_template (self, a->value);

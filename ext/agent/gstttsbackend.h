@@ -11,13 +11,16 @@
  * service read chunk by chunk (an OpenAI-compatible `/v1/audio/speech`
  * response streamed as PCM, a WebSocket).
  *
- * Threads. ttsbridge calls open() and close() from its state changes
- * (NULL->READY and READY->NULL) and synthesize() from its own synthesis
- * thread, one sentence at a time per backend instance; it never calls into
- * one instance from two threads at once. Different ttsbridge instances (one
- * per call) own different backend instances and synthesize concurrently: a
- * library that is not reentrant must be serialized inside its backend
- * (espeak-ng is, see gstttsespeak.c).
+ * Threads. ttsbridge calls open() at NULL->READY for its own voice and from
+ * its synthesis thread for a voice a `tts-voice` event asked for, close() at
+ * READY->NULL, and synthesize() from its synthesis thread, one sentence at a
+ * time per backend instance; it never calls into one instance from two
+ * threads at once. Different ttsbridge instances (one per call) own
+ * different backend instances and synthesize concurrently, and one
+ * ttsbridge may hold instances of several voices of a backend (opening one
+ * while another element synthesizes with another): a library that is not
+ * reentrant must be serialized inside its backend (espeak-ng is, see
+ * gstttsespeak.c).
  *
  * synthesize() blocks until the sentence is done, has failed or was
  * cancelled. It may deliver audio from whichever thread it likes (a network

@@ -37,6 +37,25 @@
  * ends the src pad with EOS. Other events on the sink pad end here: the src
  * pad runs on its own timeline.
  *
+ * ## Changing voice
+ *
+ * The custom serialized downstream event `tts-voice` on the sink pad changes
+ * the voice of the sentences that follow it; the sentences queued before it
+ * keep theirs, so one call can speak two languages (`agent`'s script action
+ * `voice`). Fields: `backend` (string, optional: `flite` or `espeak`;
+ * absent, the backend of the voice asked for last) and `voice` (string;
+ * absent or `default`: the element's own #GstTtsBridge:backend and
+ * #GstTtsBridge:voice, or, with a `backend` other than the element's own,
+ * that backend's default voice). Each (backend, voice) is opened once, by
+ * the synthesis thread before the first sentence that needs it, and kept
+ * until READY->NULL; #GstTtsBridge:backend-options apply to the voices of
+ * the element's own backend only. A voice that cannot be opened (an unknown
+ * name, a backend not built) posts a warning message and its sentences are
+ * spoken in the voice of the sentence before: the call goes on. The output
+ * caps do not change: every voice is resampled to the negotiated rate
+ * (flite's kal at 8 kHz and espeak-ng's 22050 Hz in the same call). A new
+ * stream (READY->PAUSED) starts in the element's own voice again.
+ *
  * What happened to each sentence is posted as element messages and sent
  * upstream as custom events on the sink pad (to the agent); all of them come
  * from the streaming thread, in order:
@@ -52,6 +71,10 @@
  *   `running-time` (guint64: end of its last sample, or when the drop took
  *   effect), `duration` (guint64: how much of it was played). The upstream
  *   event carries `text`, `interrupted` and `idle`.
+ *
+ * Both messages also carry `voice` (string, `backend:voice` such as
+ * `espeak:es`) once the sentence was synthesized: the voice it was spoken
+ * with.
  *
  * ## Example launch line
  * |[
@@ -128,6 +151,8 @@ typedef enum
 typedef struct
 {
   gchar *text;
+  GstTtsBridgeVoice *voice; /* asked for: the voice in force when queued */
+  GstTtsBridgeVoice *used; /* spoken with, set when synthesis starts */
   SentenceState state;
   gboolean failed;
   gsize bytes_in; /* audio bytes pushed into the adapter */
@@ -141,11 +166,25 @@ typedef struct
 {
   const gchar *name;
   gchar *text;
+  gchar *voice; /* "backend:voice" it was spoken with, NULL if never */
   gboolean interrupted;
   gboolean idle;
   GstClockTime running_time;
   GstClockTime duration;
 } Note;
+
+/* A (backend, voice) pair. The element's own is opened in NULL->READY;
+ * the others are added by tts-voice events (under lock) and opened by the
+ * synthesis thread before the first sentence that needs them. backend and
+ * failed change under lock; the entry lives until READY->NULL. */
+struct _GstTtsBridgeVoice
+{
+  const GstTtsBackendClass *klass;
+  gchar *name; /* the voice, the backend's default filled in */
+  gchar *label; /* "espeak:es", for messages and logs */
+  GstTtsBackend *backend; /* NULL until opened */
+  gboolean failed; /* could not be opened: never tried again */
+};
 
 /* What the synthesis thread keeps for the sentence it is working on. */
 typedef struct
@@ -217,12 +256,53 @@ backend_names (void)
   return g_string_free (s, FALSE);
 }
 
+static GstTtsBridgeVoice *
+voice_new (const GstTtsBackendClass *klass, const gchar *name)
+{
+  GstTtsBridgeVoice *v = g_new0 (GstTtsBridgeVoice, 1);
+
+  v->klass = klass;
+  v->name = g_strdup (name);
+  v->label = g_strdup_printf ("%s:%s", klass->name, name);
+  return v;
+}
+
+static void
+voice_free (GstTtsBridgeVoice *v)
+{
+  if (v->backend)
+    v->backend->klass->close (v->backend);
+  g_free (v->name);
+  g_free (v->label);
+  g_free (v);
+}
+
+/* The entry for (@klass, @name), added when there is none yet. Called
+ * with the lock held. */
+static GstTtsBridgeVoice *
+voice_lookup_locked (
+    GstTtsBridge *self, const GstTtsBackendClass *klass, const gchar *name)
+{
+  GstTtsBridgeVoice *v;
+  guint i;
+
+  for (i = 0; i < self->voices->len; i++) {
+    v = g_ptr_array_index (self->voices, i);
+    if (v->klass == klass && g_ascii_strcasecmp (v->name, name) == 0)
+      return v;
+  }
+  v = voice_new (klass, name);
+  g_ptr_array_add (self->voices, v);
+  return v;
+}
+
 static Sentence *
-sentence_new (gchar *text)
+sentence_new (gchar *text, GstTtsBridgeVoice *voice)
 {
   Sentence *s = g_new0 (Sentence, 1);
 
   s->text = text;
+  s->voice = voice;
   s->state = SENTENCE_PENDING;
   s->started = GST_CLOCK_TIME_NONE;
   s->queued_at = g_get_monotonic_time ();
@@ -311,7 +391,8 @@ gst_tts_bridge_class_init (GstTtsBridgeClass *klass)
    * `queued-time` (synthesized audio not yet played),
    * `first-audio-latency` (of the last sentence: from its text arriving to
    * its first audio being ready to play) and `max-first-audio-latency`, all
-   * guint64 nanoseconds.
+   * guint64 nanoseconds; `open-voices` (guint: the voices opened, the
+   * element's own and those `tts-voice` events asked for).
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
@@ -330,12 +411,13 @@ gst_tts_bridge_class_init (GstTtsBridgeClass *klass)
       "text/x-raw,format=utf8 ! ttsbridge ! audioconvert ! wavenc ! "
       "filesink location=out.wav");
   gst_element_class_add_static_metadata (element_class, "messages",
-      "tts-started: text, running-time; tts-finished: text, interrupted, "
-      "idle, running-time, duration; both also sent upstream on the sink "
-      "pad as custom events (text, interrupted, idle)");
+      "tts-started: text, running-time, voice; tts-finished: text, "
+      "interrupted, idle, running-time, duration, voice; both also sent "
+      "upstream on the sink pad as custom events (text, interrupted, idle)");
   gst_element_class_add_static_metadata (element_class, "events",
       "agent-barge-in (custom downstream, on the sink pad): drop all queued "
-      "text and audio");
+      "text and audio; tts-voice (custom downstream, serialized: backend, "
+      "voice): the voice of the sentences queued after it");
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_tts_bridge_change_state);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_tts_bridge_start);
@@ -394,6 +476,8 @@ gst_tts_bridge_finalize (GObject *object)
     gst_structure_free (self->backend_options);
   g_queue_clear_full (&self->sentences, (GDestroyNotify) sentence_free);
   g_queue_clear_full (&self->dropped, (GDestroyNotify) sentence_free);
+  g_clear_pointer (&self->voices, g_ptr_array_unref);
+  g_clear_pointer (&self->open_options, gst_structure_free);
   g_object_unref (self->adapter);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -440,12 +524,15 @@ gst_tts_bridge_get_stats (GstTtsBridge *self)
 {
   GstStructure *s;
   GList *l;
-  guint pending = 0;
+  guint pending = 0, open_voices = 0, i;
 
   g_mutex_lock (&self->lock);
   for (l = self->sentences.head; l; l = l->next)
     if (((Sentence *) l->data)->state != SENTENCE_DONE)
       pending++;
+  for (i = 0; self->voices && i < self->voices->len; i++)
+    if (((GstTtsBridgeVoice *) g_ptr_array_index (self->voices, i))->backend)
+      open_voices++;
   s = gst_structure_new ("application/x-ttsbridge-stats", "sentences",
       G_TYPE_UINT64, self->stats.sentences, "finished", G_TYPE_UINT64,
       self->stats.finished, "interrupted", G_TYPE_UINT64,
@@ -460,7 +547,8 @@ gst_tts_bridge_get_stats (GstTtsBridge *self)
           : (guint64) 0,
       "first-audio-latency", G_TYPE_UINT64, self->stats.first_audio_latency,
       "max-first-audio-latency", G_TYPE_UINT64,
-      self->stats.max_first_audio_latency, NULL);
+      self->stats.max_first_audio_latency, "open-voices", G_TYPE_UINT,
+      open_voices, NULL);
   g_mutex_unlock (&self->lock);
   return s;
 }
@@ -506,9 +594,11 @@ static gboolean
 gst_tts_bridge_open (GstTtsBridge *self)
 {
   const GstTtsBackendClass *klass;
+  GstTtsBridgeVoice *default_voice;
   GstStructure *options;
   GError *error = NULL;
   gchar *name, *voice;
+  gboolean ok = FALSE;
 
   GST_OBJECT_LOCK (self);
   name = g_strdup (self->backend_name);
@@ -529,9 +619,9 @@ gst_tts_bridge_open (GstTtsBridge *self)
     goto done;
   }
 
-  self->backend =
-      klass->open (voice ? voice : klass->default_voice, options, &error);
-  if (self->backend == NULL) {
+  default_voice = voice_new (klass, voice ? voice : klass->default_voice);
+  default_voice->backend = klass->open (default_voice->name, options, &error);
+  if (default_voice->backend == NULL) {
     /* the backend's error is in the GStreamer domains already */
     gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR,
         error->domain, error->code, g_strdup (error->message),
@@ -539,17 +629,45 @@ gst_tts_bridge_open (GstTtsBridge *self)
             voice ? voice : klass->default_voice),
         __FILE__, GST_FUNCTION, __LINE__);
     g_clear_error (&error);
+    voice_free (default_voice);
     goto done;
   }
   GST_INFO_OBJECT (self, "backend %s, voice %s, %d Hz", klass->name,
-      voice ? voice : klass->default_voice, self->backend->rate);
+      default_voice->name, default_voice->backend->rate);
+
+  g_mutex_lock (&self->lock);
+  self->voices = g_ptr_array_new_with_free_func ((GDestroyNotify) voice_free);
+  g_ptr_array_add (self->voices, default_voice);
+  self->default_voice = default_voice;
+  self->next_voice = default_voice;
+  self->open_options = g_steal_pointer (&options);
+  g_mutex_unlock (&self->lock);
+  ok = TRUE;
 
 done:
   g_free (name);
   g_free (voice);
   if (options)
     gst_structure_free (options);
-  return self->backend != NULL;
+  return ok;
+}
+
+/* READY->NULL (the synthesis thread is gone): closes every voice. */
+static void
+gst_tts_bridge_close (GstTtsBridge *self)
+{
+  GPtrArray *voices;
+
+  g_mutex_lock (&self->lock);
+  voices = g_steal_pointer (&self->voices);
+  self->default_voice = NULL;
+  self->next_voice = NULL;
+  g_clear_pointer (&self->open_options, gst_structure_free);
+  g_mutex_unlock (&self->lock);
+  if (voices) {
+    GST_DEBUG_OBJECT (self, "closing %u voices", voices->len);
+    g_ptr_array_unref (voices);
+  }
 }
 
 static GstStateChangeReturn
@@ -567,12 +685,8 @@ gst_tts_bridge_change_state (GstElement *element, GstStateChange transition)
 
   if (transition == GST_STATE_CHANGE_READY_TO_NULL ||
       (transition == GST_STATE_CHANGE_NULL_TO_READY &&
-          ret == GST_STATE_CHANGE_FAILURE)) {
-    if (self->backend) {
-      self->backend->klass->close (self->backend);
-      self->backend = NULL;
-    }
-  }
+          ret == GST_STATE_CHANGE_FAILURE))
+    gst_tts_bridge_close (self);
   return ret;
 }
 
@@ -587,6 +701,8 @@ gst_tts_bridge_start (GstBaseSrc *bsrc)
   self->flushing = FALSE;
   self->eos = FALSE;
   self->rate = 0;
+  /* a new stream (a new call) starts in the element's own voice */
+  self->next_voice = self->default_voice;
   g_mutex_unlock (&self->lock);
   self->started = FALSE;
 
@@ -719,8 +835,8 @@ gst_tts_bridge_fixate (GstBaseSrc *bsrc, GstCaps *caps)
   caps = gst_caps_truncate (caps);
   caps = gst_caps_make_writable (caps);
   s = gst_caps_get_structure (caps, 0);
-  gst_structure_fixate_field_nearest_int (
-      s, "rate", self->backend ? self->backend->rate : 16000);
+  gst_structure_fixate_field_nearest_int (s, "rate",
+      self->default_voice ? self->default_voice->backend->rate : 16000);
   return GST_BASE_SRC_CLASS (parent_class)->fixate (bsrc, caps);
 }
 
@@ -813,6 +929,7 @@ note_add (GQueue *notes, const gchar *name, const Sentence *s,
 
   n->name = name;
   n->text = g_strdup (s->text);
+  n->voice = s->used ? g_strdup (s->used->label) : NULL;
   n->interrupted = interrupted;
   n->idle = idle;
   n->running_time = running_time;
@@ -900,6 +1017,8 @@ gst_tts_bridge_send_notes (GstTtsBridge *self, GQueue *notes)
       gst_structure_set (s, "interrupted", G_TYPE_BOOLEAN, n->interrupted,
           "idle", G_TYPE_BOOLEAN, n->idle, "duration", G_TYPE_UINT64,
           n->duration, NULL);
+    if (n->voice)
+      gst_structure_set (s, "voice", G_TYPE_STRING, n->voice, NULL);
     gst_element_post_message (
         GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 
@@ -910,6 +1029,7 @@ gst_tts_bridge_send_notes (GstTtsBridge *self, GQueue *notes)
       GST_LOG_OBJECT (self, "nobody upstream took %s", n->name);
 
     g_free (n->text);
+    g_free (n->voice);
     g_free (n);
   }
 }
@@ -1052,12 +1172,56 @@ gst_tts_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buffer)
     g_free (text);
     return GST_FLOW_FLUSHING;
   }
-  GST_DEBUG_OBJECT (self, "queueing \"%s\"", text);
-  g_queue_push_tail (&self->sentences, sentence_new (text));
+  GST_DEBUG_OBJECT (
+      self, "queueing \"%s\" (%s)", text, self->next_voice->label);
+  g_queue_push_tail (&self->sentences, sentence_new (text, self->next_voice));
   self->stats.sentences++;
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   return GST_FLOW_OK;
+}
+
+/* tts-voice: the sentences queued from now on are spoken in that voice.
+ * Only bookkeeping here (the synthesis thread opens the voice): this runs in
+ * the thread that pushes the text. */
+static void
+gst_tts_bridge_set_voice (GstTtsBridge *self, const GstStructure *s)
+{
+  const gchar *backend = gst_structure_get_string (s, "backend");
+  const gchar *voice = gst_structure_get_string (s, "voice");
+  const GstTtsBackendClass *klass = NULL;
+  GstTtsBridgeVoice *v = NULL;
+
+  if (voice && (*voice == '\0' || g_ascii_strcasecmp (voice, "default") == 0))
+    voice = NULL;
+  if (backend && (klass = find_backend (backend)) == NULL) {
+    gchar *names = backend_names ();
+
+    GST_ELEMENT_WARNING (self, CORE, MISSING_PLUGIN,
+        ("No speech synthesis backend \"%s\" in this build (available: %s); "
+         "keeping the current voice",
+            backend, names),
+        ("%" GST_PTR_FORMAT, s));
+    g_free (names);
+    return;
+  }
+
+  g_mutex_lock (&self->lock);
+  if (self->voices == NULL || self->next_voice == NULL) {
+    g_mutex_unlock (&self->lock);
+    return;
+  }
+  if (klass == NULL)
+    klass = voice ? self->next_voice->klass : self->default_voice->klass;
+  if (voice == NULL && klass == self->default_voice->klass)
+    v = self->default_voice;
+  else
+    v = voice_lookup_locked (self, klass, voice ? voice : klass->default_voice);
+  if (v != self->next_voice)
+    GST_INFO_OBJECT (self, "voice %s from the next sentence on (was %s)",
+        v->label, self->next_voice->label);
+  self->next_voice = v;
+  g_mutex_unlock (&self->lock);
 }
 
 static gboolean
@@ -1083,6 +1247,8 @@ gst_tts_bridge_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     default:
       if (gst_agent_event_is (event, GST_AGENT_EVENT_BARGE_IN))
         gst_tts_bridge_drop (self, "barge-in", TRUE);
+      else if (gst_agent_event_is (event, GST_AGENT_EVENT_TTS_VOICE))
+        gst_tts_bridge_set_voice (self, gst_event_get_structure (event));
       break;
   }
   /* Nothing crosses to the src pad: it has its own timeline and caps. */
@@ -1287,17 +1453,58 @@ next_pending_locked (GstTtsBridge *self)
   return NULL;
 }
 
+/* Opens a voice a tts-voice event asked for, on the synthesis thread and
+ * without the lock: espeak-ng's engine lock or flite's voice registration
+ * may take a moment. A voice that does not open is a warning, not an
+ * error: its sentences are spoken in the voice of the sentence before. */
+static void
+gst_tts_bridge_open_voice (GstTtsBridge *self, GstTtsBridgeVoice *v)
+{
+  const GstStructure *options = NULL;
+  GstTtsBackend *backend;
+  GError *error = NULL;
+
+  /* backend-options are for the element's own backend: another one may
+   * not take the same fields (flite takes none) */
+  if (v->klass == self->default_voice->klass)
+    options = self->open_options;
+  backend = v->klass->open (v->name, options, &error);
+
+  g_mutex_lock (&self->lock);
+  v->backend = backend;
+  v->failed = backend == NULL;
+  g_mutex_unlock (&self->lock);
+
+  if (backend == NULL && error == NULL)
+    g_set_error (&error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+        "%s could not open voice %s", v->klass->name, v->name);
+  if (backend) {
+    GST_INFO_OBJECT (self, "opened voice %s, %d Hz", v->label, backend->rate);
+  } else {
+    GST_WARNING_OBJECT (
+        self, "cannot open voice %s: %s", v->label, error->message);
+    gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_WARNING,
+        error->domain, error->code,
+        g_strdup_printf ("%s; keeping the current voice", error->message),
+        g_strdup_printf ("voice %s", v->label), __FILE__, GST_FUNCTION,
+        __LINE__);
+    g_clear_error (&error);
+  }
+}
+
 static gpointer
 gst_tts_bridge_synth_thread (gpointer data)
 {
   GstTtsBridge *self = data;
-  GstTtsBackend *backend = self->backend;
   SynthJob job = {self, NULL, 0, NULL, 0, NULL, 0, FALSE, NULL, 0, 0, 0};
+  /* the voice of the last sentence, for one whose voice does not open */
+  GstTtsBridgeVoice *current = self->default_voice;
 
   job.lead = g_array_new (FALSE, FALSE, sizeof (gint16));
   g_mutex_lock (&self->lock);
   while (TRUE) {
     Sentence *s = NULL;
+    GstTtsBackend *backend;
     GError *error = NULL;
     gboolean ok, cancelled;
     gdouble speed;
@@ -1309,6 +1516,20 @@ gst_tts_bridge_synth_thread (gpointer data)
     if (!self->running)
       break;
 
+    if (s->voice->backend == NULL && !s->voice->failed) {
+      GstTtsBridgeVoice *v = s->voice;
+
+      /* the entry outlives the sentence, which a drop may free meanwhile:
+       * look at the queue again afterwards */
+      g_mutex_unlock (&self->lock);
+      gst_tts_bridge_open_voice (self, v);
+      g_mutex_lock (&self->lock);
+      continue;
+    }
+    if (s->voice->backend)
+      current = s->voice;
+    s->used = current;
+    backend = current->backend;
     s->state = SENTENCE_SYNTHESIZING;
     text = g_strdup (s->text);
     job.sentence = s;
@@ -1331,7 +1552,8 @@ gst_tts_bridge_synth_thread (gpointer data)
     GST_OBJECT_UNLOCK (self);
     g_mutex_unlock (&self->lock);
 
-    GST_DEBUG_OBJECT (self, "synthesizing \"%s\"", text);
+    GST_DEBUG_OBJECT (
+        self, "synthesizing \"%s\" with %s", text, current->label);
     ok = backend->klass->synthesize (
         backend, text, speed, job.cancellable, synth_job_audio, &job, &error);
     /* a sentence too quiet to show an onset is played as it is */

@@ -16,6 +16,9 @@ G_BEGIN_DECLS
 #define GST_TYPE_TTS_BRIDGE (gst_tts_bridge_get_type ())
 G_DECLARE_FINAL_TYPE (GstTtsBridge, gst_tts_bridge, GST, TTS_BRIDGE, GstPushSrc)
 
+/* One (backend, voice) the element speaks with, private to gstttsbridge.c */
+typedef struct _GstTtsBridgeVoice GstTtsBridgeVoice;
+
 typedef struct
 {
   guint64 sentences;
@@ -41,8 +44,14 @@ struct _GstTtsBridge
   GstClockTime chunk_time;
   gdouble speed;
 
-  /* opened in NULL->READY, closed in READY->NULL */
-  GstTtsBackend *backend;
+  /* The voices, from NULL->READY to READY->NULL: the element's own
+   * (backend, voice, backend-options), opened in NULL->READY, and those
+   * tts-voice events asked for, added under lock by the event and opened
+   * by the synthesis thread when a sentence first needs one. All are
+   * closed in READY->NULL. default_voice does not change in between. */
+  GPtrArray *voices; /* of GstTtsBridgeVoice, changed under lock */
+  GstTtsBridgeVoice *default_voice;
+  GstStructure *open_options; /* backend-options as of NULL->READY */
 
   /* lock guards everything below up to the streaming-thread fields; it is
    * only ever held for queue bookkeeping and copies, never while
@@ -60,6 +69,7 @@ struct _GstTtsBridge
   GCancellable *cancellable; /* of the synthesis in progress */
   gboolean eos; /* EOS arrived on the sink pad */
   gint rate; /* negotiated output rate, 0 before */
+  GstTtsBridgeVoice *next_voice; /* of the next sentence queued */
   GstTtsBridgeStats stats;
 
   /* streaming thread only */

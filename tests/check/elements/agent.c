@@ -29,6 +29,7 @@ typedef struct
   GQueue messages;
   GstMessage *last; /* keeps the structure expect_message() returned */
   gchar *dir;
+  GQueue out_log; /* "text:..." and "voice:..." in the order they left */
 } Fixture;
 
 /* ------------------------------------------------------------------------ */
@@ -119,6 +120,7 @@ fixture_free (Fixture *f)
   gst_bus_set_sync_handler (f->bus, NULL, NULL, NULL);
   gst_object_unref (f->bus);
   g_queue_clear_full (&f->messages, (GDestroyNotify) gst_message_unref);
+  g_queue_clear_full (&f->out_log, g_free);
   gst_clear_message (&f->last);
   g_mutex_clear (&f->lock);
   g_cond_clear (&f->cond);
@@ -492,6 +494,104 @@ iso_days_ago (gint days)
   g_date_time_unref (now);
   g_date_time_unref (then);
   return s;
+}
+
+/* Sentences and tts-voice events as they leave the agent, in one order
+ * (the harness keeps buffers and events apart). */
+static GstPadProbeReturn
+log_output (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  Fixture *f = data;
+  gchar *entry = NULL;
+
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstMapInfo map;
+
+    gst_buffer_map (GST_PAD_PROBE_INFO_BUFFER (info), &map, GST_MAP_READ);
+    entry = g_strdup_printf (
+        "text:%.*s", (gint) map.size, (const gchar *) map.data);
+    gst_buffer_unmap (GST_PAD_PROBE_INFO_BUFFER (info), &map);
+  } else if (gst_agent_event_is (
+                 GST_PAD_PROBE_INFO_EVENT (info), GST_AGENT_EVENT_TTS_VOICE)) {
+    const GstStructure *s =
+        gst_event_get_structure (GST_PAD_PROBE_INFO_EVENT (info));
+    const gchar *backend = gst_structure_get_string (s, "backend");
+    const gchar *voice = gst_structure_get_string (s, "voice");
+
+    fail_unless (GST_EVENT_IS_SERIALIZED (GST_PAD_PROBE_INFO_EVENT (info)));
+    entry = g_strdup_printf ("voice:%s%s%s", backend ? backend : "",
+        backend ? ":" : "", voice ? voice : "default");
+  }
+  if (entry) {
+    g_mutex_lock (&f->lock);
+    g_queue_push_tail (&f->out_log, entry);
+    g_cond_broadcast (&f->cond);
+    g_mutex_unlock (&f->lock);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+watch_output (Fixture *f)
+{
+  GstPad *pad = gst_element_get_static_pad (f->h->element, "src");
+
+  gst_pad_add_probe (pad,
+      GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      log_output, f, NULL);
+  gst_object_unref (pad);
+}
+
+/* The next entries of the output log, each within the wait. */
+static void
+expect_output (Fixture *f, const gchar *first, ...)
+{
+  va_list args;
+  const gchar *want;
+
+  va_start (args, first);
+  for (want = first; want; want = va_arg (args, const gchar *)) {
+    gint64 end = g_get_monotonic_time () + WAIT_US;
+    gchar *got;
+
+    g_mutex_lock (&f->lock);
+    while (g_queue_is_empty (&f->out_log) &&
+        g_cond_wait_until (&f->cond, &f->lock, end))
+      ;
+    got = g_queue_pop_head (&f->out_log);
+    g_mutex_unlock (&f->lock);
+    fail_unless (got != NULL, "expected \"%s\", nothing left", want);
+    fail_unless (
+        g_strcmp0 (got, want) == 0, "expected \"%s\", got \"%s\"", want, got);
+    g_free (got);
+  }
+  va_end (args);
+}
+
+/* Empties the output log; returns how many tts-voice events it held. */
+static guint
+drain_output_voices (Fixture *f)
+{
+  guint n = 0;
+  gchar *entry;
+
+  g_mutex_lock (&f->lock);
+  while ((entry = g_queue_pop_head (&f->out_log)) != NULL) {
+    if (g_str_has_prefix (entry, "voice:"))
+      n++;
+    g_free (entry);
+  }
+  g_mutex_unlock (&f->lock);
+  return n;
+}
+
+static void
+expect_output_empty (Fixture *f)
+{
+  g_mutex_lock (&f->lock);
+  fail_unless (g_queue_is_empty (&f->out_log), "unexpected \"%s\"",
+      (gchar *) g_queue_peek_head (&f->out_log));
+  g_mutex_unlock (&f->lock);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1563,6 +1663,110 @@ GST_START_TEST (test_transfer_failures_do_not_loop)
 GST_END_TEST;
 
 /* ------------------------------------------------------------------------ */
+/* Voices                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static const gchar voice_script[] =
+    "[script]\n"
+    "start = greeting\n"
+    "timeout = 30\n"
+    "max-retries = 5\n"
+    "no-match = Pardon?\n"
+    "\n"
+    "[state greeting]\n"
+    "say = Hello.\n"
+    "next = voice espeak:es; say Para español, oprima dos.; voice default; "
+    "goto menu\n"
+    "\n"
+    "[state menu]\n"
+    "say = Press one or two.\n"
+    "intent.english = english\n"
+    "intent.spanish = spanish\n"
+    "dtmf.1 = english\n"
+    "dtmf.2 = spanish\n"
+    "on.english = say Fine.; goto menu\n"
+    "on.spanish = voice es; goto es_menu\n"
+    "\n"
+    "[state es_menu]\n"
+    "say = Diga uno. Oprima dos.\n"
+    "no-match = ¿Perdón?\n"
+    "intent.one = one\n"
+    "dtmf.1 = one\n"
+    "on.one = voice flite:kal; say Back to kal.; voice Default; say Bye.; "
+    "hangup\n";
+
+/* `voice` sends tts-voice downstream right before the first sentence in
+ * the new voice, in order with the text; the voice holds across turns and
+ * barge-ins until changed, and each call starts in the default voice. */
+GST_START_TEST (test_voice_action)
+{
+  Fixture *f = fixture_new (voice_script);
+  GstEvent *ev;
+
+  watch_output (f);
+  call_started (f, "call-1");
+  start (f);
+  hear (f, "Hello.", "Para español, oprima dos.", "Press one or two.", NULL);
+  expect_output (f, "text:Hello.", "voice:espeak:es",
+      "text:Para español, oprima dos.", "voice:default",
+      "text:Press one or two.", NULL);
+
+  /* a voice without a backend: the one in use */
+  press (f, "2");
+  hear (f, "Diga uno.", "Oprima dos.", NULL);
+  expect_output (f, "voice:es", "text:Diga uno.", "text:Oprima dos.", NULL);
+
+  /* the caller talks over the prompt: the voice stays, nothing to resend */
+  expect_hints (f, "greeting", FALSE, NULL);
+  expect_hints (f, "menu", TRUE, NULL);
+  expect_hints (f, "es_menu", TRUE, NULL);
+  say (f, "what");
+  expect_text (f, "¿Perdón?");
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "¿Perdón?", FALSE, FALSE);
+  speech_started (f);
+  fail_unless (wait_event (f, GST_AGENT_EVENT_BARGE_IN, WAIT_US));
+  /* pushed before the barge-in (one playing, one being synthesised) */
+  expect_text (f, "Diga uno.");
+  say (f, "huh");
+  hear (f, "¿Perdón?", "Diga uno.", "Oprima dos.", NULL);
+  expect_output (f, "text:¿Perdón?", "text:Diga uno.", "text:¿Perdón?", NULL);
+  expect_output (f, "text:Diga uno.", "text:Oprima dos.", NULL);
+
+  press (f, "1");
+  hear (f, "Back to kal.", "Bye.", NULL);
+  expect_output (f, "voice:flite:kal", "text:Back to kal.", "voice:default",
+      "text:Bye.", NULL);
+  expect_message (f, "agent-action", "action", "hangup");
+
+  /* a new call in the middle of the Spanish menu starts in the default
+   * voice: told to ttsbridge before the greeting */
+  call_started (f, "call-2");
+  hear (f, "Hello.", "Para español, oprima dos.", "Press one or two.", NULL);
+  press (f, "2");
+  hear (f, "Diga uno.", "Oprima dos.", NULL);
+  expect_output (f, "text:Hello.", "voice:espeak:es",
+      "text:Para español, oprima dos.", "voice:default",
+      "text:Press one or two.", "voice:es", "text:Diga uno.",
+      "text:Oprima dos.", NULL);
+  call_started (f, "call-3");
+  hear (f, "Hello.", "Para español, oprima dos.", "Press one or two.", NULL);
+  expect_output (f, "voice:default", "text:Hello.", "voice:espeak:es",
+      "text:Para español, oprima dos.", "voice:default",
+      "text:Press one or two.", NULL);
+  expect_output_empty (f);
+
+  /* the events are serialized custom downstream events */
+  while ((ev = gst_harness_try_pull_event (f->h)) != NULL) {
+    if (gst_agent_event_is (ev, GST_AGENT_EVENT_TTS_VOICE))
+      fail_unless_equals_int (GST_EVENT_TYPE (ev), GST_EVENT_CUSTOM_DOWNSTREAM);
+    gst_event_unref (ev);
+  }
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------------------ */
 /* Loading scripts                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -1629,6 +1833,17 @@ static const BadScript bad_scripts[] = {
     {"[script]\nstart = a\n[state a]\nslot = text\nfilled = set 9 lives=x; "
      "hangup\n",
         5, "bad field name \"9 lives\""},
+    {"[script]\nstart = a\n[state a]\nnext = voice polly:joanna; hangup\n", 4,
+        "unknown speech backend \"polly\""},
+    {"[script]\nstart = a\n[state a]\nnext = voice es mx; hangup\n", 4,
+        "bad voice \"es mx\""},
+    {"[script]\nstart = a\n[state a]\nnext = voice espeak:; hangup\n", 4,
+        "bad voice \"espeak:\""},
+    {"[script]\nstart = a\n[state a]\nnext = voice; hangup\n", 4,
+        "voice needs an argument"},
+    {"[script]\nstart = a\nfallback = voice flite:k@l; hangup\n\n"
+     "[state a]\nnext = hangup\n",
+        3, "bad voice \"flite:k@l\""},
 };
 
 /* NULL->READY must fail with one error, "PATH:LINE: WHAT...". */
@@ -1913,6 +2128,144 @@ GST_START_TEST (test_lawfirm_keys_and_message)
 
 GST_END_TEST;
 
+#define BILINGUAL TOP_SRCDIR "/examples/intake-lawfirm-bilingual.ini"
+
+static const gchar *const bilingual_greeting[] = {
+    "Thank you for calling Smith and Jones, injury attorneys.",
+    "This call is recorded so that we can help you better.",
+    "Para español, oprima dos."};
+static const gchar *const english_reason[] = {
+    "Are you calling about an accident, an injury, an existing case, or "
+    "something else?",
+    "You can also press 1 for an accident, 2 for an injury, 3 for an "
+    "existing case, or 4 for anything else."};
+
+/* The greeting in English, the offer in espeak-ng's Spanish. */
+static void
+hear_bilingual_greeting (Fixture *f, gboolean after_spanish)
+{
+  hear (f, bilingual_greeting[0], bilingual_greeting[1], bilingual_greeting[2],
+      NULL);
+  if (after_spanish)
+    expect_output (f, "voice:default", NULL);
+  expect_output (f,
+      "text:Thank you for calling Smith and Jones, injury "
+      "attorneys.",
+      "text:This call is recorded so that we can help you better.",
+      "voice:espeak:es", "text:Para español, oprima dos.", NULL);
+}
+
+/* examples/intake-lawfirm-bilingual.ini: press 2 and the rest is Spanish,
+ * in espeak-ng's voice, by keys; 1 or silence keeps English. */
+GST_START_TEST (test_lawfirm_bilingual)
+{
+  Fixture *f = fixture_new_full (NULL, BILINGUAL, NULL);
+  const GstStructure *s;
+  GstStructure *fields = NULL;
+
+  watch_output (f);
+  call_started (f, "es-1");
+  start (f);
+  hear_bilingual_greeting (f, FALSE);
+  press (f, "2");
+  hear (f, "Gracias por llamar.", "Si llama por un accidente, oprima 1.",
+      "Por una lesión, oprima 2.", "Por un caso existente, oprima 3.",
+      "Por cualquier otro asunto, oprima 4.", NULL);
+  expect_intake (f, "language", "es");
+  press (f, "1");
+  hear (f, "Lamentamos mucho lo de su accidente.",
+      "Por favor, marque el número de teléfono al que podemos llamarle, "
+      "seguido de la tecla numeral.",
+      NULL);
+  expect_intake (f, "reason", "accident");
+  /* too short: the Spanish no-match, then the number again */
+  press (f, "555#");
+  hear (f, "Ese número no está completo.",
+      "Marque su número de teléfono, con el código de área, seguido de la "
+      "tecla numeral.",
+      NULL);
+  press (f, "9195551234#");
+  hear (f, "Marcó el 9 1 9 5 5 5 1 2 3 4.", "Si es correcto, oprima 1.",
+      "Si no, oprima 2.", NULL);
+  expect_intake (f, "phone", "9195551234");
+  press (f, "1");
+  hear (f, "Para hablar ahora con un abogado, oprima 1.",
+      "Si prefiere que un abogado le devuelva la llamada, oprima 2.", NULL);
+  press (f, "1");
+  hear (f, "Por favor, espere mientras le comunico con un abogado.", NULL);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "action"), "transfer");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "target"), "attorney");
+  s = expect_intake_end (f, TRUE);
+  fail_unless (
+      gst_structure_get (s, "fields", GST_TYPE_STRUCTURE, &fields, NULL));
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "phone"), "9195551234");
+  g_clear_pointer (&fields, gst_structure_free);
+  /* nobody answers: a callback, said in Spanish */
+  transfer_result (f, FALSE, 480, "attorney", "es-1");
+  hear (f,
+      "Lo siento, en este momento ningún abogado puede atender su llamada.",
+      "Gracias.",
+      "Un abogado le devolverá la llamada al 9 1 9 5 5 5 1 2 3 4 lo antes "
+      "posible.",
+      "Adiós.", NULL);
+  s = expect_intake_end (f, TRUE);
+  fail_unless (
+      gst_structure_get (s, "fields", GST_TYPE_STRUCTURE, &fields, NULL));
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "language"), "es");
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "reason"), "accident");
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "phone"), "9195551234");
+  fail_unless_equals_string (
+      gst_structure_get_string (fields, "transfer"), "failed");
+  gst_structure_free (fields);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "state"), "despedida");
+  /* all of it in the one voice chosen with the key */
+  fail_unless_equals_int (drain_output_voices (f), 0);
+
+  /* the next call starts in English; 1 keeps it */
+  call_started (f, "es-2");
+  hear_bilingual_greeting (f, TRUE);
+  press (f, "1");
+  hear (f, english_reason[0], english_reason[1], NULL);
+  expect_output (f, "voice:default",
+      "text:Are you calling about an accident, an injury, "
+      "an existing case, or something else?",
+      NULL);
+  expect_intake (f, "language", "en");
+  /* 0 in English: the operator, in English */
+  press (f, "0");
+  hear (f, "One moment, I'll put you through to our front desk.", NULL);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "target"), "frontdesk");
+
+  /* already in English: no voice change for it */
+  fail_unless_equals_int (drain_output_voices (f), 0);
+
+  /* and so does silence after the offer (3 s) */
+  call_started (f, "es-3");
+  hear_bilingual_greeting (f, FALSE);
+  drain_output_voices (f);
+  hear (f, english_reason[0], english_reason[1], NULL);
+  expect_output (f, "voice:default", NULL);
+  expect_intake (f, "language", "en");
+  press (f, "3");
+  hear (f, "May I have your full name, please?", NULL);
+  expect_intake (f, "reason", "existing case");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_quick_shutdown)
 {
   guint i;
@@ -1967,11 +2320,13 @@ agent_suite (void)
   tcase_add_test (tc, test_transfer_succeeded_stays_silent);
   tcase_add_test (tc, test_transfer_failed_at_start_hangs_up);
   tcase_add_test (tc, test_transfer_failures_do_not_loop);
+  tcase_add_test (tc, test_voice_action);
   tcase_add_test (tc, test_bad_scripts);
   tcase_add_test (tc, test_missing_script_and_backend);
   tcase_add_test (tc, test_default_script_conversation);
   tcase_add_test (tc, test_lawfirm_intake);
   tcase_add_test (tc, test_lawfirm_keys_and_message);
+  tcase_add_test (tc, test_lawfirm_bilingual);
   tcase_add_test (tc, test_quick_shutdown);
   return s;
 }

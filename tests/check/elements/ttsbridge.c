@@ -40,6 +40,8 @@ typedef struct
   GstBus *bus;
   gint rate;
   GQueue reports; /* of Report, as they arrived */
+  gboolean check_contiguous; /* play_out_pcm checks every chunk's PTS */
+  GstClockTime next_pts;
 } Fixture;
 
 /* One tts-started or tts-finished, seen both on the bus and upstream. */
@@ -51,6 +53,7 @@ typedef struct
   GstClockTime duration;
   gboolean interrupted;
   gboolean idle;
+  gchar *voice; /* the message's "backend:voice", NULL when absent */
 } Report;
 
 /* What play_out() saw of one sentence. */
@@ -62,6 +65,7 @@ typedef struct
   gboolean interrupted;
   gboolean idle;
   guint loud; /* chunks with sound */
+  gchar voice[64]; /* tts-started's voice */
 } Outcome;
 
 /* Both backends are built here; a machine without one may skip its cases
@@ -112,6 +116,8 @@ fixture_setup_full (Fixture *f, const gchar *backend, const gchar *voice,
 
   fail_unless (e != NULL);
   g_queue_init (&f->reports);
+  f->check_contiguous = FALSE;
+  f->next_pts = GST_CLOCK_TIME_NONE;
   g_object_set (e, "backend", backend, "voice", voice, NULL);
   if (first_prop) {
     va_list args;
@@ -147,6 +153,7 @@ static void
 report_free (Report *r)
 {
   g_free (r->text);
+  g_free (r->voice);
   g_free (r);
 }
 
@@ -217,8 +224,19 @@ wait_synthesized (Fixture *f)
 static GstBuffer *
 crank_pull (Fixture *f)
 {
+  GstBuffer *buf;
+
   fail_unless (gst_harness_crank_single_clock_wait (f->h));
-  return gst_harness_pull (f->h);
+  buf = gst_harness_pull (f->h);
+  fail_unless (buf != NULL);
+  if (f->check_contiguous) {
+    if (GST_CLOCK_TIME_IS_VALID (f->next_pts)) {
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (buf), f->next_pts);
+      fail_if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
+    }
+    f->next_pts = GST_BUFFER_PTS (buf) + GST_BUFFER_DURATION (buf);
+  }
+  return buf;
 }
 
 /* Largest absolute sample; 0 for the exact silence ttsbridge sends. */
@@ -293,6 +311,7 @@ collect_reports (Fixture *f)
     fail_unless (gst_structure_get_uint64 (ms, "running-time", &rt));
     r->running_time = rt;
     r->duration = GST_CLOCK_TIME_NONE;
+    r->voice = g_strdup (gst_structure_get_string (ms, "voice"));
 
     r->finished = gst_structure_has_name (ms, GST_AGENT_MESSAGE_TTS_FINISHED);
     if (r->finished) {
@@ -354,6 +373,9 @@ play_out_pcm (Fixture *f, const gchar *text, guint max_chunks, Outcome *o,
       if (!r->finished) {
         fail_if (GST_CLOCK_TIME_IS_VALID (o->started), "started twice");
         o->started = r->running_time;
+        /* a sentence that plays was synthesized with some voice */
+        fail_unless (r->voice != NULL);
+        g_strlcpy (o->voice, r->voice, sizeof (o->voice));
       } else {
         o->finished = r->running_time;
         o->duration = r->duration;
@@ -1221,6 +1243,267 @@ GST_START_TEST (test_concurrent_calls)
 
 GST_END_TEST;
 
+/* ---- tts-voice: another voice from the next sentence on ---------------- */
+
+static void
+push_voice (Fixture *f, const gchar *backend, const gchar *voice)
+{
+  fail_unless (gst_harness_push_event (
+      f->h, gst_agent_event_new_tts_voice (backend, voice)));
+}
+
+/* The warnings on the bus so far, as "domain code: message" lines. */
+static gchar *
+pop_warnings (Fixture *f)
+{
+  GString *out = g_string_new (NULL);
+  GstMessage *msg;
+
+  while ((msg = gst_bus_pop_filtered (f->bus, GST_MESSAGE_WARNING))) {
+    GError *err = NULL;
+
+    gst_message_parse_warning (msg, &err, NULL);
+    g_string_append_printf (out, "%s %d: %s\n", g_quark_to_string (err->domain),
+        err->code, err->message);
+    g_clear_error (&err);
+    gst_message_unref (msg);
+  }
+  return g_string_free (out, FALSE);
+}
+
+/* How long @text takes alone in a fresh element with @voice. */
+static GstClockTime
+length_alone (const gchar *backend, const gchar *voice, const gchar *text)
+{
+  Fixture f;
+  Outcome o;
+
+  fixture_setup (&f, backend, voice, &sink_8k);
+  push_text (&f, text);
+  wait_synthesized (&f);
+  play_out (&f, text, 500, &o);
+  fail_if (o.interrupted);
+  fixture_teardown (&f);
+  return o.duration;
+}
+
+static gboolean
+close_to (GstClockTime a, GstClockTime b, guint percent)
+{
+  return a > b * (100 - percent) / 100 && a < b * (100 + percent) / 100;
+}
+
+/* kal (flite, 8 kHz) and espeak-ng's es (22050 Hz) in one stream: the
+ * sentences queued before the event keep kal, those after it are es,
+ * `default` goes back to kal. Each sentence sounds as it does alone in its
+ * voice (kal is deterministic: the same length to the sample; espeak-ng
+ * varies a little with what it said before), the output caps never change
+ * and the timeline has no hole or overlap at either switch. */
+GST_START_TEST (test_voice_switch)
+{
+  const gchar *en1 = "Thank you for calling Smith and Jones.";
+  const gchar *en2 = "This call is recorded.";
+  const gchar *es = "Para español, oprima dos.";
+  const gchar *en3 = "For English, stay on the line.";
+  GstClockTime kal_en1, kal_en2, kal_en3, kal_es, espeak_es;
+  Outcome o1, o2, o3, o4;
+  Fixture f;
+  GstEvent *ev;
+  guint n_caps;
+
+  REQUIRE_BACKEND ("flite");
+  REQUIRE_BACKEND ("espeak");
+  kal_en1 = length_alone ("flite", "kal", en1);
+  kal_en2 = length_alone ("flite", "kal", en2);
+  kal_en3 = length_alone ("flite", "kal", en3);
+  kal_es = length_alone ("flite", "kal", es);
+  espeak_es = length_alone ("espeak", "es", es);
+  GST_INFO ("\"%s\": %" GST_TIME_FORMAT " with kal, %" GST_TIME_FORMAT
+            " with espeak es",
+      es, GST_TIME_ARGS (kal_es), GST_TIME_ARGS (espeak_es));
+  /* the length tells the two voices apart */
+  fail_if (close_to (espeak_es, kal_es, 25),
+      "kal %" GST_TIME_FORMAT ", es %" GST_TIME_FORMAT, GST_TIME_ARGS (kal_es),
+      GST_TIME_ARGS (espeak_es));
+
+  fixture_setup (&f, "flite", "kal", &sink_8k);
+  f.check_contiguous = TRUE;
+  /* all queued before any of it plays: the switch follows the queue, not
+   * the synthesis */
+  push_text (&f, en1);
+  push_text (&f, en2);
+  push_voice (&f, "espeak", "es");
+  push_text (&f, es);
+  push_voice (&f, NULL, "default");
+  push_text (&f, en3);
+  wait_synthesized (&f);
+  fail_unless_equals_int (stats_uint (&f, "open-voices"), 2);
+
+  play_out (&f, en1, 500, &o1);
+  play_out (&f, en2, 500, &o2);
+  play_out (&f, es, 500, &o3);
+  play_out (&f, en3, 500, &o4);
+  fail_unless_equals_string (o1.voice, "flite:kal");
+  fail_unless_equals_string (o2.voice, "flite:kal");
+  fail_unless_equals_string (o3.voice, "espeak:es");
+  fail_unless_equals_string (o4.voice, "flite:kal");
+  fail_if (
+      o1.interrupted || o2.interrupted || o3.interrupted || o4.interrupted);
+  fail_unless (o4.idle);
+  /* back to back across both switches */
+  fail_unless_equals_uint64 (o2.started, o1.finished);
+  fail_unless_equals_uint64 (o3.started, o2.finished);
+  fail_unless_equals_uint64 (o4.started, o3.finished);
+  fail_unless_equals_uint64 (o1.duration, kal_en1);
+  fail_unless_equals_uint64 (o2.duration, kal_en2);
+  fail_unless_equals_uint64 (o4.duration, kal_en3);
+  fail_unless (close_to (o3.duration, espeak_es, 12),
+      "es after kal: %" GST_TIME_FORMAT ", alone %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (o3.duration), GST_TIME_ARGS (espeak_es));
+  fail_unless (o3.loud * CHUNK > o3.duration / 2);
+  crank_silence (&f, 5);
+  fail_unless_equals_uint64 (stats_uint64 (&f, "underruns"), 0);
+
+  /* the caps went out once, at the start, and never changed */
+  n_caps = 0;
+  while ((ev = gst_harness_try_pull_event (f.h)) != NULL) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CAPS)
+      n_caps++;
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (n_caps, 1);
+
+  /* switching back and forth again opens nothing new */
+  push_voice (&f, "espeak", "es");
+  push_text (&f, es);
+  push_voice (&f, "flite", NULL);
+  push_text (&f, en2);
+  wait_synthesized (&f);
+  play_out (&f, es, 500, &o1);
+  play_out (&f, en2, 500, &o2);
+  fail_unless_equals_string (o1.voice, "espeak:es");
+  fail_unless_equals_string (o2.voice, "flite:kal");
+  fail_unless_equals_int (stats_uint (&f, "open-voices"), 2);
+  fail_unless (gst_bus_pop_filtered (
+                   f.bus, GST_MESSAGE_WARNING | GST_MESSAGE_ERROR) == NULL);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* A voice that cannot be opened, or a backend that is not built, is a
+ * warning and the sentences go on in the voice of the one before; a voice
+ * without a backend is one of the current backend's. */
+GST_START_TEST (test_voice_unknown)
+{
+  const gchar *one = "One moment, please.";
+  const gchar *two = "Still the same voice.";
+  const gchar *three = "Uno, dos, tres.";
+  Outcome o;
+  Fixture f;
+  gchar *w;
+
+  REQUIRE_BACKEND ("flite");
+  REQUIRE_BACKEND ("espeak");
+  fixture_setup (&f, "flite", "slt", &sink_16k);
+  f.check_contiguous = TRUE;
+
+  push_voice (&f, "espeak", "xx-nosuchvoice");
+  push_text (&f, one);
+  wait_synthesized (&f);
+  w = pop_warnings (&f);
+  GST_INFO ("warnings: %s", w);
+  fail_unless (strstr (w, "xx-nosuchvoice") != NULL, "%s", w);
+  fail_unless (strstr (w, "keeping the current voice") != NULL, "%s", w);
+  g_free (w);
+  play_out (&f, one, 500, &o);
+  fail_if (o.interrupted);
+  fail_unless_equals_string (o.voice, "flite:slt");
+
+  /* a backend this build does not have: warned about at once */
+  push_voice (&f, "polly", "joanna");
+  w = pop_warnings (&f);
+  fail_unless (strstr (w, "polly") != NULL, "%s", w);
+  g_free (w);
+  push_text (&f, two);
+  wait_synthesized (&f);
+  play_out (&f, two, 500, &o);
+  fail_unless_equals_string (o.voice, "flite:slt");
+  /* the failed voice was not tried again */
+  w = pop_warnings (&f);
+  fail_unless_equals_string (w, "");
+  g_free (w);
+
+  /* "es" alone: a voice of the backend asked for last (espeak) */
+  push_voice (&f, NULL, "es");
+  push_text (&f, three);
+  wait_synthesized (&f);
+  play_out (&f, three, 500, &o);
+  fail_if (o.interrupted);
+  fail_unless_equals_string (o.voice, "espeak:es");
+  fail_unless (o.loud > 10);
+  fail_unless_equals_int (stats_uint (&f, "open-voices"), 2);
+  fail_unless_equals_uint64 (stats_uint64 (&f, "failed"), 0);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* backend-options belong to the element's own backend: espeak's pitch is
+ * not handed to flite (which takes no options and would refuse). A voice
+ * without a backend is one of the current backend's. A new stream starts
+ * in the element's own voice. */
+GST_START_TEST (test_voice_options_and_restart)
+{
+  const gchar *text = "Back in the first voice.";
+  GstStructure *options;
+  Outcome o;
+  Fixture f;
+  gchar *w;
+
+  REQUIRE_BACKEND ("flite");
+  REQUIRE_BACKEND ("espeak");
+  options = gst_structure_from_string ("options, pitch=(int)70", NULL);
+  fixture_setup_full (
+      &f, "espeak", "en-us", &sink_8k, "backend-options", options, NULL);
+  gst_structure_free (options);
+  push_voice (&f, "flite", "kal");
+  push_text (&f, text);
+  push_voice (&f, NULL, "en-us+f3");
+  push_text (&f, text);
+  wait_synthesized (&f);
+  /* "en-us+f3" with no backend: one of the current backend's, flite, which
+   * has no such voice, so the sentence keeps kal (collect_reports() drops
+   * what is not an element message: look at the warnings first) */
+  w = pop_warnings (&f);
+  fail_unless (strstr (w, "flite has no voice \"en-us+f3\"") != NULL, "%s", w);
+  g_free (w);
+  play_out (&f, text, 500, &o);
+  fail_unless_equals_string (o.voice, "flite:kal");
+  play_out (&f, text, 500, &o);
+  fail_unless_equals_string (o.voice, "flite:kal");
+  push_voice (&f, "espeak", "en-us+f3");
+  push_text (&f, text);
+  wait_synthesized (&f);
+  play_out (&f, text, 500, &o);
+  fail_unless_equals_string (o.voice, "espeak:en-us+f3");
+  fail_unless_equals_uint64 (stats_uint64 (&f, "failed"), 0);
+
+  /* READY and back: the element's own voice again */
+  fail_unless_equals_int (gst_element_set_state (f.h->element, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
+  fail_if (gst_element_set_state (f.h->element, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  gst_harness_set_src_caps_str (f.h, "text/x-raw, format=utf8");
+  push_text (&f, text);
+  wait_synthesized (&f);
+  play_out (&f, text, 500, &o);
+  fail_unless_equals_string (o.voice, "espeak:en-us");
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
 /* Start and stop with text in flight, again and again: teardown must not
  * race the synthesis thread or the clock wait. */
 GST_START_TEST (test_quick_start_stop)
@@ -1309,6 +1592,9 @@ ttsbridge_suite (void)
   tcase_add_test (tc, test_bad_configuration);
   tcase_add_test (tc, test_espeak_pitch_option);
   tcase_add_test (tc, test_concurrent_calls);
+  tcase_add_test (tc, test_voice_switch);
+  tcase_add_test (tc, test_voice_unknown);
+  tcase_add_test (tc, test_voice_options_and_restart);
   tcase_add_test (tc, test_quick_start_stop);
   tcase_add_test (tc, test_pause_resume_contiguous);
   return s;
