@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sofia-sip/su_glib.h>
 #include <sofia-sip/su_log.h>
+#include <sofia-sip/su_uniqueid.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
@@ -414,6 +415,11 @@ gst_sip_agent_init (void)
         sofia_debug, "sofia", 0, "sofia-sip's own log messages");
     su_log_redirect (su_log_default, sofia_logger, NULL);
     su_init ();
+    /* sofia-sip 1.12's su_uniqueid.c deletes its pthread key at exit even
+     * when it never created one, and then deletes key 0, which is GLib's:
+     * a program that links us without ever using sofia's random numbers
+     * aborted at exit in g_private_set(). Using them once creates the key. */
+    (void) su_random ();
     g_once_init_leave (&done, 1);
   }
 }
