@@ -44,6 +44,7 @@ struct _GstSipRecord
   GDateTime *invite, *answer, *end;
   gchar *end_reason;
   gchar *error;
+  gchar *recording;
   gint sip_status;
   GArray *turns;
   GPtrArray *intake_order;
@@ -167,6 +168,7 @@ gst_sip_record_unref (GstSipRecord *r)
     g_date_time_unref (r->end);
   g_free (r->end_reason);
   g_free (r->error);
+  g_free (r->recording);
   g_array_unref (r->turns);
   g_array_unref (r->actions);
   g_hash_table_unref (r->intake);
@@ -339,6 +341,15 @@ gst_sip_record_set_media_stats (
 }
 
 void
+gst_sip_record_set_recording (GstSipRecord *r, const gchar *path)
+{
+  g_mutex_lock (&r->lock);
+  g_free (r->recording);
+  r->recording = g_strdup (path);
+  g_mutex_unlock (&r->lock);
+}
+
+void
 gst_sip_record_set_error (GstSipRecord *r, const gchar *message)
 {
   g_mutex_lock (&r->lock);
@@ -435,6 +446,7 @@ to_json_locked (GstSipRecord *r)
   add_time (b, "end", r->end);
   add_string (b, "end_reason", r->end_reason);
   add_string (b, "error", r->error);
+  add_string (b, "recording", r->recording);
   json_builder_set_member_name (b, "sip_status");
   if (r->end && r->sip_status > 0)
     json_builder_add_int_value (b, r->sip_status);

@@ -44,6 +44,8 @@ void gst_sip_record_set_action_result (
 /* numbers of @stats go into "media", prefixed by @prefix */
 void gst_sip_record_set_media_stats (
     GstSipRecord *record, const gchar *prefix, const GstStructure *stats);
+/* The file of the call's audio recording (gstsiprecorder.h) */
+void gst_sip_record_set_recording (GstSipRecord *record, const gchar *path);
 /* The call failed (a pipeline error): the record keeps @message and its
  * end reason will be "error", whatever ends the call after. */
 void gst_sip_record_set_error (GstSipRecord *record, const gchar *message);

@@ -7,6 +7,7 @@
 
 #include <gst/sip/gstsipserver.h>
 #include <gst/sip/gstsiprecord.h>
+#include <gst/sip/gstsiprecorder.h>
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -37,6 +38,7 @@ typedef struct
   gboolean built;
   gboolean end_requested;
   gboolean torn_down;
+  gboolean recording; /* an audio recording branch is attached */
   gchar *error; /* first pipeline error */
 } ServerCall;
 
@@ -274,6 +276,12 @@ teardown (gpointer data)
 
   if (pipeline) {
     foreach_element (pipeline, collect_stats, sc);
+    /* the file's last page or header goes out before the branch stops */
+    if (sc->recording &&
+        !gst_sip_recorder_finish (
+            GST_BIN (pipeline), GST_SIP_RECORDER_FINISH_TIMEOUT))
+      GST_WARNING_OBJECT (
+          self, "call %s: recording not finished in time", sc->call_id);
     gst_element_set_state (pipeline, GST_STATE_NULL);
     gst_object_unref (pipeline);
   }
@@ -530,6 +538,33 @@ apply_office (GstElement *e, const gchar *factory, ServerCall *sc)
   }
 }
 
+/* The audio next to the call's record: <record>.wav or <record>.ogg */
+static void
+attach_recording (ServerCall *sc, GstElement *pipeline)
+{
+  const gchar *what = sc->office->record_audio;
+  gboolean wav = g_strcmp0 (what, "wav") == 0;
+  const gchar *json = gst_sip_record_get_path (sc->record);
+  gchar *path;
+  GError *err = NULL;
+
+  if (g_strcmp0 (what, "wav") != 0 && g_strcmp0 (what, "ogg") != 0)
+    return;
+  path = g_strdup_printf ("%.*s.%s", (int) (strlen (json) - strlen (".json")),
+      json, wav ? "wav" : "ogg");
+  if (gst_sip_recorder_attach (GST_BIN (pipeline), path,
+          wav ? GST_SIP_RECORDING_WAV : GST_SIP_RECORDING_OGG_OPUS, &err)) {
+    sc->recording = TRUE;
+    gst_sip_record_set_recording (sc->record, path);
+  } else {
+    /* a call without its recording is still a call */
+    GST_WARNING_OBJECT (
+        sc->server, "call %s: no recording: %s", sc->call_id, err->message);
+    g_error_free (err);
+  }
+  g_free (path);
+}
+
 static gchar *
 call_launch_line (GstSipServerConfig *c)
 {
@@ -579,6 +614,7 @@ build_call (gpointer data, gpointer user_data)
     if (sc->office->transfer && has_property (sipbin, "transfer-target"))
       g_object_set (sipbin, "transfer-target", sc->office->transfer, NULL);
     foreach_element (pipeline, apply_office, sc);
+    attach_recording (sc, pipeline);
     sc->bus_pipeline = pipeline;
     bus = gst_element_get_bus (pipeline);
     gst_bus_set_sync_handler (

@@ -14,9 +14,10 @@
 
 static const gchar *server_keys[] = {"listen", "records", "max-calls", "launch",
     "default-office", "drain-timeout", "retry-after", "rtp-port-min",
-    "rtp-port-max", "media-address", NULL};
-static const gchar *office_keys[] = {
-    "did", "script", "voice", "tts", "language", "transfer", NULL};
+    "rtp-port-max", "media-address", "record-audio", NULL};
+static const gchar *office_keys[] = {"did", "script", "voice", "tts",
+    "language", "transfer", "record-audio", NULL};
+static const gchar *record_audio_values[] = {"off", "wav", "ogg", NULL};
 
 static void
 office_free (gpointer data)
@@ -30,6 +31,7 @@ office_free (gpointer data)
   g_free (o->tts_backend);
   g_free (o->language);
   g_free (o->transfer);
+  g_free (o->record_audio);
   g_free (o);
 }
 
@@ -51,6 +53,7 @@ gst_sip_server_config_unref (GstSipServerConfig *config)
   g_free (config->launch);
   g_free (config->default_office);
   g_free (config->media_address);
+  g_free (config->record_audio);
   g_ptr_array_unref (config->offices);
   g_free (config);
 }
@@ -136,6 +139,28 @@ get_uint (Loader *ld, const gchar *group, const gchar *key, guint min,
   return TRUE;
 }
 
+/* record-audio: off, wav or ogg; @out keeps its value when the key is
+ * absent */
+static gboolean
+get_record_audio (Loader *ld, const gchar *group, gchar **out)
+{
+  gchar *v;
+
+  if (!get_string (ld, group, "record-audio", &v))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  if (!g_strv_contains (record_audio_values, v)) {
+    fail (ld, line_of (ld, group, "record-audio"),
+        "record-audio is off, wav or ogg, not \"%s\"", v);
+    g_free (v);
+    return FALSE;
+  }
+  g_free (*out);
+  *out = v;
+  return TRUE;
+}
+
 static gchar *
 absolute_path (Loader *ld, const gchar *path)
 {
@@ -202,6 +227,7 @@ load_server (Loader *ld)
   if (!get_string (ld, g, "launch", &c->launch) ||
       !get_string (ld, g, "default-office", &c->default_office) ||
       !get_string (ld, g, "media-address", &c->media_address) ||
+      !get_record_audio (ld, g, &c->record_audio) ||
       !get_uint (ld, g, "max-calls", 1, 10000, &c->max_calls) ||
       !get_uint (ld, g, "drain-timeout", 0, 86400, &c->drain_timeout) ||
       !get_uint (ld, g, "retry-after", 0, 86400, &c->retry_after) ||
@@ -291,6 +317,7 @@ load_office (Loader *ld, const gchar *group)
   o->name = g_strdup (group + strlen ("office "));
   g_strstrip (o->name);
   o->line = line_of (ld, group, NULL);
+  o->record_audio = g_strdup (ld->config->record_audio);
   g_ptr_array_add (ld->config->offices, o);
   if (*o->name == '\0' || strchr (o->name, ' '))
     return fail (ld, o->line, "office names are one word: [office NAME]");
@@ -300,7 +327,8 @@ load_office (Loader *ld, const gchar *group)
       !get_string (ld, group, "voice", &o->voice) ||
       !get_string (ld, group, "tts", &o->tts_backend) ||
       !get_string (ld, group, "language", &o->language) ||
-      !get_string (ld, group, "transfer", &o->transfer))
+      !get_string (ld, group, "transfer", &o->transfer) ||
+      !get_record_audio (ld, group, &o->record_audio))
     return FALSE;
   if (script) {
     o->script = absolute_path (ld, script);
@@ -386,6 +414,7 @@ gst_sip_server_config_load_data (
   c->retry_after = 30;
   c->rtp_port_min = 10000;
   c->rtp_port_max = 20000;
+  c->record_audio = g_strdup ("off");
   c->offices = g_ptr_array_new_with_free_func (office_free);
 
   ld.config = c;

@@ -21,6 +21,7 @@ typedef struct
   gchar *tts_backend; /* ttsbridge backend, or NULL */
   gchar *language; /* "en" ... */
   gchar *transfer; /* sip:, sips: or tel: URI, or NULL */
+  gchar *record_audio; /* "off", "wav" or "ogg" */
   guint line;
 } GstSipOfficeConfig;
 
@@ -39,6 +40,7 @@ typedef struct
   guint retry_after; /* s, in 503 responses */
   guint rtp_port_min, rtp_port_max;
   gchar *media_address;
+  gchar *record_audio; /* the offices' default: "off", "wav" or "ogg" */
 
   GPtrArray *offices; /* (element-type GstSipOfficeConfig) in file order */
 } GstSipServerConfig;

@@ -14,6 +14,8 @@
 - transfer: the agent's "transfer attorney" becomes a REFER to the office's
   transfer URI (tel: unchanged); success and a NOTIFY failure (486) end up
   in the record's actions.
+- offices also records audio: WAV for one office, Ogg/Opus for the other,
+  stereo with the caller on the left and the agent on the right.
 - isolation: a pipeline error ends that call (our BYE, record "error") and
   not the call beside it.
 - fulldisk: records on a full file system: the call goes on, the error is
@@ -22,6 +24,8 @@
   file and line.
 """
 
+import audioop  # noqa: deprecated in 3.11, still in Debian 12's python3
+import datetime
 import glob
 import json
 import os
@@ -65,10 +69,12 @@ rtp-port-max = {rtp_max}
 [office north]
 did = +19195550100
 script = north.ini
+record-audio = wav
 
 [office south]
 did = +19195550200, +19195550201
 script = south.ini
+record-audio = ogg
 """
 
 SCRIPTS = {'north.ini': SCRIPT.replace('{office}', 'north'),
@@ -159,11 +165,57 @@ def test_offices(res, tmp):
             res.check(r['media'].get('packets_received', 0) > 100 and
                       r['media'].get('packets_sent', 0) > 100 and 'jitter_ms' in r['media'],
                       '%s: media stats (packets both ways, jitter)' % office, repr(r['media']))
+            check_recording(res, office, r)
             said = [t for (o, role, t) in printed if o == office]
             for t in r['turns']:
                 if t['role'] == 'caller':
                     res.check(t['text'] in said, '%s: printed caller line = record' % office,
                               repr(said))
+
+
+def check_recording(res, office, r):
+    """The stereo recording next to the record: caller left, agent right."""
+    path = r.get('recording')
+    if not res.check(path and os.path.exists(path), '%s: the recording exists' % office,
+                     repr(path)):
+        return
+    raw = path + '.raw'
+    try:
+        dec = 'oggdemux ! opusdec' if path.endswith('.ogg') else 'wavparse'
+        subprocess.run(['gst-launch-1.0', '-q', 'filesrc', 'location=' + path, '!'] +
+                       dec.split() + ['!', 'audioconvert', '!', 'audioresample', '!',
+                                      'audio/x-raw,format=S16LE,rate=8000,channels=2', '!',
+                                      'filesink', 'location=' + raw],
+                       check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        with open(raw, 'rb') as f:
+            pcm = f.read()
+    finally:
+        if os.path.exists(raw):
+            os.unlink(raw)
+    seconds = len(pcm) / 4 / 8000.0
+    answer = datetime.datetime.fromisoformat(r['answer'].replace('Z', '+00:00'))
+    end = datetime.datetime.fromisoformat(r['end'].replace('Z', '+00:00'))
+    call = (end - answer).total_seconds()
+    res.check(abs(seconds - call) < 0.15 * call + 1.0,
+              '%s: %s is as long as the call (%.1f s for %.1f s)'
+              % (office, os.path.basename(path), seconds, call))
+    left = audioop.tomono(pcm, 2, 1, 0)
+    right = audioop.tomono(pcm, 2, 0, 1)
+
+    def loud(mono, t0, t1):
+        return audioop.rms(mono[int(t0 * 8000) * 2:int(t1 * 8000) * 2], 2)
+    # the caller's turn (from the record) is on the left, the agent's greeting on the right
+    caller = [t for t in r['turns'] if t['role'] == 'caller'][0]
+    agent = r['turns'][0]
+    offset = (answer - datetime.datetime.fromisoformat(r['invite'].replace('Z', '+00:00'))
+              ).total_seconds()
+    cl = loud(left, caller['start'] - offset, caller['end'] - offset)
+    cr = loud(right, caller['start'] - offset, caller['end'] - offset)
+    al = loud(left, agent['start'] - offset, agent['end'] - offset)
+    ar = loud(right, agent['start'] - offset, agent['end'] - offset)
+    res.check(cl > 300 and ar > 300 and cl > 4 * cr and ar > 4 * al,
+              '%s: caller on the left, agent on the right (caller turn L %d R %d, '
+              'agent turn L %d R %d)' % (office, cl, cr, al, ar))
 
 
 def test_kill9(res, tmp):
@@ -342,8 +394,10 @@ def test_full_disk(res, tmp):
             pass
         os.close(fd)
         pcap, seconds = caller_pcap(tmp)
-        with sv.Server(CONFIG.replace('records = {records}', 'records = ' + records)
-                       % {'drain': 30}, files=SCRIPTS) as server:
+        # records only: an audio recording would fill the small disk again
+        conf = CONFIG.replace('records = {records}', 'records = ' + records)
+        conf = '\n'.join(l for l in conf.split('\n') if not l.startswith('record-audio'))
+        with sv.Server(conf % {'drain': 30}, files=SCRIPTS) as server:
             call = sipp_call(server, '+19195550100', pcap, seconds)
             logged = server.wait_output(r'gst-sip-agent: could not write call record', 0) or None
             deadline = time.monotonic() + 20
