@@ -10,7 +10,7 @@ G_BEGIN_DECLS
 
 /* One SIP stack (sofia-sip NUA) bound to one address, running on its own
  * GMainContext thread. Calls (GstSipCall) are created by it for incoming
- * INVITEs; a standalone sipbin owns one endpoint, the server (later) shares
+ * INVITEs; a standalone sipbin owns one endpoint, the server (GstSipServer) shares
  * one endpoint between many calls and pipelines. Every signal is emitted on
  * the endpoint thread. */
 
