@@ -327,14 +327,14 @@ def proc_cpu(pid):
     return benchrun.proc_cpu_ticks(pid) / CLK_TCK
 
 
-def part_c(levels, n_turns):
+def part_c(levels, n_turns, rate):
     """levels: {'hints': [n, ...], 'lm': [n, ...]}. A dialog's levels stop
     after the first one past a limit."""
     res = []
     for dialog, ns in levels.items():
         for n in ns:
-            log('C: %d concurrent whole-loop calls, %s' % (n, dialog))
-            x = concurrent(n, n_turns, dialog)
+            log('C: %d concurrent whole-loop calls, %s, placed at %s/s' % (n, dialog, rate or n))
+            x = concurrent(n, n_turns, dialog, rate)
             res.append(x)
             if not x['within']:
                 break
@@ -349,7 +349,7 @@ def send_jitter_ms(pkts):
     return out
 
 
-def concurrent(n, n_turns, dialog):
+def concurrent(n, n_turns, dialog, rate=None):
     import json
     tmp = tempfile.mkdtemp(prefix='bench-conc-')
     server = cap = None
@@ -384,7 +384,7 @@ def concurrent(n, n_turns, dialog):
         cap.start()
         cpu0, t0 = proc_cpu(server.pid), time.monotonic()
         peak = idle_rss
-        sipp = st.Sipp('uac_echo.xml', '127.0.0.1', port, calls=n, limit=n, rate=n,
+        sipp = st.Sipp('uac_echo.xml', '127.0.0.1', port, calls=n, limit=n, rate=rate or n,
                        media_port=media, service='+19195550100',
                        keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': pcap},
                        sets={'pause_ms': int(seconds * 1000) + 1000}, timeout=seconds + 90).start()
@@ -432,7 +432,8 @@ def concurrent(n, n_turns, dialog):
         j_p99 = benchrun.pct(jitter, 99) if jitter else None
         within = (r.rc == 0 and answered == total and t_p95 is not None and t_p95 <= LIMIT_T_P95
                   and j_p99 is not None and j_p99 <= LIMIT_JITTER_P99)
-        return {'dialog': dialog, 'calls': n, 'sipp_rc': r.rc, 'media_streams': len(calls),
+        return {'dialog': dialog, 'calls': n, 'rate': rate or n, 'sipp_rc': r.rc,
+                'media_streams': len(calls),
                 'cpu_per_call': (cpu1 - cpu0) / (t1 - t0) / n * 100.0,
                 'rss_per_call_mb': (peak - idle_rss) / 1024.0 / n, 'idle_rss_mb': idle_rss / 1024.0,
                 'turns': total, 'answered': answered,
@@ -546,12 +547,14 @@ def report(res, args):
               'every packet while the caller talks); each dialog stops after its first level past '
               'them. Set-up is INVITE -> 200 OK from the call records (the pipeline is built '
               'after 180 Ringing).' % (min(args.turns, 8), LIMIT_T_P95, LIMIT_JITTER_P99),
-              '', '| dialog | calls | CPU per call (% of a core) | RSS per call MB | turns '
-              'answered | T p50 ms | T p95 ms | send jitter p99 / max ms | set-up p50 / p95 ms | '
-              'SIPp | within limits |', '|---|---|---|---|---|---|---|---|---|---|---|']
+              '', 'Calls placed per second: all at once (= calls) unless `--rate` spreads them.',
+              '', '| dialog | calls | placed per s | CPU per call (% of a core) | RSS per call MB | '
+              'turns answered | T p50 ms | T p95 ms | send jitter p99 / max ms | set-up p50 / p95 '
+              'ms | SIPp | within limits |', '|---|---|---|---|---|---|---|---|---|---|---|---|']
         for x in c:
-            L.append('| %s | %d | %.1f | %.1f | %d/%d | %s | %s | %s / %s | %s / %s | %s | %s |' % (
-                x['dialog'], x['calls'], x['cpu_per_call'], x['rss_per_call_mb'], x['answered'],
+            L.append('| %s | %d | %s | %.1f | %.1f | %d/%d | %s | %s | %s / %s | %s / %s | %s | %s |' % (
+                x['dialog'], x['calls'], x.get('rate', x['calls']), x['cpu_per_call'],
+                x['rss_per_call_mb'], x['answered'],
                 x['turns'], fmt_ms(x['lat_p50']), fmt_ms(x['lat_p95']),
                 '%.2f' % x['jitter_p99'] if x['jitter_p99'] is not None else '-',
                 '%.1f' % x['jitter_max'] if x['jitter_max'] is not None else '-',
@@ -580,6 +583,8 @@ def main():
     ap.add_argument('--turns', type=int, default=24)
     ap.add_argument('--levels', default='hints:10,20,30,40,lm:5,10,15,20',
                     help='part C: DIALOG:N,N,...,DIALOG:N,...')
+    ap.add_argument('--rate', type=float, default=None,
+                    help='part C: calls placed per second (default: all at once)')
     ap.add_argument('--out', default=os.path.join(ROOT, 'docs', 'benchmarks-speech.md'))
     args = ap.parse_args()
     parts = set(args.only.upper().split(','))
@@ -598,7 +603,7 @@ def main():
             if ':' in item:
                 dialog, item = item.split(':')
             levels.setdefault(dialog, []).append(int(item))
-        res['C'] = part_c(levels, min(args.turns, 8))
+        res['C'] = part_c(levels, min(args.turns, 8), args.rate)
     text = report(res, args)
     with open(args.out, 'w') as f:
         f.write(text)
