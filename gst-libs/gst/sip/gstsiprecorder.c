@@ -461,37 +461,22 @@ side_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
 /* --- building ------------------------------------------------------------- */
 
+/* the first @factory_name element in @bin, recursively, or NULL */
 static GstElement *
 find_by_factory (GstBin *bin, const gchar *factory_name)
 {
-  GstIterator *it = gst_bin_iterate_recurse (bin);
+  GstIterator *it =
+      gst_bin_iterate_all_by_element_factory_name (bin, factory_name);
   GValue item = G_VALUE_INIT;
   GstElement *found = NULL;
-  gboolean done = FALSE;
+  GstIteratorResult res;
 
-  while (!done) {
-    switch (gst_iterator_next (it, &item)) {
-      case GST_ITERATOR_OK: {
-        GstElement *e = g_value_get_object (&item);
-        GstElementFactory *f = gst_element_get_factory (e);
-
-        if (f && g_str_equal (gst_plugin_feature_get_name (f), factory_name)) {
-          found = gst_object_ref (e);
-          done = TRUE;
-        }
-        g_value_reset (&item);
-        break;
-      }
-      case GST_ITERATOR_RESYNC:
-        gst_clear_object (&found);
-        gst_iterator_resync (it);
-        break;
-      default:
-        done = TRUE;
-        break;
-    }
+  while ((res = gst_iterator_next (it, &item)) == GST_ITERATOR_RESYNC)
+    gst_iterator_resync (it);
+  if (res == GST_ITERATOR_OK) {
+    found = g_value_dup_object (&item);
+    g_value_unset (&item);
   }
-  g_value_unset (&item);
   gst_iterator_free (it);
   return found;
 }
