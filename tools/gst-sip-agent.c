@@ -148,6 +148,16 @@ check_config (GstSipServerConfig *config, GError **error)
   return TRUE;
 }
 
+static gchar *
+now_string (void)
+{
+  GDateTime *now = g_date_time_new_now_local ();
+  gchar *s = g_date_time_format (now, "%H:%M:%S");
+
+  g_date_time_unref (now);
+  return s;
+}
+
 static void
 print_offices (GstSipServerConfig *config)
 {
@@ -157,21 +167,40 @@ print_offices (GstSipServerConfig *config)
     GstSipOfficeConfig *o = g_ptr_array_index (config->offices, i);
     gchar *dids = g_strjoinv (", ", o->dids);
 
-    g_print ("  office %s: %s -> %s%s%s\n", o->name, dids,
+    g_print ("  office %s: %s%s%s -> %s%s%s\n", o->name, dids,
+        o->trunk ? " on trunk " : "", o->trunk ? o->trunk : "",
         o->script ? o->script : "built-in receptionist",
         o->transfer ? ", transfers to " : "", o->transfer ? o->transfer : "");
     g_free (dids);
   }
+  for (i = 0; i < config->trunks->len; i++) {
+    GstSipTrunkConfig *t = g_ptr_array_index (config->trunks, i);
+
+    g_print ("  trunk %s:", t->name);
+    if (t->registrar)
+      g_print (" registers at %s as %s,", t->registrar, t->username);
+    if (t->allow)
+      g_print (" takes calls from its allow list");
+    else if (t->registrar || t->proxy)
+      g_print (" takes calls from %s", t->proxy ? t->proxy : t->registrar);
+    else
+      g_print (" takes calls that authenticate as %s", t->username);
+    g_print ("\n");
+  }
 }
 
-static gchar *
-now_string (void)
+static void
+on_trunk_state (GstSipServer *s, const gchar *trunk, const gchar *what,
+    const gchar *state, gint status, const gchar *phrase, gpointer data)
 {
-  GDateTime *now = g_date_time_new_now_local ();
-  gchar *s = g_date_time_format (now, "%H:%M:%S");
+  gchar *t = now_string ();
 
-  g_date_time_unref (now);
-  return s;
+  if (status)
+    g_print ("%s trunk %s %s: %s (%d %s)\n", t, trunk, what, state, status,
+        phrase ? phrase : "");
+  else
+    g_print ("%s trunk %s %s: %s\n", t, trunk, what, state);
+  g_free (t);
 }
 
 static void
@@ -342,6 +371,7 @@ main (int argc, char **argv)
       server, "call-rejected", G_CALLBACK (on_call_rejected), NULL);
   g_signal_connect (server, "call-ended", G_CALLBACK (on_call_ended), NULL);
   g_signal_connect (server, "drained", G_CALLBACK (on_drained), NULL);
+  g_signal_connect (server, "trunk-state", G_CALLBACK (on_trunk_state), NULL);
   if (print_conversation)
     g_signal_connect (
         server, "conversation", G_CALLBACK (on_conversation), NULL);

@@ -30,6 +30,7 @@ struct _GstSipCall
   gchar *from;
   gchar *to;
   gchar *request_uri;
+  gchar *trunk; /* the trunk it came in on, or NULL */
   gchar *offer;
   gsize offer_len;
   guint final_status;
@@ -69,6 +70,7 @@ gst_sip_call_finalize (GObject *object)
   g_free (self->from);
   g_free (self->to);
   g_free (self->request_uri);
+  g_free (self->trunk);
   g_free (self->offer);
   g_free (self->end_reason);
   g_free (self->transfer_event_id);
@@ -180,6 +182,19 @@ const gchar *
 gst_sip_call_get_to (GstSipCall *self)
 {
   return self->to;
+}
+
+const gchar *
+gst_sip_call_get_trunk (GstSipCall *self)
+{
+  return self->trunk;
+}
+
+void
+gst_sip_call_set_trunk (GstSipCall *self, const gchar *trunk)
+{
+  g_free (self->trunk);
+  self->trunk = g_strdup (trunk);
 }
 
 const gchar *

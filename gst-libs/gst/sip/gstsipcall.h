@@ -31,6 +31,9 @@ const gchar *gst_sip_call_get_from (GstSipCall *call);
 const gchar *gst_sip_call_get_to (GstSipCall *call);
 /* The Request-URI of the initial INVITE, e.g. "sip:+19195550100@10.0.0.5" */
 const gchar *gst_sip_call_get_request_uri (GstSipCall *call);
+/* The name of the trunk whose policy let the call in, or NULL when the
+ * endpoint has no trunks */
+const gchar *gst_sip_call_get_trunk (GstSipCall *call);
 /* The SDP offer of the INVITE (or re-INVITE) being handled, or NULL */
 const gchar *gst_sip_call_get_remote_sdp (GstSipCall *call, gsize *len);
 gint gst_sip_call_get_end_status (GstSipCall *call);
@@ -84,6 +87,7 @@ gboolean gst_sip_call_refer_full (
 GstSipCall *gst_sip_call_new_incoming (GstSipEndpoint *endpoint,
     struct nua_handle_s *nh, const gchar *call_id, const gchar *from,
     const gchar *to, const gchar *request_uri, const gchar *sdp, gsize sdp_len);
+void gst_sip_call_set_trunk (GstSipCall *call, const gchar *trunk);
 void gst_sip_call_set_offer (GstSipCall *call, const gchar *sdp, gsize sdp_len);
 /* at endpoint shutdown: NUA frees the handle */
 void gst_sip_call_detach (GstSipCall *call);

@@ -7,8 +7,11 @@
 
 #include <gst/sip/gstsipendpoint.h>
 #include <gst/sip/gstsipcall.h>
+#include <gst/sip/gstsiptrunk.h>
 
 #include <string.h>
+#include <gio/gio.h>
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/su_glib.h>
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_uniqueid.h>
@@ -55,6 +58,7 @@ struct _GstSipEndpoint
 
   /* endpoint thread only */
   GList *calls;
+  GList *trunks; /* owned */
   gboolean shutting_down;
 };
 
@@ -171,16 +175,87 @@ reject_unacceptable_invite (nua_handle_t *nh, const sip_t *sip)
   return FALSE;
 }
 
+/* The address a request came from, or NULL */
+static GInetAddress *
+request_source (GstSipEndpoint *self)
+{
+  msg_t *msg = nua_current_request (self->nua);
+  su_addrinfo_t *ai = msg ? msg_addrinfo (msg) : NULL;
+  GSocketAddress *sa;
+  GInetAddress *address = NULL;
+
+  if (ai == NULL || ai->ai_addr == NULL)
+    return NULL;
+  sa = g_socket_address_new_from_native (ai->ai_addr, ai->ai_addrlen);
+  if (G_IS_INET_SOCKET_ADDRESS (sa))
+    address = g_object_ref (
+        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (sa)));
+  g_clear_object (&sa);
+  return address;
+}
+
+/* With trunks, a new INVITE or OPTIONS is taken only when a trunk's policy
+ * takes it (docs/server.md, "Trunks"); otherwise it gets 401 (a trunk
+ * that authenticates its peer) or 403, with no dialog and no media port.
+ * Returns the trunk, or NULL when a response went out. */
+static GstSipTrunk *
+admit_request (GstSipEndpoint *self, nua_handle_t *nh, const gchar *method,
+    const sip_t *sip, gboolean *no_trunks)
+{
+  GInetAddress *source;
+  GstSipTrunk *challenger = NULL;
+  GList *l;
+
+  *no_trunks = self->trunks == NULL;
+  if (self->trunks == NULL)
+    return NULL;
+  source = request_source (self);
+  for (l = self->trunks; l && source; l = l->next) {
+    switch (gst_sip_trunk_check_request (l->data, method, sip, source)) {
+      case GST_SIP_TRUNK_ACCEPT:
+        g_object_unref (source);
+        return l->data;
+      case GST_SIP_TRUNK_CHALLENGE:
+        if (challenger == NULL)
+          challenger = l->data;
+        break;
+      case GST_SIP_TRUNK_NOT_MINE:
+        break;
+    }
+  }
+  if (challenger && strcmp (method, "ACK") != 0) {
+    GST_INFO_OBJECT (self, "%s from %s: challenged for trunk %s", method,
+        source ? "?" : "?", GST_OBJECT_NAME (challenger));
+    gst_sip_trunk_challenge (challenger, nh, FALSE);
+  } else {
+    gchar *who = source ? g_inet_address_to_string (source) : g_strdup ("?");
+    GST_WARNING_OBJECT (
+        self, "%s from %s: no trunk takes it: 403", method, who);
+    g_free (who);
+    nua_respond (
+        nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS (self->nua), TAG_END ());
+  }
+  g_clear_object (&source);
+  return NULL;
+}
+
 static void
 handle_new_invite (GstSipEndpoint *self, nua_handle_t *nh, const sip_t *sip)
 {
   GstSipCall *call;
+  GstSipTrunk *trunk;
+  gboolean no_trunks;
   gchar *from, *to, *request_uri = NULL;
   const gchar *sdp = NULL;
   gsize sdp_len = 0;
 
   if (self->shutting_down) {
     nua_respond (nh, SIP_503_SERVICE_UNAVAILABLE, TAG_END ());
+    nua_handle_destroy (nh);
+    return;
+  }
+  trunk = admit_request (self, nh, "INVITE", sip, &no_trunks);
+  if (trunk == NULL && !no_trunks) {
     nua_handle_destroy (nh);
     return;
   }
@@ -203,6 +278,8 @@ handle_new_invite (GstSipEndpoint *self, nua_handle_t *nh, const sip_t *sip)
   g_free (from);
   g_free (to);
   su_free (NULL, request_uri);
+  if (trunk)
+    gst_sip_call_set_trunk (call, GST_OBJECT_NAME (trunk));
 
   nua_handle_bind (nh, (nua_hmagic_t *) call);
   self->calls = g_list_prepend (self->calls, call);
@@ -230,6 +307,11 @@ static void
 finish_shutdown (GstSipEndpoint *self)
 {
   GST_DEBUG_OBJECT (self, "NUA shut down");
+  while (self->trunks) {
+    gst_sip_trunk_detach (self->trunks->data);
+    gst_object_unref (self->trunks->data);
+    self->trunks = g_list_delete_link (self->trunks, self->trunks);
+  }
   while (self->calls) {
     gst_sip_call_detach (self->calls->data);
     gst_sip_endpoint_call_finished (self, self->calls->data);
@@ -251,6 +333,17 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
   GST_LOG_OBJECT (self, "event %s status %d %s", nua_event_name (event), status,
       phrase ? phrase : "");
 
+  if (hmagic && call == NULL) {
+    GList *l;
+
+    for (l = self->trunks; l; l = l->next) {
+      if (gst_sip_trunk_owns_handle (l->data, nh)) {
+        gst_sip_trunk_handle_event (l->data, event, status, phrase, nh, sip);
+        return;
+      }
+    }
+  }
+
   switch (event) {
     case nua_r_shutdown:
       if (status >= 200)
@@ -267,6 +360,17 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
         handle_new_invite (self, nh, sip);
       }
       return;
+    case nua_i_options:
+      /* we answer OPTIONS ourselves so that trunk policy applies */
+      if (call == NULL && sip) {
+        gboolean no_trunks;
+
+        if (admit_request (self, nh, "OPTIONS", sip, &no_trunks) || no_trunks)
+          nua_respond (nh, SIP_200_OK, NUTAG_WITH_THIS (nua), TAG_END ());
+        nua_handle_destroy (nh);
+        return;
+      }
+      break;
     case nua_i_state:
       tl_gets (tags, NUTAG_CALLSTATE_REF (callstate), TAG_END ());
       break;
@@ -331,7 +435,8 @@ endpoint_thread (gpointer data)
       NUTAG_URL (self->bind_url),
       TAG_IF (self->contact_user, NUTAG_M_USERNAME (self->contact_user)),
       NUTAG_MEDIA_ENABLE (0), NUTAG_AUTOANSWER (0), NUTAG_AUTOACK (1),
-      NUTAG_ENABLEMESSAGE (0), SIPTAG_ALLOW_STR (ALLOWED_METHODS),
+      NUTAG_ENABLEMESSAGE (0), NUTAG_APPL_METHOD ("OPTIONS"),
+      SIPTAG_ALLOW_STR (ALLOWED_METHODS),
       SIPTAG_SUPPORTED_STR (SUPPORTED_EXTENSIONS),
       SIPTAG_ACCEPT_STR ("application/sdp"),
       SIPTAG_USER_AGENT_STR (self->user_agent), TAG_END ());
@@ -481,6 +586,45 @@ gst_sip_endpoint_shutdown (GstSipEndpoint *self)
   gst_sip_endpoint_invoke (self, start_shutdown, self, NULL);
   g_thread_join (self->thread);
   self->thread = NULL;
+}
+
+typedef struct
+{
+  GstSipEndpoint *endpoint;
+  GstSipTrunk *trunk;
+} TrunkStart;
+
+static void
+trunk_start_free (gpointer data)
+{
+  TrunkStart *ts = data;
+
+  gst_object_unref (ts->endpoint);
+  gst_object_unref (ts->trunk);
+  g_free (ts);
+}
+
+static gboolean
+start_trunk (gpointer data)
+{
+  TrunkStart *ts = data;
+  GstSipEndpoint *self = ts->endpoint;
+
+  if (self->nua == NULL || self->shutting_down)
+    return G_SOURCE_REMOVE;
+  self->trunks = g_list_append (self->trunks, gst_object_ref (ts->trunk));
+  gst_sip_trunk_start (ts->trunk, self->nua);
+  return G_SOURCE_REMOVE;
+}
+
+void
+gst_sip_endpoint_add_trunk (GstSipEndpoint *self, GstSipTrunk *trunk)
+{
+  TrunkStart *ts = g_new (TrunkStart, 1);
+
+  ts->endpoint = gst_object_ref (self);
+  ts->trunk = gst_object_ref (trunk);
+  gst_sip_endpoint_invoke (self, start_trunk, ts, trunk_start_free);
 }
 
 const gchar *

@@ -19,6 +19,7 @@ G_DECLARE_FINAL_TYPE (
     GstSipEndpoint, gst_sip_endpoint, GST, SIP_ENDPOINT, GstObject)
 
 typedef struct _GstSipCall GstSipCall;
+typedef struct _GstSipTrunk GstSipTrunk;
 
 void gst_sip_agent_init (void);
 
@@ -35,6 +36,9 @@ void gst_sip_endpoint_invoke (GstSipEndpoint *endpoint, GSourceFunc func,
     gpointer data, GDestroyNotify notify);
 GSource *gst_sip_endpoint_add_timeout (GstSipEndpoint *endpoint, guint ms,
     GSourceFunc func, gpointer data, GDestroyNotify notify);
+
+/* For GstSipTrunk: the endpoint keeps the trunk until it shuts down */
+void gst_sip_endpoint_add_trunk (GstSipEndpoint *endpoint, GstSipTrunk *trunk);
 
 /* For GstSipCall */
 struct nua_handle_s;

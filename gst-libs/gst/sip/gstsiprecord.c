@@ -39,7 +39,7 @@ struct _GstSipRecord
 
   gchar *path;
   gchar *tmp_path;
-  gchar *call_id, *from, *to, *did, *office;
+  gchar *call_id, *from, *to, *did, *office, *trunk;
   gint64 start_mono;
   GDateTime *invite, *answer, *end;
   gchar *end_reason;
@@ -161,6 +161,7 @@ gst_sip_record_unref (GstSipRecord *r)
   g_free (r->to);
   g_free (r->did);
   g_free (r->office);
+  g_free (r->trunk);
   g_date_time_unref (r->invite);
   if (r->answer)
     g_date_time_unref (r->answer);
@@ -341,6 +342,15 @@ gst_sip_record_set_media_stats (
 }
 
 void
+gst_sip_record_set_trunk (GstSipRecord *r, const gchar *trunk)
+{
+  g_mutex_lock (&r->lock);
+  g_free (r->trunk);
+  r->trunk = g_strdup (trunk);
+  g_mutex_unlock (&r->lock);
+}
+
+void
 gst_sip_record_set_recording (GstSipRecord *r, const gchar *path)
 {
   g_mutex_lock (&r->lock);
@@ -441,6 +451,7 @@ to_json_locked (GstSipRecord *r)
   add_string (b, "to", r->did ? r->did : r->to);
   add_string (b, "to_uri", r->to);
   add_string (b, "office", r->office);
+  add_string (b, "trunk", r->trunk);
   add_time (b, "invite", r->invite);
   add_time (b, "answer", r->answer);
   add_time (b, "end", r->end);

@@ -46,6 +46,8 @@ void gst_sip_record_set_media_stats (
     GstSipRecord *record, const gchar *prefix, const GstStructure *stats);
 /* The file of the call's audio recording (gstsiprecorder.h) */
 void gst_sip_record_set_recording (GstSipRecord *record, const gchar *path);
+/* the trunk the call came in on */
+void gst_sip_record_set_trunk (GstSipRecord *record, const gchar *trunk);
 /* The call failed (a pipeline error): the record keeps @message and its
  * end reason will be "error", whatever ends the call after. */
 void gst_sip_record_set_error (GstSipRecord *record, const gchar *message);

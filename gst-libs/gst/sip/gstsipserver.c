@@ -49,6 +49,7 @@ struct _GstSipServer
   GMainContext *context;
   GstSipEndpoint *endpoint;
   GThreadPool *builders;
+  GPtrArray *trunks; /* (element-type GstSipTrunk), fixed until restart */
 
   /* with the object lock */
   GstSipServerConfig *config;
@@ -66,6 +67,7 @@ enum
   SIGNAL_CALL_ENDED,
   SIGNAL_CALL_REJECTED,
   SIGNAL_DRAINED,
+  SIGNAL_TRUNK_STATE,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -119,6 +121,8 @@ gst_sip_server_finalize (GObject *object)
   if (self->builders)
     g_thread_pool_free (self->builders, FALSE, TRUE);
   gst_clear_object (&self->endpoint);
+  if (self->trunks)
+    g_ptr_array_unref (self->trunks);
   gst_sip_server_config_unref (self->config);
   g_main_context_unref (self->context);
   G_OBJECT_CLASS (gst_sip_server_parent_class)->finalize (object);
@@ -148,6 +152,12 @@ gst_sip_server_class_init (GstSipServerClass *klass)
           G_TYPE_STRING, G_TYPE_STRING, G_TYPE_INT, G_TYPE_STRING);
   signals[SIGNAL_DRAINED] = g_signal_new ("drained", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* (trunk, "registration" or "qualify", state, status, phrase): on the
+   * SIP thread */
+  signals[SIGNAL_TRUNK_STATE] =
+      g_signal_new ("trunk-state", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+          0, NULL, NULL, NULL, G_TYPE_NONE, 5, G_TYPE_STRING, G_TYPE_STRING,
+          G_TYPE_STRING, G_TYPE_INT, G_TYPE_STRING);
 
   GST_DEBUG_CATEGORY_INIT (
       gst_sip_server_debug, "sipserver", 0, "gst-sip-agent server");
@@ -661,6 +671,7 @@ reject (GstSipServer *self, GstSipCall *call, guint status, const gchar *phrase,
   /* every call leaves a record, the refused ones too */
   record = gst_sip_record_new (config->records, gst_sip_call_get_call_id (call),
       gst_sip_call_get_from (call), gst_sip_call_get_to (call), did, NULL);
+  gst_sip_record_set_trunk (record, gst_sip_call_get_trunk (call));
   gst_sip_record_end (record, reason, status);
   gst_sip_record_save (record);
   gst_sip_record_unref (record);
@@ -692,6 +703,14 @@ route (GstSipServerConfig *config, GstSipCall *call, gchar **did)
   }
   if (office == NULL && config->default_office)
     office = gst_sip_server_config_get_office (config, config->default_office);
+  /* an office's numbers are answered on its own trunk only */
+  if (office && office->trunk && gst_sip_call_get_trunk (call) &&
+      strcmp (office->trunk, gst_sip_call_get_trunk (call)) != 0) {
+    GST_INFO ("call %s on trunk %s for office %s, which is on trunk %s",
+        gst_sip_call_get_call_id (call), gst_sip_call_get_trunk (call),
+        office->name, office->trunk);
+    office = NULL;
+  }
   return office;
 }
 
@@ -733,6 +752,7 @@ on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, gpointer data)
     sc->record = gst_sip_record_new (config->records, sc->call_id,
         gst_sip_call_get_from (call), gst_sip_call_get_to (call), did,
         office->name);
+    gst_sip_record_set_trunk (sc->record, gst_sip_call_get_trunk (call));
     GST_OBJECT_LOCK (self);
     self->calls = g_list_prepend (self->calls, sc);
     self->active++;
@@ -749,6 +769,25 @@ on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, gpointer data)
   }
   g_free (did);
   gst_sip_server_config_unref (config);
+}
+
+/* SIP thread */
+static void
+on_registration_state (GstSipTrunk *trunk, gint state, gint status,
+    const gchar *phrase, guint retry, gpointer data)
+{
+  g_signal_emit (data, signals[SIGNAL_TRUNK_STATE], 0,
+      gst_sip_trunk_get_config (trunk)->name, "registration",
+      gst_sip_registration_state_name (state), status, phrase);
+}
+
+static void
+on_qualify_state (GstSipTrunk *trunk, gboolean up, gint status,
+    const gchar *phrase, gpointer data)
+{
+  g_signal_emit (data, signals[SIGNAL_TRUNK_STATE], 0,
+      gst_sip_trunk_get_config (trunk)->name, "qualify", up ? "up" : "down",
+      status, phrase);
 }
 
 gboolean
@@ -772,7 +811,30 @@ gst_sip_server_start (GstSipServer *self, GError **error)
     return FALSE;
   g_signal_connect (
       self->endpoint, "incoming-call", G_CALLBACK (on_incoming_call), self);
+  self->trunks = g_ptr_array_new_with_free_func (gst_object_unref);
+  for (guint i = 0; i < c->trunks->len; i++) {
+    GstSipTrunk *trunk =
+        gst_sip_trunk_new (self->endpoint, g_ptr_array_index (c->trunks, i));
+
+    g_signal_connect (
+        trunk, "registration-state", G_CALLBACK (on_registration_state), self);
+    g_signal_connect (
+        trunk, "qualify-state", G_CALLBACK (on_qualify_state), self);
+    g_ptr_array_add (self->trunks, trunk);
+  }
   return TRUE;
+}
+
+GstSipTrunk *
+gst_sip_server_get_trunk (GstSipServer *self, const gchar *name)
+{
+  for (guint i = 0; self->trunks && i < self->trunks->len; i++) {
+    GstSipTrunk *trunk = g_ptr_array_index (self->trunks, i);
+
+    if (strcmp (gst_sip_trunk_get_config (trunk)->name, name) == 0)
+      return trunk;
+  }
+  return NULL;
 }
 
 void

@@ -7,6 +7,7 @@
 #include <gst/gst.h>
 #include <gst/sip/gstsipcall.h>
 #include <gst/sip/gstsipserverconfig.h>
+#include <gst/sip/gstsiptrunk.h>
 
 G_BEGIN_DECLS
 
@@ -28,6 +29,11 @@ G_BEGIN_DECLS
  *   in the server's main context.
  * - "drained": gst_sip_server_drain() was called and no call is left.
  *   Emitted in the server's main context.
+ * - "trunk-state" (const gchar *trunk, const gchar *what, const gchar
+ *   *state, gint status, const gchar *phrase): @what "registration" with
+ *   state none/registering/registered/failed/unregistered, or "qualify"
+ *   with up/down; status and phrase of the response that caused it (0
+ *   when none did). Emitted on the SIP thread.
  */
 
 #define GST_TYPE_SIP_SERVER (gst_sip_server_get_type ())
@@ -46,6 +52,8 @@ void gst_sip_server_drain (GstSipServer *server);
  * the records to be written. */
 void gst_sip_server_stop (GstSipServer *server);
 guint gst_sip_server_get_active_calls (GstSipServer *server);
+/* The running trunk of the configuration's [trunk @name], after start */
+GstSipTrunk *gst_sip_server_get_trunk (GstSipServer *server, const gchar *name);
 
 /* The user part of a sip:/sips:/tel: URI ("sip:+1919@h;user=phone" ->
  * "+1919"), or NULL. */

@@ -16,7 +16,10 @@ static const gchar *server_keys[] = {"listen", "records", "max-calls", "launch",
     "default-office", "drain-timeout", "retry-after", "rtp-port-min",
     "rtp-port-max", "media-address", "record-audio", NULL};
 static const gchar *office_keys[] = {"did", "script", "voice", "tts",
-    "language", "transfer", "record-audio", NULL};
+    "language", "transfer", "record-audio", "trunk", NULL};
+static const gchar *trunk_keys[] = {"registrar", "proxy", "username",
+    "password", "realm", "from-user", "from-domain", "allow", "expires",
+    "transport", "qualify", "register-retry", NULL};
 static const gchar *record_audio_values[] = {"off", "wav", "ogg", NULL};
 
 static void
@@ -32,6 +35,7 @@ office_free (gpointer data)
   g_free (o->language);
   g_free (o->transfer);
   g_free (o->record_audio);
+  g_free (o->trunk);
   g_free (o);
 }
 
@@ -55,6 +59,7 @@ gst_sip_server_config_unref (GstSipServerConfig *config)
   g_free (config->media_address);
   g_free (config->record_audio);
   g_ptr_array_unref (config->offices);
+  g_ptr_array_unref (config->trunks);
   g_free (config);
 }
 
@@ -328,6 +333,7 @@ load_office (Loader *ld, const gchar *group)
       !get_string (ld, group, "tts", &o->tts_backend) ||
       !get_string (ld, group, "language", &o->language) ||
       !get_string (ld, group, "transfer", &o->transfer) ||
+      !get_string (ld, group, "trunk", &o->trunk) ||
       !get_record_audio (ld, group, &o->record_audio))
     return FALSE;
   if (script) {
@@ -363,6 +369,112 @@ load_office (Loader *ld, const gchar *group)
   return TRUE;
 }
 
+/* "sip:host[:port][;params]": what sofia-sip can send to */
+static gboolean
+get_sip_uri (Loader *ld, const gchar *group, const gchar *key, gchar **out)
+{
+  if (!get_string (ld, group, key, out))
+    return FALSE;
+  if (*out == NULL)
+    return TRUE;
+  if (g_str_has_prefix (*out, "sips:"))
+    return fail (ld, line_of (ld, group, key),
+        "%s %s needs SIP over TLS, which this version does not have yet", key,
+        *out);
+  if (!g_str_has_prefix (*out, "sip:") || (*out)[4] == '\0' ||
+      strpbrk (*out, " \t<>\"") != NULL)
+    return fail (ld, line_of (ld, group, key),
+        "%s must be a sip: URI such as sip:sip.example.com, not \"%s\"", key,
+        *out);
+  return TRUE;
+}
+
+static gboolean
+load_allow (Loader *ld, const gchar *group, GstSipTrunkConfig *t)
+{
+  guint line = line_of (ld, group, "allow"), i;
+  gsize n;
+  gchar **list;
+
+  list = g_key_file_get_string_list (ld->keys->kf, group, "allow", &n, NULL);
+  if (list == NULL)
+    return TRUE;
+  t->allow = g_array_new (FALSE, FALSE, sizeof (GstSipCidr));
+  for (i = 0; i < n; i++) {
+    GstSipCidr cidr;
+
+    g_strstrip (list[i]);
+    if (!gst_sip_cidr_parse (list[i], &cidr)) {
+      fail (ld, line,
+          "allow: \"%s\" is not an address or address block such as "
+          "192.0.2.0/24 or 2001:db8::/32",
+          list[i]);
+      g_strfreev (list);
+      return FALSE;
+    }
+    g_array_append_val (t->allow, cidr);
+  }
+  g_strfreev (list);
+  if (t->allow->len == 0)
+    return fail (ld, line, "allow needs at least one address block");
+  return TRUE;
+}
+
+static gboolean
+load_trunk (Loader *ld, const gchar *group)
+{
+  GstSipTrunkConfig *t;
+  gchar *name = g_strstrip (g_strdup (group + strlen ("trunk ")));
+  guint line = line_of (ld, group, NULL);
+
+  t = gst_sip_trunk_config_new (name);
+  g_free (name);
+  t->line = line;
+  g_ptr_array_add (ld->config->trunks, t);
+  if (*t->name == '\0' || strchr (t->name, ' '))
+    return fail (ld, line, "trunk names are one word: [trunk NAME]");
+  if (gst_sip_server_config_get_trunk (ld->config, t->name) != t)
+    return fail (ld, line, "a second [trunk %s]", t->name);
+  g_clear_pointer (&t->transport, g_free);
+  if (!check_keys (ld, group, trunk_keys) ||
+      !get_sip_uri (ld, group, "registrar", &t->registrar) ||
+      !get_sip_uri (ld, group, "proxy", &t->proxy) ||
+      !get_string (ld, group, "username", &t->username) ||
+      !get_string (ld, group, "password", &t->password) ||
+      !get_string (ld, group, "realm", &t->realm) ||
+      !get_string (ld, group, "from-user", &t->from_user) ||
+      !get_string (ld, group, "from-domain", &t->from_domain) ||
+      !get_string (ld, group, "transport", &t->transport) ||
+      !get_uint (ld, group, "expires", 10, 86400, &t->expires) ||
+      !get_uint (ld, group, "qualify", 0, 3600, &t->qualify) ||
+      !get_uint (ld, group, "register-retry", 1, 3600, &t->register_retry) ||
+      !load_allow (ld, group, t))
+    return FALSE;
+  if (t->transport == NULL)
+    t->transport = g_strdup ("udp");
+  if (strcmp (t->transport, "tls") == 0)
+    return fail (ld, line_of (ld, group, "transport"),
+        "transport tls needs SIP over TLS, which this version does not have "
+        "yet: use udp or tcp");
+  if (strcmp (t->transport, "udp") != 0 && strcmp (t->transport, "tcp") != 0)
+    return fail (ld, line_of (ld, group, "transport"),
+        "transport is udp or tcp, not \"%s\"", t->transport);
+  if (t->registrar && t->username == NULL)
+    return fail (ld, line_of (ld, group, "registrar"),
+        "[%s] registers, so it needs username (and usually password)", group);
+  if ((t->username == NULL) != (t->password == NULL) && t->registrar == NULL)
+    return fail (
+        ld, line, "[%s] needs both username and password, or neither", group);
+  if (!t->allow && !t->registrar && !t->proxy && !t->password)
+    return fail (ld, line,
+        "[%s] would take calls from anyone: give it allow (the carrier's "
+        "addresses; allow = 0.0.0.0/0, ::/0 takes calls from anywhere), a "
+        "registrar or proxy (calls come from there), or username and "
+        "password (callers must authenticate)",
+        group);
+  return TRUE;
+}
+
 static gboolean
 load_groups (Loader *ld)
 {
@@ -377,13 +489,24 @@ load_groups (Loader *ld)
       if (!load_office (ld, g->name))
         return FALSE;
     } else if (g_str_has_prefix (g->name, "trunk ")) {
-      return fail (ld, g->line,
-          "[trunk] groups (registration, carrier authentication) are not "
-          "supported yet: point the trunk at this server's listen address");
+      if (!load_trunk (ld, g->name))
+        return FALSE;
     } else {
       return fail (ld, g->line,
-          "unknown group [%s]: expected [server] or [office NAME]", g->name);
+          "unknown group [%s]: expected [server], [trunk NAME] or "
+          "[office NAME]",
+          g->name);
     }
+  }
+  for (i = 0; i < ld->config->offices->len; i++) {
+    GstSipOfficeConfig *o = g_ptr_array_index (ld->config->offices, i);
+    gchar *group = g_strconcat ("office ", o->name, NULL);
+    guint line = line_of (ld, group, "trunk");
+
+    g_free (group);
+    if (o->trunk && !gst_sip_server_config_get_trunk (ld->config, o->trunk))
+      return fail (
+          ld, line, "trunk %s is not a [trunk %s] group", o->trunk, o->trunk);
   }
   if (ld->config->offices->len == 0)
     return fail (ld, 1, "no [office NAME] group: no number would be answered");
@@ -416,6 +539,8 @@ gst_sip_server_config_load_data (
   c->rtp_port_max = 20000;
   c->record_audio = g_strdup ("off");
   c->offices = g_ptr_array_new_with_free_func (office_free);
+  c->trunks = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) gst_sip_trunk_config_free);
 
   ld.config = c;
   ld.error = error;
@@ -497,5 +622,19 @@ gst_sip_server_config_find_office (
     }
   }
   g_free (digits);
+  return NULL;
+}
+
+const GstSipTrunkConfig *
+gst_sip_server_config_get_trunk (
+    const GstSipServerConfig *config, const gchar *name)
+{
+  guint i;
+
+  for (i = 0; name && i < config->trunks->len; i++) {
+    GstSipTrunkConfig *t = g_ptr_array_index (config->trunks, i);
+    if (strcmp (t->name, name) == 0)
+      return t;
+  }
   return NULL;
 }

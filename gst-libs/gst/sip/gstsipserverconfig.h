@@ -5,6 +5,7 @@
 #define __GST_SIP_SERVER_CONFIG_H__
 
 #include <gst/gst.h>
+#include <gst/sip/gstsiptrunk.h>
 
 G_BEGIN_DECLS
 
@@ -22,6 +23,7 @@ typedef struct
   gchar *language; /* "en" ... */
   gchar *transfer; /* sip:, sips: or tel: URI, or NULL */
   gchar *record_audio; /* "off", "wav" or "ogg" */
+  gchar *trunk; /* name of the trunk its calls come on, or NULL: any */
   guint line;
 } GstSipOfficeConfig;
 
@@ -43,6 +45,7 @@ typedef struct
   gchar *record_audio; /* the offices' default: "off", "wav" or "ogg" */
 
   GPtrArray *offices; /* (element-type GstSipOfficeConfig) in file order */
+  GPtrArray *trunks; /* (element-type GstSipTrunkConfig) in file order */
 } GstSipServerConfig;
 
 #define GST_SIP_SERVER_DEFAULT_LAUNCH \
@@ -63,6 +66,8 @@ void gst_sip_server_config_unref (GstSipServerConfig *config);
 const GstSipOfficeConfig *gst_sip_server_config_find_office (
     const GstSipServerConfig *config, const gchar *number);
 const GstSipOfficeConfig *gst_sip_server_config_get_office (
+    const GstSipServerConfig *config, const gchar *name);
+const GstSipTrunkConfig *gst_sip_server_config_get_trunk (
     const GstSipServerConfig *config, const gchar *name);
 
 G_END_DECLS

@@ -115,11 +115,13 @@ class Server:
     def output(self):
         return self.out.text()
 
-    def wait_output(self, pattern, timeout=30.0):
+    def wait_output(self, pattern, timeout=30.0, start=0):
+        """The first match of pattern in what the server printed, from
+        character `start` on (len(output()) earlier: only what is new)."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            m = rx.search(self.out.text())
+            m = rx.search(self.out.text(), start)
             if m:
                 return m
             time.sleep(0.1)
@@ -165,12 +167,15 @@ class Server:
         st.log(st.indent(self.err.text() if self.proc else '', limit=80))
 
 
-def invite(host, port, user, timeout=10.0, call_id=None, to_user=None):
+def invite(host, port, user, timeout=10.0, call_id=None, to_user=None, local_host=None):
     """INVITE sip:user@host:port (To: to_user, default user) over UDP with a
-    PCMU offer. Returns (final status, the final response's text). A non-2xx
-    answer is ACKed; a 2xx is ACKed and the call hung up at once (BYE)."""
+    PCMU offer, from local_host (default host). Returns (final status, the
+    final response's text). A non-2xx answer is ACKed; a 2xx is ACKed and
+    the call hung up at once (BYE)."""
     call_id = call_id or uuid.uuid4().hex
     to_user = to_user or user
+    target = host
+    host = local_host or host
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
         s.settimeout(0.2)
@@ -187,10 +192,10 @@ def invite(host, port, user, timeout=10.0, call_id=None, to_user=None):
                      'To: %s' % to, 'Call-ID: %s' % call_id, 'CSeq: %s' % cseq,
                      'Contact: <sip:probe@%s:%d>' % (host, lp)] + list(extra)
             lines += ['Content-Length: %d' % len(body), '', body]
-            s.sendto('\r\n'.join(lines).encode(), (host, port))
+            s.sendto('\r\n'.join(lines).encode(), (target, port))
 
-        uri = 'sip:%s@%s:%d' % (user, host, port)
-        request('INVITE', uri, '1 INVITE', '<sip:%s@%s:%d>' % (to_user, host, port),
+        uri = 'sip:%s@%s:%d' % (user, target, port)
+        request('INVITE', uri, '1 INVITE', '<sip:%s@%s:%d>' % (to_user, target, port),
                 extra=['Content-Type: application/sdp'], body=body)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Carrier trunks: gst-sip-agent against kamailio as the carrier.
+
+kamailio (kamailiotest.py) is a registrar with digest auth and a proxy that
+delivers each office's number to the contact registered for it, as a
+carrier does for a registered trunk.
+
+- register: the server registers each trunk at start (digest MD5), and
+  refreshes before the registration expires; a call to the number, placed
+  by SIPp through kamailio, reaches the right office (Request-URI is our
+  contact, the number is in To; Record-Route; two Vias) and its record
+  names office and trunk.
+- wrongpass: a trunk with a wrong password fails with a clear line and
+  backs off: no storm of REGISTERs.
+- sha256: a registrar that only offers SHA-256 digest (RFC 8760) gets a
+  clear "not supported" and no storm.
+- policy: an INVITE and an OPTIONS from 127.0.0.3, which no trunk takes,
+  get 403 and no media port; OPTIONS from the registrar's address 200.
+- down: kamailio stops: qualify (OPTIONS) reports the trunk down; kamailio
+  comes back with an empty location table: the trunk is up again, registers
+  at once, and calls get through again.
+- shutdown: stopping the server unregisters (REGISTER with expires 0).
+- config: bad [trunk] groups exit 2 naming the file and line.
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import siptest as st  # noqa: E402
+import servertest as sv  # noqa: E402
+import kamailiotest as kt  # noqa: E402
+
+RALEIGH = '+19195550100'
+DURHAM = '+19195550200'
+
+CONFIG = """[server]
+listen = 127.0.0.1:{{port}}
+records = {{records}}
+rtp-port-min = {{rtp_min}}
+rtp-port-max = {{rtp_max}}
+launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
+
+[trunk raleigh]
+registrar = sip:127.0.0.1:{kport}
+username = raleigh
+password = {password}
+expires = {expires}
+qualify = 1
+register-retry = 2
+
+[office raleigh]
+did = {raleigh}
+trunk = raleigh
+"""
+
+
+def config(kport, password='s3cret', expires=20, extra=''):
+    return CONFIG.format(kport=kport, password=password, expires=expires,
+                         raleigh=RALEIGH) + extra
+
+
+def sipp_through(kam, did, server):
+    """A short call from SIPp to `did` at kamailio; returns the SippResult."""
+    return st.run_sipp('uac_echo_short.xml', '127.0.0.1', kam.port, service=did,
+                       keys={'codec_pt': 0, 'codec_name': 'PCMU'}, timeout=20)
+
+
+def options_from(local_host, host, port, timeout=2.0):
+    """The status of an OPTIONS to host:port sent from local_host, or None"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((local_host, 0))
+        s.settimeout(0.2)
+        s.sendto(st.sip_request('OPTIONS', host, port, s.getsockname()[1],
+                                local_host=local_host), (host, port))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data, _ = s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            code = st.status_of(data)
+            if code and code >= 200:
+                return code
+    return None
+
+
+def udp_sockets(pid):
+    """How many UDP sockets the process has open"""
+    inodes = set()
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:
+            continue
+        m = re.match(r'socket:\[(\d+)\]', link)
+        if m:
+            inodes.add(m.group(1))
+    n = 0
+    for table in ('/proc/net/udp', '/proc/net/udp6'):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                if line.split()[9] in inodes:
+                    n += 1
+    return n
+
+
+def registered(kam, after=0, timeout=10.0, expires=None):
+    return kam.wait_line('REGISTERED', lambda f: f[0] == 'raleigh' and
+                         (expires is None or f[1] == expires), timeout, after)
+
+
+def test_register(res):
+    with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam, \
+            sv.Server(config(kam.port)) as server:
+        first = registered(kam)
+        res.check(first is not None, 'registers at kamailio with digest auth', kam.output()[-1500:])
+        res.check(server.wait_output(r'trunk raleigh registration: registered \(200', 5) is not None,
+                  'prints the registration', server.output())
+        n = len(kam.lines('REGISTERED'))
+        again = registered(kam, after=n, timeout=25)
+        res.check(again is not None, 'refreshes before the 20 s registration expires',
+                  kam.output()[-1500:])
+        res.check(not kam.lines('AUTHFAIL'), 'no failed authentication', str(kam.lines('AUTHFAIL')))
+
+        r = sipp_through(kam, RALEIGH, server)
+        res.check(r.rc == 0, 'a call to %s through kamailio is answered' % RALEIGH,
+                  st.sipp_report(r) + server.output())
+        routed = kam.lines('ROUTED')
+        res.check(routed and routed[0][0] == RALEIGH and 'raleigh@' in routed[0][2],
+                  'kamailio delivered it to our registered contact', str(routed))
+        rec = server.wait_record(lambda x: x.get('complete'), 10)
+        res.check(rec is not None and rec.get('office') == 'raleigh' and
+                  rec.get('trunk') == 'raleigh' and rec.get('to') == RALEIGH,
+                  'the record: office raleigh, trunk raleigh, to %s' % RALEIGH, str(rec))
+
+        # shutdown unregisters
+        rc = server.stop(20)
+        res.check(rc == 0, 'server stops (exit 0)', 'exit %s' % rc)
+        gone = kam.wait_line('REQ', lambda f: f[0] == 'REGISTER', timeout=1, after=0)
+        unreg = registered(kam, expires='0', timeout=5)
+        res.check(unreg is not None, 'unregisters on shutdown (Expires: 0)',
+                  str(kam.lines('REGISTERED')) + str(gone))
+
+
+def test_wrong_password(res):
+    with kt.Kamailio({'raleigh': 's3cret'}) as kam, \
+            sv.Server(config(kam.port, password='wrong')) as server:
+        m = server.wait_output(r'trunk raleigh registration: failed \(401 credentials rejected', 10)
+        res.check(m is not None, 'a wrong password: "registration: failed (401 credentials '
+                  'rejected ...)"', server.output())
+        time.sleep(10)
+        attempts = len(kam.lines('AUTHFAIL'))
+        # retries after 2, 4, 8 s: 3 or 4 attempts in about 12 s, not hundreds
+        res.check(2 <= attempts <= 4, 'backs off: %d authenticated attempts in ~12 s' % attempts,
+                  kam.output()[-2000:])
+        res.check(registered(kam, timeout=0.1) is None, 'never registered', '')
+
+
+def test_sha256(res):
+    with kt.Kamailio({'raleigh': 's3cret'}, algorithm='SHA-256') as kam, \
+            sv.Server(config(kam.port)) as server:
+        m = server.wait_output(r'registration: failed \(401 registrar asks for SHA-256 digest only', 10)
+        res.check(m is not None, 'SHA-256-only registrar: says it is not supported', server.output())
+        time.sleep(5)
+        reqs = [f for f in kam.lines('REQ') if f[0] == 'REGISTER']
+        res.check(len(reqs) <= 3, 'no storm: %d REGISTERs in ~6 s' % len(reqs), str(reqs))
+
+
+def test_policy(res):
+    with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam, \
+            sv.Server(config(kam.port)) as server:
+        res.check(registered(kam) is not None, 'registered', kam.output()[-1000:])
+        time.sleep(0.5)
+        before = udp_sockets(server.pid)
+        code, text = sv.invite('127.0.0.1', server.port, RALEIGH, local_host='127.0.0.3')
+        res.check(code == 403, 'INVITE from 127.0.0.3 (no trunk takes it): 403', '%s %s' % (code, text))
+        res.check('m=audio' not in text, '403 carries no SDP', text)
+        after = udp_sockets(server.pid)
+        res.check(after == before, 'no media port opened (%d UDP sockets before, %d after)'
+                  % (before, after))
+        res.check(not server.records_now(), 'no call record for a refused stranger',
+                  str(server.records_now()))
+        res.check(options_from('127.0.0.3', '127.0.0.1', server.port) == 403,
+                  'OPTIONS from 127.0.0.3: 403')
+        res.check(options_from('127.0.0.1', '127.0.0.1', server.port) == 200,
+                  'OPTIONS from the registrar address: 200')
+        # an office's number arriving on another trunk's address is not answered
+        code, _ = sv.invite('127.0.0.1', server.port, '+19195550999')
+        res.check(code == 404, 'unknown number from the trunk: 404', str(code))
+
+
+def test_down_and_back(res):
+    with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam, \
+            sv.Server(config(kam.port, expires=300)) as server:
+        res.check(registered(kam) is not None, 'registered', kam.output()[-1000:])
+        kam.stop()
+        t0 = time.monotonic()
+        down = server.wait_output(r'trunk raleigh qualify: down', 10)
+        res.check(down is not None, 'kamailio stopped: the trunk is down in %.1f s'
+                  % (time.monotonic() - t0), server.output())
+        mark = len(server.output())
+        n = len(kam.lines('REGISTERED'))
+        kam.start()
+        t0 = time.monotonic()
+        up = server.wait_output(r'trunk raleigh qualify: up \(200', 10, start=mark)
+        res.check(up is not None, 'kamailio back: the trunk is up in %.1f s'
+                  % (time.monotonic() - t0), server.output())
+        # the new kamailio has an empty location table: we must register at once,
+        # not when the 300 s registration would have been refreshed
+        res.check(registered(kam, after=n, timeout=5) is not None,
+                  're-registers as soon as the trunk is back', kam.output()[-1500:])
+        r = sipp_through(kam, RALEIGH, server)
+        res.check(r.rc == 0, 'calls get through again', st.sipp_report(r) + server.output())
+
+
+PBX_CONFIG = """[server]
+listen = 127.0.0.1:{port}
+records = {records}
+rtp-port-min = {rtp_min}
+rtp-port-max = {rtp_max}
+launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
+
+# a PBX that authenticates to us
+[trunk pbx]
+username = pbx
+password = pbx-secret
+
+# a carrier known by its addresses
+[trunk carrier]
+allow = 127.0.0.3
+
+[office raleigh]
+did = +19195550100
+trunk = pbx
+
+[office durham]
+did = +19195550200
+trunk = carrier
+"""
+
+
+def test_inbound_auth(res):
+    with sv.Server(PBX_CONFIG) as server:
+        code, text = sv.invite('127.0.0.1', server.port, RALEIGH)
+        challenge = sv.header(text, 'WWW-Authenticate') or ''
+        res.check(code == 401 and 'Digest' in challenge and 'nonce=' in challenge and
+                  'algorithm=MD5' in challenge,
+                  'INVITE without credentials on the PBX trunk: 401 with a digest challenge',
+                  '%s %s' % (code, text))
+        r = st.run_sipp('uac_auth.xml', '127.0.0.1', server.port, service=RALEIGH,
+                        keys={'codec_pt': 0, 'codec_name': 'PCMU'}, timeout=20,
+                        extra=['-au', 'pbx', '-ap', 'pbx-secret'])
+        res.check(r.rc == 0, 'the PBX answers the challenge (SIPp): call answered',
+                  st.sipp_report(r) + server.output())
+        rec = server.wait_record(lambda x: x.get('complete') and x.get('trunk') == 'pbx', 10)
+        res.check(rec is not None and rec.get('office') == 'raleigh',
+                  'record: trunk pbx, office raleigh', str(server.records_now()))
+        r = st.run_sipp('uac_auth.xml', '127.0.0.1', server.port, service=RALEIGH,
+                        keys={'codec_pt': 0, 'codec_name': 'PCMU'}, timeout=10,
+                        extra=['-au', 'pbx', '-ap', 'wrong'])
+        res.check(r.rc != 0 and 'SIP/2.0 200' not in r.messages,
+                  'a wrong password is not answered 200', r.messages[-1500:])
+        # the carrier trunk takes 127.0.0.3 by address, for its own office only
+        code, _ = sv.invite('127.0.0.1', server.port, DURHAM, local_host='127.0.0.3')
+        res.check(code == 200, 'INVITE from 127.0.0.3 (carrier allow list) to durham: 200', str(code))
+        code, _ = sv.invite('127.0.0.1', server.port, RALEIGH, local_host='127.0.0.3')
+        res.check(code == 404, "raleigh's number arriving on the carrier trunk: 404", str(code))
+
+
+def check_config(text):
+    d = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'trunkconf-%d' % os.getpid())
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, 'bad.conf')
+    with open(path, 'w') as f:
+        f.write(text)
+    r = subprocess.run([sv.SERVER, '--config', path, '--check'], capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=60, env=st.gst_env(os.path.join(d, 'r.bin')))
+    return r.returncode, r.stderr.decode()
+
+
+def test_config(res):
+    office = '[office o]\ndid = +19195550100\n'
+    cases = [
+        ('[trunk t]\nallow = 192.0.2.0/33\n' + office,
+         'bad.conf:2: allow: "192.0.2.0/33" is not an address'),
+        ('[trunk t]\nregistrar = example.com\n' + office,
+         'bad.conf:2: registrar must be a sip: URI'),
+        ('[trunk t]\nregistrar = sip:example.com\n' + office,
+         'bad.conf:2: [trunk t] registers, so it needs username'),
+        ('[trunk t]\nproxy = sip:example.com\ntransport = tls\n' + office,
+         'bad.conf:3: transport tls needs SIP over TLS'),
+        ('[trunk t]\nusername = u\n' + office,
+         'bad.conf:1: [trunk t] needs both username and password'),
+        ('[trunk t]\nrealm = x\n' + office, 'bad.conf:1: [trunk t] would take calls from anyone'),
+        ('[trunk t]\nallow = 192.0.2.1\nexpires = 5\n' + office,
+         'bad.conf:3: expires must be a whole number from 10'),
+        ('[trunk t]\nallow = 192.0.2.1\nsecret = x\n' + office, 'bad.conf:3: unknown key "secret"'),
+        ('[office o]\ndid = +19195550100\ntrunk = nope\n', 'bad.conf:3: trunk nope is not a'),
+    ]
+    for text, want in cases:
+        rc, err = check_config(text)
+        res.check(rc == 2 and want in err, 'exit 2: %s' % want, 'exit %d: %s' % (rc, err.strip()))
+    ok = ('[trunk t]\nregistrar = sip:sip.example.com\nproxy = sip:192.0.2.10:5060\nusername = u\n'
+          'password = p\nallow = 192.0.2.0/24, 2001:db8::/32\ntransport = tcp\n'
+          '[office o]\ndid = +19195550100\ntrunk = t\n')
+    rc, err = check_config(ok)
+    res.check(rc == 0, 'a full [trunk] group is accepted', err)
+
+
+def main():
+    for tool in ('sipp', 'kamailio'):
+        st.require(tool)
+    st.require_root('SIPp binds raw sockets for media')
+    sv.require_server()
+    res = st.Results('test_trunk')
+    tests = {'config': test_config, 'register': test_register, 'wrongpass': test_wrong_password,
+             'sha256': test_sha256, 'policy': test_policy, 'down': test_down_and_back,
+             'auth': test_inbound_auth}
+    for name in sys.argv[1:] or list(tests):
+        st.log('== %s' % name)
+        tests[name](res)
+    res.exit()
+
+
+if __name__ == '__main__':
+    main()
