@@ -4,10 +4,11 @@ gst-sip-agent server.
 
 Starts the server on examples/lawfirm.conf (four offices, each with its own
 number; here on a free port of 127.0.0.1 and with the call records in a
-temporary directory):
+temporary directory, and without its carrier trunks, which name
+placeholder hosts):
 
     gst-sip-agent --config examples/lawfirm.conf --print-conversation \\
-        --listen 127.0.0.1:PORT --records DIR
+        --no-trunks --listen 127.0.0.1:PORT --records DIR
 
 SIPp dials the Raleigh office's number, +19195550100, and plays a caller
 synthesized by flite (a different voice from the agent's) who had a car
@@ -58,7 +59,7 @@ def main():
                                     pauses=[p for _, p in CALLER])
         pcap = os.path.join(tmp, 'caller.pcap')
         st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
-        with sv.Server(config_path=os.path.join(HERE, 'lawfirm.conf')) as server:
+        with sv.Server(config_path=os.path.join(HERE, 'lawfirm.conf'), args=['--no-trunks']) as server:
             print('$ ' + ' '.join(server.command()), flush=True)
             sipp = st.Sipp('uac_talk_wait_bye.xml', server.host, server.port, service=NUMBER,
                            keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': pcap},

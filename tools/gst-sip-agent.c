@@ -23,6 +23,7 @@ static gchar *config_path;
 static gchar *listen_override;
 static gchar *records_override;
 static gboolean print_conversation;
+static gboolean no_trunks;
 static gboolean draining;
 
 static GstSipServerConfig *
@@ -39,6 +40,13 @@ load_config (GError **error)
   if (records_override) {
     g_free (config->records);
     config->records = g_canonicalize_filename (records_override, NULL);
+  }
+  if (no_trunks) {
+    g_ptr_array_set_size (config->trunks, 0);
+    for (guint i = 0; i < config->offices->len; i++) {
+      GstSipOfficeConfig *o = g_ptr_array_index (config->offices, i);
+      g_clear_pointer (&o->trunk, g_free);
+    }
   }
   return config;
 }
@@ -181,8 +189,12 @@ print_offices (GstSipServerConfig *config)
       g_print (" registers at %s as %s,", t->registrar, t->username);
     if (t->allow)
       g_print (" takes calls from its allow list");
+    else if (t->registrar && t->proxy)
+      g_print (
+          " takes calls from %s's and %s's addresses", t->registrar, t->proxy);
     else if (t->registrar || t->proxy)
-      g_print (" takes calls from %s", t->proxy ? t->proxy : t->registrar);
+      g_print (" takes calls from %s's addresses",
+          t->proxy ? t->proxy : t->registrar);
     else
       g_print (" takes calls that authenticate as %s", t->username);
     g_print ("\n");
@@ -198,6 +210,8 @@ on_trunk_state (GstSipServer *s, const gchar *trunk, const gchar *what,
   if (status)
     g_print ("%s trunk %s %s: %s (%d %s)\n", t, trunk, what, state, status,
         phrase ? phrase : "");
+  else if (phrase)
+    g_print ("%s trunk %s %s: %s (%s)\n", t, trunk, what, state, phrase);
   else
     g_print ("%s trunk %s %s: %s\n", t, trunk, what, state);
   g_free (t);
@@ -304,6 +318,11 @@ main (int argc, char **argv)
           "Check the configuration (and the offices' scripts) and exit", NULL},
       {"print-conversation", 'p', 0, G_OPTION_ARG_NONE, &print_conversation,
           "Print what callers say and what the agent answers", NULL},
+      {"no-trunks", 0, 0, G_OPTION_ARG_NONE, &no_trunks,
+          "Leave out the [trunk] groups: no registration, and calls are "
+          "taken from anyone on listen (to try a configuration on one "
+          "machine)",
+          NULL},
       {NULL}};
   GOptionContext *ctx =
       g_option_context_new ("- answer SIP calls with a voice agent");

@@ -7,6 +7,7 @@
 
 #include <gst/sip/gstsiptrunk.h>
 
+#include <stdlib.h>
 #include <string.h>
 #include <sofia-sip/auth_digest.h>
 #include <sofia-sip/msg_header.h>
@@ -171,7 +172,7 @@ struct _GstSipTrunk
   GstSipTrunkConfig *config;
   gchar *aor; /* sip:user@domain, in To and From of REGISTER */
   gchar *registrar; /* with ;transport= when not UDP */
-  gchar *route; /* "<sip:proxy;lr>", or NULL */
+  gchar *route; /* "<next hop;lr>", once it is resolved */
   gchar *qualify_target;
   gchar *realm; /* of our inbound challenge */
   guint8 nonce_key[32];
@@ -188,6 +189,11 @@ struct _GstSipTrunk
   gboolean qualified; /* a probe has had its answer once */
   GPtrArray *peers; /* (element-type GInetAddress) registrar's, proxy's */
   GCancellable *resolving;
+  /* where our requests go: the proxy's (else the registrar's) address as
+   * we resolved it, "sip:192.0.2.5:5060;transport=udp"; NULL until then */
+  gchar *next_hop;
+  gboolean resolving_hop;
+  gboolean register_after_hop; /* a REGISTER waits for the next hop */
 
   /* GST_OBJECT_LOCK: read from any thread */
   GstSipRegistrationState registration;
@@ -215,6 +221,7 @@ gst_sip_trunk_finalize (GObject *object)
   g_free (self->registrar);
   g_free (self->route);
   g_free (self->qualify_target);
+  g_free (self->next_hop);
   g_free (self->realm);
   g_ptr_array_unref (self->peers);
   G_OBJECT_CLASS (gst_sip_trunk_parent_class)->finalize (object);
@@ -300,11 +307,6 @@ gst_sip_trunk_new (GstSipEndpoint *endpoint, const GstSipTrunkConfig *config)
   g_free (domain);
   if (c->registrar)
     self->registrar = with_transport (c->registrar, c->transport);
-  if (c->proxy) {
-    gchar *proxy = with_transport (c->proxy, c->transport);
-    self->route = g_strdup_printf ("<%s;lr>", proxy);
-    g_free (proxy);
-  }
   if (target && c->qualify > 0)
     self->qualify_target = with_transport (target, c->transport);
   self->realm =
@@ -382,6 +384,7 @@ set_registration (GstSipTrunk *self, GstSipRegistrationState state, gint status,
 }
 
 static gboolean send_register (gpointer data);
+static gboolean retry_register (gpointer data);
 
 static void
 forget_register_handle (GstSipTrunk *self)
@@ -402,7 +405,7 @@ schedule_retry (
   forget_register_handle (self);
   clear_source (&self->retry_timer);
   self->retry_timer = gst_sip_endpoint_add_timeout (
-      self->endpoint, wait * 1000, send_register, self, NULL);
+      self->endpoint, wait * 1000, retry_register, self, NULL);
   self->retry_seconds =
       MIN (self->retry_seconds * 2, GST_SIP_TRUNK_MAX_REGISTER_RETRY);
   set_registration (self, GST_SIP_REGISTRATION_FAILED, status, phrase, wait);
@@ -419,9 +422,13 @@ send_register (gpointer data)
     return G_SOURCE_REMOVE;
   forget_register_handle (self);
   self->credentials_sent = FALSE;
+  if (self->next_hop == NULL) {
+    self->register_after_hop = TRUE;
+    return G_SOURCE_REMOVE;
+  }
   self->register_nh = nua_handle (self->nua, (nua_hmagic_t *) self,
       SIPTAG_TO_STR (self->aor), SIPTAG_FROM_STR (self->aor),
-      TAG_IF (self->route, NUTAG_INITIAL_ROUTE_STR (self->route)), TAG_END ());
+      NUTAG_INITIAL_ROUTE_STR (self->route), TAG_END ());
   expires = g_strdup_printf ("%u", self->config->expires);
   /* The outbound options would add OPTIONS keepalives, STUN-like contact
    * checks and +sip.instance: plain RFC 3261 registration is what trunks
@@ -539,6 +546,216 @@ handle_register_response (
 }
 
 /* ---------------------------------------------------------------------- */
+/* the next hop
+ *
+ * We resolve the proxy's (else the registrar's) host ourselves, with
+ * GResolver: RFC 3263 SRV (_sip._udp / _sip._tcp) when the URI has no port,
+ * else A/AAAA, and give sofia-sip the address as a loose route (a Route
+ * header, RFC 3261 16.12) while the Request-URI keeps the name. sofia-sip 1.12.11's own resolver spins at
+ * 100% CPU on the SIP thread, answering nothing, when the name server is
+ * unreachable (connect() fails with ENETUNREACH, and it retries at once,
+ * forever): a network that is not up yet at boot would take every call
+ * down with it. */
+
+typedef struct
+{
+  GstSipTrunk *trunk;
+  gchar *host; /* the name to resolve */
+  guint port;
+} HopLookup;
+
+static void
+hop_lookup_free (HopLookup *h)
+{
+  gst_object_unref (h->trunk);
+  g_free (h->host);
+  g_free (h);
+}
+
+static void
+add_peer (GstSipTrunk *self, GInetAddress *address)
+{
+  for (guint i = 0; i < self->peers->len; i++)
+    if (g_inet_address_equal (g_ptr_array_index (self->peers, i), address))
+      return;
+  g_ptr_array_add (self->peers, g_object_ref (address));
+}
+
+static void set_up (
+    GstSipTrunk *self, gboolean up, gint status, const gchar *phrase);
+static gboolean send_probe (gpointer data);
+
+static void
+next_hop_ready (GstSipTrunk *self, const gchar *error)
+{
+  self->resolving_hop = FALSE;
+  if (error) {
+    GST_WARNING_OBJECT (self, "%s", error);
+    if (self->registrar && self->register_after_hop) {
+      self->register_after_hop = FALSE;
+      schedule_retry (self, 0, error, 0);
+    }
+    if (self->qualify_target)
+      set_up (self, FALSE, 0, error);
+    return;
+  }
+  GST_INFO_OBJECT (self, "requests go to %s", self->next_hop);
+  if (self->register_after_hop) {
+    self->register_after_hop = FALSE;
+    send_register (self);
+  }
+  if (self->qualify_target && self->qualify_nh == NULL)
+    send_probe (self);
+}
+
+static void
+hop_addresses (GObject *source, GAsyncResult *result, gpointer data)
+{
+  HopLookup *h = data;
+  GstSipTrunk *self = h->trunk;
+  GError *err = NULL;
+  GList *addresses, *l;
+  GInetAddress *chosen = NULL;
+
+  addresses =
+      g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &err);
+  if (self->nua == NULL) {
+    /* detached */
+  } else if (addresses == NULL) {
+    /* GLib's message repeats the name in quotes: keep the reason */
+    const gchar *reason = err ? strrchr (err->message, ':') : NULL;
+    gchar *why = g_strdup_printf ("cannot resolve %s: %s", h->host,
+        reason    ? reason + 2
+            : err ? err->message
+                  : "no address");
+    next_hop_ready (self, why);
+    g_free (why);
+  } else {
+    GSocketFamily family = gst_sip_endpoint_is_ipv6 (self->endpoint)
+        ? G_SOCKET_FAMILY_IPV6
+        : G_SOCKET_FAMILY_IPV4;
+
+    /* the first address our socket can reach; every one is a peer */
+    for (l = addresses; l; l = l->next) {
+      add_peer (self, l->data);
+      if (chosen == NULL && g_inet_address_get_family (l->data) == family)
+        chosen = l->data;
+    }
+    if (chosen == NULL) {
+      gchar *why = g_strdup_printf ("%s has no IPv%c address", h->host,
+          family == G_SOCKET_FAMILY_IPV6 ? '6' : '4');
+      next_hop_ready (self, why);
+      g_free (why);
+    } else {
+      gchar *ip = g_inet_address_to_string (chosen);
+
+      g_free (self->next_hop);
+      self->next_hop = g_strdup_printf ("sip:%s%s%s:%u;transport=%s",
+          family == G_SOCKET_FAMILY_IPV6 ? "[" : "", ip,
+          family == G_SOCKET_FAMILY_IPV6 ? "]" : "", h->port,
+          self->config->transport);
+      g_free (ip);
+      g_free (self->route);
+      self->route = g_strdup_printf ("<%s;lr>", self->next_hop);
+      next_hop_ready (self, NULL);
+    }
+  }
+  g_clear_error (&err);
+  if (addresses)
+    g_resolver_free_addresses (addresses);
+  hop_lookup_free (h);
+}
+
+static void
+lookup_addresses (HopLookup *h)
+{
+  GResolver *resolver = g_resolver_get_default ();
+
+  g_resolver_lookup_by_name_async (
+      resolver, h->host, h->trunk->resolving, hop_addresses, h);
+  g_object_unref (resolver);
+}
+
+static void
+hop_service (GObject *source, GAsyncResult *result, gpointer data)
+{
+  HopLookup *h = data;
+  GList *targets;
+
+  targets =
+      g_resolver_lookup_service_finish (G_RESOLVER (source), result, NULL);
+  if (h->trunk->nua == NULL) {
+    g_resolver_free_targets (targets);
+    hop_lookup_free (h);
+    return;
+  }
+  if (targets) {
+    /* GResolver sorts them by priority and weight (RFC 2782) */
+    GSrvTarget *first = targets->data;
+
+    GST_DEBUG_OBJECT (h->trunk, "SRV %s -> %s:%u", h->host,
+        g_srv_target_get_hostname (first), g_srv_target_get_port (first));
+    g_free (h->host);
+    h->host = g_strdup (g_srv_target_get_hostname (first));
+    h->port = g_srv_target_get_port (first);
+    g_resolver_free_targets (targets);
+  }
+  lookup_addresses (h);
+}
+
+static void
+resolve_next_hop (GstSipTrunk *self)
+{
+  const gchar *target =
+      self->config->proxy ? self->config->proxy : self->config->registrar;
+  su_home_t home[1] = {SU_HOME_INIT (home)};
+  url_t *url = target ? url_make (home, target) : NULL;
+  HopLookup *h;
+  const gchar *transport = self->config->transport;
+
+  if (url == NULL || url->url_host == NULL) {
+    su_home_deinit (home);
+    return;
+  }
+  self->resolving_hop = TRUE;
+  if (self->resolving == NULL)
+    self->resolving = g_cancellable_new ();
+  h = g_new0 (HopLookup, 1);
+  h->trunk = gst_object_ref (self);
+  h->host = uri_host (target);
+  h->port = url->url_port ? (guint) atoi (url->url_port) : 5060;
+  if (url->url_port || g_hostname_is_ip_address (h->host)) {
+    lookup_addresses (h);
+  } else {
+    GResolver *resolver = g_resolver_get_default ();
+
+    g_resolver_lookup_service_async (resolver, "sip",
+        strcmp (transport, "tcp") == 0 ? "tcp" : "udp", h->host,
+        self->resolving, hop_service, h);
+    g_object_unref (resolver);
+  }
+  su_home_deinit (home);
+}
+
+/* After a failure: resolve again (the carrier may have moved), then
+ * REGISTER. */
+static gboolean
+retry_register (gpointer data)
+{
+  GstSipTrunk *self = data;
+
+  clear_source (&self->retry_timer);
+  if (self->nua == NULL)
+    return G_SOURCE_REMOVE;
+  forget_register_handle (self);
+  self->register_after_hop = TRUE;
+  set_registration (self, GST_SIP_REGISTRATION_REGISTERING, 0, NULL, 0);
+  if (!self->resolving_hop)
+    resolve_next_hop (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---------------------------------------------------------------------- */
 /* qualify */
 
 static void
@@ -599,8 +816,14 @@ send_probe (gpointer data)
 
   if (self->nua == NULL || self->qualify_nh)
     return G_SOURCE_CONTINUE;
+  if (self->next_hop == NULL) {
+    if (!self->resolving_hop)
+      resolve_next_hop (self);
+    return G_SOURCE_CONTINUE;
+  }
   self->qualify_nh = nua_handle (self->nua, (nua_hmagic_t *) self,
       NUTAG_URL (self->qualify_target), SIPTAG_TO_STR (self->qualify_target),
+      NUTAG_INITIAL_ROUTE_STR (self->route),
       TAG_IF (self->aor, SIPTAG_FROM_STR (self->aor)), TAG_END ());
   nua_options (self->qualify_nh, TAG_END ());
   self->qualify_timeout = gst_sip_endpoint_add_timeout (self->endpoint,
@@ -639,7 +862,7 @@ resolved (GObject *source, GAsyncResult *result, gpointer data)
     g_error_free (error);
   } else {
     for (l = addresses; l; l = l->next)
-      g_ptr_array_add (self->peers, g_object_ref (l->data));
+      add_peer (self, l->data);
     g_resolver_free_addresses (addresses);
   }
   gst_object_unref (self);
@@ -653,7 +876,6 @@ resolve_peers (GstSipTrunk *self)
   const gchar *uris[] = {self->config->registrar, self->config->proxy};
   GResolver *resolver = g_resolver_get_default ();
 
-  self->resolving = g_cancellable_new ();
   for (guint i = 0; i < G_N_ELEMENTS (uris); i++) {
     gchar *host = uri_host (uris[i]);
 
@@ -803,14 +1025,19 @@ void
 gst_sip_trunk_start (GstSipTrunk *self, nua_t *nua)
 {
   self->nua = nua;
+  self->resolving = g_cancellable_new ();
   if (!self->config->allow && (self->config->registrar || self->config->proxy))
     resolve_peers (self);
   if (self->registrar) {
-    if (self->aor == NULL)
+    if (self->aor == NULL) {
       GST_WARNING_OBJECT (self, "no username: cannot register");
-    else
-      send_register (self);
+    } else {
+      self->register_after_hop = TRUE;
+      set_registration (self, GST_SIP_REGISTRATION_REGISTERING, 0, NULL, 0);
+    }
   }
+  if (self->config->registrar || self->config->proxy)
+    resolve_next_hop (self);
   if (self->qualify_target) {
     self->qualify_timer = g_timeout_source_new_seconds (self->config->qualify);
     g_source_set_callback (self->qualify_timer, send_probe, self, NULL);

@@ -20,7 +20,15 @@ carrier does for a registered trunk.
   comes back with an empty location table: the trunk is up again, registers
   at once, and calls get through again.
 - shutdown: stopping the server unregisters (REGISTER with expires 0).
+- auth: a PBX trunk (no allow, no registrar, credentials) challenges
+  INVITEs with digest; SIPp answering it gets in, a wrong password not; an
+  allow-list trunk takes its addresses, for its own office only.
+- example: examples/lawfirm.conf with its placeholder carriers: failed
+  registrations, a down trunk, 403/401 by policy, a clean stop.
 - config: bad [trunk] groups exit 2 naming the file and line.
+
+Runs in a private network namespace (unshare -n): the example config
+names outside hosts.
 """
 
 import os
@@ -46,7 +54,7 @@ rtp-port-max = {{rtp_max}}
 launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
 
 [trunk raleigh]
-registrar = sip:127.0.0.1:{kport}
+registrar = sip:{khost}:{kport}
 username = raleigh
 password = {password}
 expires = {expires}
@@ -59,9 +67,9 @@ trunk = raleigh
 """
 
 
-def config(kport, password='s3cret', expires=20, extra=''):
+def config(kport, password='s3cret', expires=20, extra='', khost='127.0.0.1'):
     return CONFIG.format(kport=kport, password=password, expires=expires,
-                         raleigh=RALEIGH) + extra
+                         raleigh=RALEIGH, khost=khost) + extra
 
 
 def sipp_through(kam, did, server):
@@ -116,7 +124,8 @@ def registered(kam, after=0, timeout=10.0, expires=None):
 
 def test_register(res):
     with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam, \
-            sv.Server(config(kam.port)) as server:
+            sv.Server(config(kam.port, khost='localhost')) as server:
+        # a name: resolved by us (GResolver), sent to by sofia-sip
         first = registered(kam)
         res.check(first is not None, 'registers at kamailio with digest auth', kam.output()[-1500:])
         res.check(server.wait_output(r'trunk raleigh registration: registered \(200', 5) is not None,
@@ -189,7 +198,7 @@ def test_policy(res):
                   'OPTIONS from 127.0.0.3: 403')
         res.check(options_from('127.0.0.1', '127.0.0.1', server.port) == 200,
                   'OPTIONS from the registrar address: 200')
-        # an office's number arriving on another trunk's address is not answered
+        # a number that is no office's, from the trunk's own address
         code, _ = sv.invite('127.0.0.1', server.port, '+19195550999')
         res.check(code == 404, 'unknown number from the trunk: 404', str(code))
 
@@ -272,6 +281,31 @@ def test_inbound_auth(res):
         res.check(code == 404, "raleigh's number arriving on the carrier trunk: 404", str(code))
 
 
+def test_example(res):
+    """examples/lawfirm.conf as it ships, trunks and all: its carriers are
+    placeholders (example.com, 192.0.2.x), unreachable in this network
+    namespace; the server says so and keeps answering what it may."""
+    path = os.path.join(st.SRC_ROOT, 'examples', 'lawfirm.conf')
+    with sv.Server(config_path=path) as server:
+        for trunk in ('raleigh', 'cary'):
+            m = server.wait_output(r'trunk %s registration: failed \(([^)]*)' % trunk, 30)
+            res.check(m is not None, 'lawfirm.conf: trunk %s cannot reach sip.example.com: '
+                      'registration failed (%s)' % (trunk, m.group(1) if m else '-'),
+                      server.output())
+        m = server.wait_output(r'trunk durham qualify: down', 20)
+        res.check(m is not None, 'lawfirm.conf: trunk durham (proxy 192.0.2.10) is down',
+                  server.output())
+        # 127.0.0.1 is in no allow list, and the chapel-hill PBX trunk
+        # challenges whatever no other trunk takes
+        for did, office in (('+19195550200', 'durham'), ('+19195550300', 'chapel-hill')):
+            code, _ = sv.invite('127.0.0.1', server.port, did)
+            res.check(code == 401, 'a call from 127.0.0.1 to %s: challenged (401)' % office,
+                      str(code))
+        res.check(server.proc.poll() is None, 'the server is still up', server.output())
+        rc = server.stop(40)
+        res.check(rc == 0, 'and stops cleanly (exit 0)', 'exit %s' % rc)
+
+
 def check_config(text):
     d = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'trunkconf-%d' % os.getpid())
     os.makedirs(d, exist_ok=True)
@@ -317,10 +351,12 @@ def main():
         st.require(tool)
     st.require_root('SIPp binds raw sockets for media')
     sv.require_server()
+    # the example config names outside hosts: keep whatever we send at home
+    st.enter_netns()
     res = st.Results('test_trunk')
     tests = {'config': test_config, 'register': test_register, 'wrongpass': test_wrong_password,
              'sha256': test_sha256, 'policy': test_policy, 'down': test_down_and_back,
-             'auth': test_inbound_auth}
+             'auth': test_inbound_auth, 'example': test_example}
     for name in sys.argv[1:] or list(tests):
         st.log('== %s' % name)
         tests[name](res)
