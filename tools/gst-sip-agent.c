@@ -24,6 +24,14 @@ static gchar *listen_override;
 static gchar *records_override;
 static gboolean print_conversation;
 static gboolean no_trunks;
+static gchar *dial_number;
+static gchar *dial_office;
+static gchar *dial_call_id;
+static guint dial_attempts;
+/* the dialled call's outcome, written on the SIP thread before it ends */
+static gint dial_answered;
+static gint dial_status;
+static gchar *dial_reason;
 static gboolean draining;
 
 static GstSipServerConfig *
@@ -217,16 +225,37 @@ on_trunk_state (GstSipServer *s, const gchar *trunk, const gchar *what,
   g_free (t);
 }
 
+/* SIP thread */
+static void
+on_dialled_call_state (GstSipCall *call, gint state, gint status,
+    const gchar *reason, gpointer data)
+{
+  if (state == GST_SIP_CALL_STATE_ANSWERED) {
+    g_atomic_int_set (&dial_answered, 1);
+  } else if (state == GST_SIP_CALL_STATE_ENDED) {
+    dial_status = status;
+    g_free (dial_reason);
+    dial_reason = g_strdup (reason);
+  }
+}
+
 static void
 on_call_pipeline (GstSipServer *s, GstSipCall *call, GstElement *pipeline,
     const gchar *office, gpointer data)
 {
   gchar *t = now_string ();
 
-  g_print ("%s call %s from %s to %s: office %s\n", t,
-      gst_sip_call_get_call_id (call), gst_sip_call_get_from (call),
-      gst_sip_call_get_to (call), office);
+  if (gst_sip_call_is_outgoing (call))
+    g_print ("%s call %s to %s from office %s\n", t,
+        gst_sip_call_get_call_id (call), gst_sip_call_get_to (call), office);
+  else
+    g_print ("%s call %s from %s to %s: office %s\n", t,
+        gst_sip_call_get_call_id (call), gst_sip_call_get_from (call),
+        gst_sip_call_get_to (call), office);
   g_free (t);
+  if (g_strcmp0 (gst_sip_call_get_call_id (call), dial_call_id) == 0)
+    g_signal_connect (
+        call, "state-changed", G_CALLBACK (on_dialled_call_state), NULL);
 }
 
 static void
@@ -258,6 +287,16 @@ on_call_ended (
 
   g_print ("%s call %s ended; record %s\n", t, call_id, record);
   g_free (t);
+  if (g_strcmp0 (call_id, dial_call_id) == 0 && !draining) {
+    if (g_atomic_int_get (&dial_answered))
+      g_print (
+          "gst-sip-agent: the call to %s was answered; done\n", dial_number);
+    else
+      g_print ("gst-sip-agent: the call to %s failed: %d (%s)\n", dial_number,
+          dial_status, dial_reason ? dial_reason : "?");
+    draining = TRUE;
+    gst_sip_server_drain (server);
+  }
 }
 
 static void
@@ -281,6 +320,31 @@ on_terminate (gpointer data)
       gst_sip_server_get_active_calls (server));
   gst_sip_server_drain (server);
   return G_SOURCE_CONTINUE;
+}
+
+/* The office's trunk may still be resolving its carrier: try for a while. */
+static gboolean
+dial (gpointer data)
+{
+  GError *err = NULL;
+
+  dial_call_id = gst_sip_server_dial (server, dial_office, dial_number, &err);
+  if (dial_call_id) {
+    g_print ("gst-sip-agent: calling %s from office %s (call %s)\n",
+        dial_number, dial_office, dial_call_id);
+    return G_SOURCE_REMOVE;
+  }
+  if (g_error_matches (
+          err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_WRITE) &&
+      ++dial_attempts < 50) {
+    g_clear_error (&err);
+    return G_SOURCE_CONTINUE;
+  }
+  g_printerr ("gst-sip-agent: cannot call %s: %s\n", dial_number, err->message);
+  g_clear_error (&err);
+  dial_status = -1;
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -318,6 +382,12 @@ main (int argc, char **argv)
           "Check the configuration (and the offices' scripts) and exit", NULL},
       {"print-conversation", 'p', 0, G_OPTION_ARG_NONE, &print_conversation,
           "Print what callers say and what the agent answers", NULL},
+      {"dial", 0, 0, G_OPTION_ARG_STRING, &dial_number,
+          "Call NUMBER (E.164, through the office's trunk) with the office's "
+          "agent, then stop (with --office)",
+          "NUMBER"},
+      {"office", 0, 0, G_OPTION_ARG_STRING, &dial_office,
+          "The office that --dial calls from", "NAME"},
       {"no-trunks", 0, 0, G_OPTION_ARG_NONE, &no_trunks,
           "Leave out the [trunk] groups: no registration, and calls are "
           "taken from anyone on listen (to try a configuration on one "
@@ -346,6 +416,10 @@ main (int argc, char **argv)
   g_option_context_free (ctx);
   if (config_path == NULL) {
     g_printerr ("gst-sip-agent: --config FILE is required (see --help)\n");
+    return EXIT_CONFIG;
+  }
+  if ((dial_number == NULL) != (dial_office == NULL)) {
+    g_printerr ("gst-sip-agent: --dial NUMBER and --office NAME go together\n");
     return EXIT_CONFIG;
   }
   gst_sip_agent_init ();
@@ -405,6 +479,8 @@ main (int argc, char **argv)
            "records in %s\n",
       config->listen, config->max_calls, config->records);
   print_offices (config);
+  if (dial_number)
+    g_timeout_add (200, dial, NULL);
 
   g_main_loop_run (loop);
 
@@ -413,5 +489,7 @@ main (int argc, char **argv)
   gst_sip_server_config_unref (config);
   g_main_loop_unref (loop);
   g_print ("gst-sip-agent: stopped\n");
+  if (dial_number)
+    return g_atomic_int_get (&dial_answered) ? 0 : 1;
   return 0;
 }

@@ -112,6 +112,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_bin_debug);
 #define DEFAULT_TRANSFER_TARGET NULL
 #define DEFAULT_TRANSFER_TIMEOUT GST_SIP_CALL_TRANSFER_TIMEOUT_DEFAULT
 #define ANSWER_PTIME 20
+/* the dynamic payload type we offer telephone-event on */
+#define OFFER_TELEPHONE_EVENT_PT 101
 
 enum
 {
@@ -133,6 +135,7 @@ enum
 {
   SIGNAL_HANGUP,
   SIGNAL_TRANSFER,
+  SIGNAL_DIAL,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -151,6 +154,11 @@ static GstStateChangeReturn gst_sip_bin_change_state (
 static void gst_sip_bin_handle_message (GstBin *bin, GstMessage *message);
 static void gst_sip_bin_hangup (GstSipBin *self);
 static gboolean gst_sip_bin_transfer (GstSipBin *self, const gchar *target);
+static gboolean gst_sip_bin_dial (
+    GstSipBin *self, const gchar *uri, GstPromise *promise);
+static void on_call_state_changed (GstSipCall *call, gint state, gint status,
+    const gchar *reason, GstSipBin *self);
+static void on_reoffer (GstSipCall *call, GstSipBin *self);
 static void on_transfer_progress (GstSipCall *call, gint state, gint status,
     const gchar *reason, GstSipBin *self);
 
@@ -281,6 +289,31 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
       G_CALLBACK (gst_sip_bin_transfer), NULL, NULL, NULL, G_TYPE_BOOLEAN, 1,
       G_TYPE_STRING);
+
+  /**
+   * GstSipBin::dial:
+   * @sipbin: the sipbin
+   * @uri: whom to call: a `sip:` URI with a numeric host
+   *   (`sip:+19195550123@192.0.2.5:5060`); names are not resolved here
+   *   (calls through a carrier go through the gst-sip-agent server's trunks)
+   * @promise: (nullable): replied with a `sip-dial-result` structure:
+   *   `answered` (boolean), `status` (int: 200, the final error status, or
+   *   0 when no INVITE went out), `reason` (string) and `call-id` (string)
+   *
+   * Places a call from #GstSipBin:local-uri: an INVITE whose SDP offer lists
+   * the codecs the pipeline inside takes (PCMU, PCMA, G722, in
+   * #GstSipBin:codecs order) and telephone-event. Ringing and early media
+   * (a 183 with SDP: the media is received, nothing is sent) are posted as
+   * `sip-call` messages; once answered the call is like an incoming one.
+   * Needs the bin in READY or above, standalone (no #GstSipBin:call), and
+   * no call up.
+   *
+   * Returns: %TRUE when the INVITE is on its way.
+   */
+  signals[SIGNAL_DIAL] =
+      g_signal_new_class_handler ("dial", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION, G_CALLBACK (gst_sip_bin_dial),
+          NULL, NULL, NULL, G_TYPE_BOOLEAN, 2, G_TYPE_STRING, GST_TYPE_PROMISE);
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_sip_bin_change_state);
   bin_class->handle_message = GST_DEBUG_FUNCPTR (gst_sip_bin_handle_message);
@@ -804,12 +837,303 @@ answer_call (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* ---- outgoing calls ---- */
+
+static void
+reply_dial (GstPromise *promise, GstSipCall *call, gboolean answered,
+    gint status, const gchar *reason)
+{
+  gst_promise_reply (promise,
+      gst_structure_new ("sip-dial-result", "answered", G_TYPE_BOOLEAN,
+          answered, "status", G_TYPE_INT, status, "reason", G_TYPE_STRING,
+          reason ? reason : "", "call-id", G_TYPE_STRING,
+          call ? gst_sip_call_get_call_id (call) : "", NULL));
+  gst_promise_unref (promise);
+}
+
+/* Endpoint thread: a 180/183 (with SDP: early media) or the 200 of our
+ * INVITE. The answer's codec must be one we offered. */
+static void
+outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
+{
+  GstSipSdpOffer *answer = NULL;
+  const GstSipCodec *codec = NULL;
+  GstPromise *promise = NULL;
+  gboolean early = state == GST_SIP_CALL_STATE_RINGING;
+  gchar *local = NULL, *remote = NULL;
+  const gchar *sdp;
+  gsize len;
+
+  sdp = gst_sip_call_get_remote_sdp (call, &len);
+  if (sdp)
+    answer = gst_sip_sdp_offer_parse (sdp, len, NULL);
+
+  g_mutex_lock (&self->call_lock);
+  if (call != self->call) {
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_sdp_offer_free (answer);
+    return;
+  }
+  if (answer)
+    codec = choose_codec (self, answer, NULL);
+  if (codec) {
+    gst_sip_codec_free (self->codec);
+    self->codec = gst_sip_codec_copy (codec);
+    self->telephone_event_pt = answer->telephone_event_pt;
+    configure_media (self, answer);
+    /* early media: we listen (announcements, ringback), we do not talk */
+    if (early && self->rtp_sink)
+      g_object_set (self->rtp_sink, "sending", FALSE, NULL);
+    local = host_port (self->local_media_address, self->local_media_port);
+    remote = host_port (answer->address, answer->port);
+  }
+  if (!early) {
+    promise = self->dial_promise;
+    self->dial_promise = NULL;
+  }
+  g_mutex_unlock (&self->call_lock);
+
+  if (early) {
+    post_call_message (self, call, "ringing", "early-media", G_TYPE_BOOLEAN,
+        codec != NULL, NULL);
+  } else if (codec) {
+    post_call_message (self, call, "answered", "codec", G_TYPE_STRING,
+        codec->encoding_name, "payload", G_TYPE_INT, codec->pt, "clock-rate",
+        G_TYPE_INT, codec->clock_rate, "telephone-event-payload", G_TYPE_INT,
+        answer->telephone_event_pt, "local-media", G_TYPE_STRING, local,
+        "remote-media", G_TYPE_STRING, remote, NULL);
+    if (promise)
+      reply_dial (promise, call, TRUE, 200, "answered");
+    promise = NULL;
+  } else {
+    /* RFC 3264 6: an answer must pick from the offer; one that does not
+     * (or does not parse) leaves nothing to talk with */
+    GST_ELEMENT_WARNING (self, STREAM, WRONG_TYPE, (NULL),
+        ("Call %s was answered without a usable codec in its SDP: hanging up",
+            gst_sip_call_get_call_id (call)));
+    gst_sip_call_hangup (call);
+    if (promise)
+      reply_dial (promise, call, FALSE, 488, "no usable codec in the answer");
+  }
+  g_free (local);
+  g_free (remote);
+  gst_sip_sdp_offer_free (answer);
+}
+
+/* The local address that reaches the host of @uri, for our SDP when we
+ * listen on a wildcard address */
+static gchar *
+outgoing_media_address (GstSipBin *self, GstSipCall *call)
+{
+  const gchar *host = gst_sip_endpoint_get_host (self->endpoint);
+  gchar *address, *peer = NULL;
+  GInetAddress *inet;
+  GUri *uri;
+
+  GST_OBJECT_LOCK (self);
+  address = g_strdup (self->media_address);
+  GST_OBJECT_UNLOCK (self);
+  if (address)
+    return address;
+  inet = g_inet_address_new_from_string (host);
+  if (inet && !g_inet_address_get_is_any (inet))
+    address = g_strdup (host);
+  g_clear_object (&inet);
+  if (address)
+    return address;
+  /* sip:user@host:port: GUri wants an authority */
+  uri = g_uri_parse (
+      gst_sip_call_get_request_uri (call) + 4, G_URI_FLAGS_NONE, NULL);
+  if (uri == NULL) {
+    gchar *with_slashes =
+        g_strconcat ("sip://", gst_sip_call_get_request_uri (call) + 4, NULL);
+    uri = g_uri_parse (with_slashes, G_URI_FLAGS_NONE, NULL);
+    g_free (with_slashes);
+  }
+  if (uri && g_uri_get_host (uri))
+    peer = g_strdup (g_uri_get_host (uri));
+  g_clear_pointer (&uri, g_uri_unref);
+  if (peer)
+    address = route_address_to (peer, 5060);
+  g_free (peer);
+  return address;
+}
+
+/* Binds the call's RTP socket, offers what the pipeline takes and sends
+ * the INVITE. @promise (taken) is replied when the call is answered or
+ * fails. */
+static gboolean
+take_outgoing_call (
+    GstSipBin *self, GstSipCall *call, GstPromise *promise, GError **error)
+{
+  GPtrArray *offerable = gst_sip_sdp_offerable_codecs (), *offered;
+  GstCaps *recv_caps = peer_caps (self->rtp_src, "src");
+  GstCaps *send_caps = peer_caps (self->rtp_sink, "sink");
+  gchar **preference = NULL, *sdp;
+  GError *err = NULL;
+  guint i;
+
+  offered = g_ptr_array_new ();
+  GST_OBJECT_LOCK (self);
+  if (self->codecs && *self->codecs)
+    preference = g_strsplit (self->codecs, ",", -1);
+  GST_OBJECT_UNLOCK (self);
+  for (i = 0; i < offerable->len; i++) {
+    GstSipCodec *c = g_ptr_array_index (offerable, i);
+    GstCaps *caps = gst_sip_codec_to_caps (c);
+
+    if (gst_caps_can_intersect (caps, recv_caps) &&
+        gst_caps_can_intersect (caps, send_caps) &&
+        preference_rank (preference, c->encoding_name, i) != G_MAXINT)
+      g_ptr_array_add (offered, c);
+    gst_caps_unref (caps);
+  }
+  gst_caps_unref (recv_caps);
+  gst_caps_unref (send_caps);
+  if (preference) {
+    /* #GstSipBin:codecs order */
+    for (i = 1; i < offered->len; i++) {
+      for (guint j = i; j > 0; j--) {
+        GstSipCodec *a = g_ptr_array_index (offered, j - 1);
+        GstSipCodec *b = g_ptr_array_index (offered, j);
+
+        if (preference_rank (preference, b->encoding_name, 0) >=
+            preference_rank (preference, a->encoding_name, 0))
+          break;
+        offered->pdata[j - 1] = b;
+        offered->pdata[j] = a;
+      }
+    }
+  }
+  g_strfreev (preference);
+
+  g_mutex_lock (&self->call_lock);
+  if (offered->len == 0) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+        "the pipeline takes none of PCMU, PCMA and G722");
+  } else if (self->call) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_BUSY,
+        "a call is already up");
+  } else {
+    self->local_media_address = outgoing_media_address (self, call);
+    if (self->local_media_address)
+      self->rtp_socket = bind_rtp_socket (
+          self, self->local_media_address, &self->local_media_port, &err);
+    if (self->rtp_socket == NULL) {
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
+          "no RTP socket: %s", err ? err->message : "no local media address");
+      g_clear_error (&err);
+      g_clear_pointer (&self->local_media_address, g_free);
+    }
+  }
+  if (self->rtp_socket == NULL || self->call) {
+    g_mutex_unlock (&self->call_lock);
+    g_ptr_array_unref (offered);
+    g_ptr_array_unref (offerable);
+    if (promise)
+      reply_dial (promise, call, FALSE, 0, (*error)->message);
+    return FALSE;
+  }
+  self->call = gst_object_ref (call);
+  self->telephone_event_pt = -1;
+  self->session_id = g_get_real_time () / G_USEC_PER_SEC;
+  self->session_version = 1;
+  self->dial_promise = promise;
+  sdp = gst_sip_sdp_build_offer (offered, OFFER_TELEPHONE_EVENT_PT,
+      self->local_media_address, self->local_media_port, self->session_id,
+      self->session_version, ANSWER_PTIME);
+  g_ptr_array_unref (offered);
+  g_ptr_array_unref (offerable);
+  g_signal_connect (
+      call, "state-changed", G_CALLBACK (on_call_state_changed), self);
+  g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_signal_connect (
+      call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
+  g_mutex_unlock (&self->call_lock);
+
+  GST_INFO_OBJECT (self, "calling %s from %s:%d",
+      gst_sip_call_get_request_uri (call), self->local_media_address,
+      self->local_media_port);
+  post_call_message (self, call, "calling", NULL);
+  gst_sip_call_invite (call, sdp);
+  g_free (sdp);
+  return TRUE;
+}
+
+static gboolean
+gst_sip_bin_dial (GstSipBin *self, const gchar *uri, GstPromise *promise)
+{
+  GstSipEndpoint *endpoint = NULL;
+  GstSipCall *call;
+  GError *err = NULL;
+  gchar *from, *host = NULL;
+  gboolean ok;
+
+  if (promise)
+    gst_promise_ref (promise);
+  if (uri && g_str_has_prefix (uri, "sip:")) {
+    const gchar *at = strchr (uri, '@');
+    const gchar *h = at ? at + 1 : uri + 4;
+    gsize n = strcspn (h, ";?>");
+
+    if (*h == '[')
+      host = g_strndup (h + 1, MAX (strcspn (h, "]"), 1) - 1);
+    else
+      host = g_strndup (h, MIN (n, strcspn (h, ":")));
+  }
+  if (host == NULL || !g_hostname_is_ip_address (host)) {
+    GST_WARNING_OBJECT (self,
+        "dial: '%s' is not a sip: URI with a numeric "
+        "host",
+        uri ? uri : "(null)");
+    if (promise)
+      reply_dial (
+          promise, NULL, FALSE, 0, "not a sip: URI with a numeric host");
+    g_free (host);
+    return FALSE;
+  }
+  g_free (host);
+
+  g_mutex_lock (&self->call_lock);
+  if (self->endpoint && self->owns_endpoint)
+    endpoint = gst_object_ref (self->endpoint);
+  g_mutex_unlock (&self->call_lock);
+  if (endpoint == NULL) {
+    if (promise)
+      reply_dial (promise, NULL, FALSE, 0,
+          "sipbin dials when standalone and in READY or above");
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  from = g_strdup_printf ("<%s>", self->local_uri);
+  GST_OBJECT_UNLOCK (self);
+  call = gst_sip_call_new_outgoing (endpoint, uri, from, NULL, NULL);
+  g_free (from);
+  ok = take_outgoing_call (self, call, promise, &err);
+  if (!ok) {
+    GST_WARNING_OBJECT (self, "dial %s: %s", uri, err->message);
+    g_clear_error (&err);
+  }
+  gst_object_unref (call);
+  gst_object_unref (endpoint);
+  return ok;
+}
+
 static void
 on_call_state_changed (GstSipCall *call, gint state, gint status,
     const gchar *reason, GstSipBin *self)
 {
   GstMessage *eos = NULL;
   gboolean current;
+
+  GstPromise *promise = NULL;
+
+  if (gst_sip_call_is_outgoing (call) &&
+      (state == GST_SIP_CALL_STATE_RINGING ||
+          state == GST_SIP_CALL_STATE_ANSWERED)) {
+    outgoing_progress (self, call, state);
+    return;
+  }
 
   g_mutex_lock (&self->call_lock);
   current = call == self->call;
@@ -819,8 +1143,13 @@ on_call_state_changed (GstSipCall *call, gint state, gint status,
     g_clear_pointer (&self->transfer_uri, g_free);
     eos = self->pending_eos;
     self->pending_eos = NULL;
+    promise = self->dial_promise;
+    self->dial_promise = NULL;
   }
   g_mutex_unlock (&self->call_lock);
+
+  if (promise)
+    reply_dial (promise, call, FALSE, status, reason);
 
   if (state == GST_SIP_CALL_STATE_RINGING)
     post_call_message (self, call, "ringing", NULL);
@@ -1267,6 +1596,21 @@ take_attached_call (GstSipBin *self)
   if (call == NULL)
     return;
 
+  if (gst_sip_call_is_outgoing (call)) {
+    GError *err = NULL;
+
+    if (gst_sip_call_get_state (call) == GST_SIP_CALL_STATE_CALLING &&
+        !take_outgoing_call (self, call, NULL, &err)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE, (NULL),
+          ("Cannot place call %s: %s", gst_sip_call_get_call_id (call),
+              err->message));
+      g_clear_error (&err);
+      gst_sip_call_hangup (call);
+    }
+    gst_object_unref (call);
+    return;
+  }
+
   g_mutex_lock (&self->call_lock);
   if (self->call ||
       gst_sip_call_get_state (call) > GST_SIP_CALL_STATE_RINGING) {
@@ -1311,6 +1655,10 @@ stop_endpoint (GstSipBin *self)
   release_media_locked (self);
   gst_clear_message (&self->pending_eos);
   g_clear_pointer (&self->transfer_uri, g_free);
+  if (self->dial_promise) {
+    reply_dial (self->dial_promise, NULL, FALSE, 0, "sipbin stopped");
+    self->dial_promise = NULL;
+  }
   self->endpoint = NULL;
   gst_clear_object (&self->rtp_src);
   gst_clear_object (&self->rtp_sink);

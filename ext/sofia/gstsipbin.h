@@ -49,6 +49,7 @@ struct _GstSipBin
   GSource *ring_timer;
   GstMessage *pending_eos; /* sipsink's EOS, held until the call ends */
   gchar *transfer_uri; /* Refer-To of the transfer in progress */
+  GstPromise *dial_promise; /* of the outgoing call, until it is answered */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sipbin);

@@ -6,6 +6,7 @@
 #endif
 
 #include <gst/sip/gstsipcall.h>
+#include <gst/sip/gstsiptrunk.h>
 
 #include <string.h>
 #include <sofia-sip/nua.h>
@@ -38,6 +39,12 @@ struct _GstSipCall
   gchar *end_reason;
   gboolean local_hangup;
 
+  /* outgoing calls */
+  gboolean outgoing;
+  gchar *route;
+  GstSipTrunk *auth_trunk; /* whose credentials answer challenges */
+  gboolean credentials_sent;
+
   /* Blind transfer (REFER). transfer_busy is taken atomically by the thread
    * that asks for a transfer and released after the final report; the rest
    * belongs to the endpoint thread. */
@@ -59,6 +66,9 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (GstSipCall, gst_sip_call, GST_TYPE_OBJECT);
 
+static void set_state (
+    GstSipCall *self, GstSipCallState state, gint status, const gchar *reason);
+
 static void
 gst_sip_call_finalize (GObject *object)
 {
@@ -74,6 +84,9 @@ gst_sip_call_finalize (GObject *object)
   g_free (self->offer);
   g_free (self->end_reason);
   g_free (self->transfer_event_id);
+  g_free (self->route);
+  if (self->auth_trunk)
+    gst_object_unref (self->auth_trunk);
   gst_object_unref (self->endpoint);
   G_OBJECT_CLASS (gst_sip_call_parent_class)->finalize (object);
 }
@@ -129,8 +142,8 @@ const gchar *
 gst_sip_call_state_name (GstSipCallState state)
 {
   static const gchar *names[] = {
-      "incoming", "ringing", "answered", "confirmed", "ended"};
-  return state <= GST_SIP_CALL_STATE_ENDED ? names[state] : "unknown";
+      "incoming", "ringing", "answered", "confirmed", "ended", "calling"};
+  return state <= GST_SIP_CALL_STATE_CALLING ? names[state] : "unknown";
 }
 
 GstSipCall *
@@ -158,6 +171,86 @@ gst_sip_call_set_offer (GstSipCall *self, const gchar *sdp, gsize len)
   g_free (self->offer);
   self->offer = sdp && len ? g_strndup (sdp, len) : NULL;
   self->offer_len = self->offer ? len : 0;
+}
+
+GstSipCall *
+gst_sip_call_new_outgoing (GstSipEndpoint *endpoint, const gchar *request_uri,
+    const gchar *from, const gchar *route, GstSipTrunk *trunk)
+{
+  GstSipCall *self = g_object_new (GST_TYPE_SIP_CALL, NULL);
+  gchar *uuid = g_uuid_string_random ();
+
+  gst_object_ref_sink (self);
+  self->endpoint = gst_object_ref (endpoint);
+  self->outgoing = TRUE;
+  self->call_id = g_strdup_printf ("%s@gst-sip-agent", uuid);
+  g_free (uuid);
+  self->from = g_strdup (from);
+  self->to = g_strdup (request_uri);
+  self->request_uri = g_strdup (request_uri);
+  self->route = g_strdup (route);
+  self->auth_trunk = trunk ? gst_object_ref (trunk) : NULL;
+  if (trunk)
+    self->trunk = g_strdup (gst_sip_trunk_get_config (trunk)->name);
+  self->state = GST_SIP_CALL_STATE_CALLING;
+  return self;
+}
+
+gboolean
+gst_sip_call_is_outgoing (GstSipCall *self)
+{
+  return self->outgoing;
+}
+
+typedef struct
+{
+  GstSipCall *call;
+  gchar *sdp;
+} Invite;
+
+static void
+invite_free (gpointer data)
+{
+  Invite *inv = data;
+
+  gst_object_unref (inv->call);
+  g_free (inv->sdp);
+  g_free (inv);
+}
+
+static gboolean
+do_invite (gpointer data)
+{
+  Invite *inv = data;
+  GstSipCall *self = inv->call;
+  struct nua_s *nua = gst_sip_endpoint_get_nua (self->endpoint);
+
+  if (self->state != GST_SIP_CALL_STATE_CALLING || self->nh || nua == NULL) {
+    if (nua == NULL)
+      set_state (self, GST_SIP_CALL_STATE_ENDED, 503, "shutdown");
+    return G_SOURCE_REMOVE;
+  }
+  self->nh = nua_handle (nua, (nua_hmagic_t *) self,
+      NUTAG_URL (self->request_uri), SIPTAG_TO_STR (self->request_uri),
+      SIPTAG_FROM_STR (self->from), SIPTAG_CALL_ID_STR (self->call_id),
+      TAG_IF (self->route, NUTAG_INITIAL_ROUTE_STR (self->route)), TAG_END ());
+  gst_sip_endpoint_add_call (self->endpoint, self);
+  GST_INFO_OBJECT (
+      self, "call %s: INVITE %s", self->call_id, self->request_uri);
+  nua_invite (self->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+      SIPTAG_PAYLOAD_STR (inv->sdp), TAG_END ());
+  return G_SOURCE_REMOVE;
+}
+
+void
+gst_sip_call_invite (GstSipCall *self, const gchar *sdp)
+{
+  Invite *inv = g_new0 (Invite, 1);
+
+  g_return_if_fail (self->outgoing);
+  inv->call = gst_object_ref (self);
+  inv->sdp = g_strdup (sdp);
+  gst_sip_endpoint_invoke (self->endpoint, do_invite, inv, invite_free);
 }
 
 GstSipCallState
@@ -354,6 +447,16 @@ gst_sip_call_reject (
 static void
 hang_up (GstSipCall *self)
 {
+  if (self->outgoing &&
+      (self->state == GST_SIP_CALL_STATE_CALLING ||
+          self->state == GST_SIP_CALL_STATE_RINGING)) {
+    self->local_hangup = TRUE;
+    if (self->nh)
+      nua_cancel (self->nh, TAG_END ());
+    else
+      set_state (self, GST_SIP_CALL_STATE_ENDED, 487, "local-hangup");
+    return;
+  }
   switch (self->state) {
     case GST_SIP_CALL_STATE_INCOMING:
     case GST_SIP_CALL_STATE_RINGING:
@@ -654,11 +757,70 @@ gst_sip_call_detach (GstSipCall *self)
   set_state (self, GST_SIP_CALL_STATE_ENDED, 503, "shutdown");
 }
 
+/* What a final response to our INVITE means, as the call's end reason */
+static const gchar *
+failure_reason (gint status)
+{
+  switch (status) {
+    case 486:
+    case 600:
+      return "busy";
+    case 603:
+      return "declined";
+    case 408:
+    case 480:
+    case 487:
+      return "no-answer";
+    case 404:
+    case 484:
+    case 604:
+      return "not-found";
+    default:
+      return "failed";
+  }
+}
+
+static void
+handle_invite_response (
+    GstSipCall *self, gint status, const gchar *phrase, const sip_t *sip)
+{
+  if (status < 180)
+    return;
+  if (status < 300 && sip && sip->sip_payload && sip->sip_payload->pl_len)
+    gst_sip_call_set_offer (
+        self, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+  if (status < 200) {
+    set_state (self, GST_SIP_CALL_STATE_RINGING, status, NULL);
+    return;
+  }
+  if (status < 300) {
+    self->final_status = status;
+    set_state (self, GST_SIP_CALL_STATE_ANSWERED, status, NULL);
+    /* NUA sends the ACK itself (NUTAG_AUTOACK) */
+    set_state (self, GST_SIP_CALL_STATE_CONFIRMED, status, NULL);
+    return;
+  }
+  if ((status == 401 || status == 407) && sip && self->auth_trunk &&
+      !self->credentials_sent && !self->local_hangup &&
+      gst_sip_trunk_answer_challenge (
+          self->auth_trunk, self->nh, status, sip)) {
+    self->credentials_sent = TRUE;
+    return;
+  }
+  self->final_status = status;
+  set_state (self, GST_SIP_CALL_STATE_ENDED, status,
+      self->local_hangup ? "local-hangup" : failure_reason (status));
+}
+
 void
 gst_sip_call_handle_event (GstSipCall *self, gint event, gint status,
-    const gchar *phrase, gint callstate)
+    const gchar *phrase, gint callstate, const sip_t *sip)
 {
   switch (event) {
+    case nua_r_invite:
+      if (self->outgoing)
+        handle_invite_response (self, status, phrase, sip);
+      break;
     case nua_i_invite:
       GST_INFO_OBJECT (self, "re-INVITE in call %s", self->call_id);
       g_signal_emit (self, signals[SIGNAL_REOFFER], 0);

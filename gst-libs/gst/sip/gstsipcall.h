@@ -9,7 +9,8 @@
 
 G_BEGIN_DECLS
 
-/* One dialog: the server side of an INVITE, on a GstSipEndpoint. */
+/* One dialog on a GstSipEndpoint: the server side of an INVITE we
+ * received, or the client side of one we send (gst_sip_call_new_outgoing). */
 
 #define GST_TYPE_SIP_CALL (gst_sip_call_get_type ())
 G_DECLARE_FINAL_TYPE (GstSipCall, gst_sip_call, GST, SIP_CALL, GstObject)
@@ -21,6 +22,9 @@ typedef enum
   GST_SIP_CALL_STATE_ANSWERED,
   GST_SIP_CALL_STATE_CONFIRMED,
   GST_SIP_CALL_STATE_ENDED,
+  /* an outgoing call: created, its INVITE not answered yet (it goes to
+   * RINGING on 180/183, ANSWERED on 200, CONFIRMED once ACKed) */
+  GST_SIP_CALL_STATE_CALLING,
 } GstSipCallState;
 
 const gchar *gst_sip_call_state_name (GstSipCallState state);
@@ -83,6 +87,18 @@ gboolean gst_sip_call_refer (GstSipCall *call, const gchar *target);
 gboolean gst_sip_call_refer_full (
     GstSipCall *call, const gchar *target, guint timeout_ms);
 
+/* An outgoing call to @request_uri ("sip:+19195550123@sip.example.com"),
+ * with @from as From, sent through @route (a Route header value, e.g.
+ * "<sip:192.0.2.5:5060;transport=udp;lr>", or NULL) and answering digest
+ * challenges with @trunk's credentials (or NULL). Nothing is sent until
+ * gst_sip_call_invite(). */
+GstSipCall *gst_sip_call_new_outgoing (GstSipEndpoint *endpoint,
+    const gchar *request_uri, const gchar *from, const gchar *route,
+    GstSipTrunk *trunk);
+gboolean gst_sip_call_is_outgoing (GstSipCall *call);
+/* Thread-safe: sends the INVITE of an outgoing call with @sdp as offer. */
+void gst_sip_call_invite (GstSipCall *call, const gchar *sdp);
+
 /* For GstSipEndpoint */
 GstSipCall *gst_sip_call_new_incoming (GstSipEndpoint *endpoint,
     struct nua_handle_s *nh, const gchar *call_id, const gchar *from,
@@ -91,8 +107,9 @@ void gst_sip_call_set_trunk (GstSipCall *call, const gchar *trunk);
 void gst_sip_call_set_offer (GstSipCall *call, const gchar *sdp, gsize sdp_len);
 /* at endpoint shutdown: NUA frees the handle */
 void gst_sip_call_detach (GstSipCall *call);
+struct sip_s;
 void gst_sip_call_handle_event (GstSipCall *call, gint event, gint status,
-    const gchar *phrase, gint callstate);
+    const gchar *phrase, gint callstate, const struct sip_s *sip);
 /* nua_r_refer and nua_i_notify of this dialog: @substate from
  * NUTAG_SUBSTATE(), @event_id the id of the refer event (NUTAG_REFER_EVENT()
  * of nua_r_refer, the Event header of a NOTIFY), or NULL */

@@ -293,6 +293,19 @@ handle_new_invite (GstSipEndpoint *self, nua_handle_t *nh, const sip_t *sip)
 }
 
 void
+gst_sip_endpoint_add_call (GstSipEndpoint *self, GstSipCall *call)
+{
+  g_assert (gst_sip_endpoint_in_thread (self));
+  self->calls = g_list_prepend (self->calls, gst_object_ref (call));
+}
+
+struct nua_s *
+gst_sip_endpoint_get_nua (GstSipEndpoint *self)
+{
+  return self->shutting_down ? NULL : self->nua;
+}
+
+void
 gst_sip_endpoint_call_finished (GstSipEndpoint *self, GstSipCall *call)
 {
   GList *l = g_list_find (self->calls, call);
@@ -355,7 +368,7 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
         const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
         gst_sip_call_set_offer (
             call, pl ? pl->pl_data : NULL, pl ? pl->pl_len : 0);
-        gst_sip_call_handle_event (call, event, status, phrase, -1);
+        gst_sip_call_handle_event (call, event, status, phrase, -1, sip);
       } else if (sip) {
         handle_new_invite (self, nh, sip);
       }
@@ -394,7 +407,7 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
   }
 
   if (call) {
-    gst_sip_call_handle_event (call, event, status, phrase, callstate);
+    gst_sip_call_handle_event (call, event, status, phrase, callstate, sip);
     return;
   }
 

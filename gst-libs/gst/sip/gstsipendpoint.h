@@ -42,6 +42,11 @@ void gst_sip_endpoint_add_trunk (GstSipEndpoint *endpoint, GstSipTrunk *trunk);
 
 /* For GstSipCall */
 struct nua_handle_s;
+struct nua_s;
+/* endpoint thread: the NUA, or NULL once shutting down */
+struct nua_s *gst_sip_endpoint_get_nua (GstSipEndpoint *endpoint);
+/* endpoint thread: an outgoing call's handle exists; events go to it */
+void gst_sip_endpoint_add_call (GstSipEndpoint *endpoint, GstSipCall *call);
 void gst_sip_endpoint_call_finished (
     GstSipEndpoint *endpoint, GstSipCall *call);
 

@@ -40,6 +40,7 @@ struct _GstSipRecord
   gchar *path;
   gchar *tmp_path;
   gchar *call_id, *from, *to, *did, *office, *trunk;
+  gboolean outbound;
   gint64 start_mono;
   GDateTime *invite, *answer, *end;
   gchar *end_reason;
@@ -342,6 +343,14 @@ gst_sip_record_set_media_stats (
 }
 
 void
+gst_sip_record_set_outbound (GstSipRecord *r)
+{
+  g_mutex_lock (&r->lock);
+  r->outbound = TRUE;
+  g_mutex_unlock (&r->lock);
+}
+
+void
 gst_sip_record_set_trunk (GstSipRecord *r, const gchar *trunk)
 {
   g_mutex_lock (&r->lock);
@@ -447,6 +456,7 @@ to_json_locked (GstSipRecord *r)
   json_builder_set_member_name (b, "complete");
   json_builder_add_boolean_value (b, r->end != NULL);
   add_string (b, "call_id", r->call_id);
+  add_string (b, "direction", r->outbound ? "outbound" : "inbound");
   add_string (b, "from", r->from);
   add_string (b, "to", r->did ? r->did : r->to);
   add_string (b, "to_uri", r->to);

@@ -46,6 +46,8 @@ void gst_sip_record_set_media_stats (
     GstSipRecord *record, const gchar *prefix, const GstStructure *stats);
 /* The file of the call's audio recording (gstsiprecorder.h) */
 void gst_sip_record_set_recording (GstSipRecord *record, const gchar *path);
+/* a call we placed (the record's "direction" is "outbound") */
+void gst_sip_record_set_outbound (GstSipRecord *record);
 /* the trunk the call came in on */
 void gst_sip_record_set_trunk (GstSipRecord *record, const gchar *trunk);
 /* The call failed (a pipeline error): the record keeps @message and its

@@ -316,3 +316,70 @@ gst_sip_sdp_build_answer (const GstSipSdpOffer *offer, const GstSipCodec *codec,
   }
   return g_string_free (s, FALSE);
 }
+
+/* The codecs we can offer, with their static payload types (RFC 3551):
+ * what a pipeline accepts is picked from these. */
+GPtrArray *
+gst_sip_sdp_offerable_codecs (void)
+{
+  static const struct
+  {
+    gint pt;
+    const gchar *name;
+  } table[] = {{0, "PCMU"}, {8, "PCMA"}, {9, "G722"}};
+  GPtrArray *codecs =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sip_codec_free);
+
+  for (guint i = 0; i < G_N_ELEMENTS (table); i++) {
+    GstSipCodec *c = g_new0 (GstSipCodec, 1);
+
+    c->pt = table[i].pt;
+    c->encoding_name = g_strdup (table[i].name);
+    /* G.722's RTP clock is 8000 by RFC 3551's mistake, kept forever */
+    c->clock_rate = 8000;
+    c->channels = 1;
+    g_ptr_array_add (codecs, c);
+  }
+  return codecs;
+}
+
+gchar *
+gst_sip_sdp_build_offer (const GPtrArray *codecs, gint telephone_event_pt,
+    const gchar *local_address, gint local_port, guint64 session_id,
+    guint64 session_version, gint ptime)
+{
+  GString *s = g_string_new (NULL);
+  const gchar *ip = strchr (local_address, ':') ? "IP6" : "IP4";
+  guint i;
+
+  g_string_append_printf (s,
+      "v=0\r\n"
+      "o=- %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " IN %s %s\r\n"
+      "s=gst-sip-agent\r\n"
+      "c=IN %s %s\r\n"
+      "t=0 0\r\n"
+      "m=audio %d RTP/AVP",
+      session_id, session_version, ip, local_address, ip, local_address,
+      local_port);
+  for (i = 0; i < codecs->len; i++)
+    g_string_append_printf (
+        s, " %d", ((GstSipCodec *) g_ptr_array_index (codecs, i))->pt);
+  if (telephone_event_pt >= 0)
+    g_string_append_printf (s, " %d", telephone_event_pt);
+  g_string_append (s, "\r\n");
+  for (i = 0; i < codecs->len; i++) {
+    const GstSipCodec *c = g_ptr_array_index (codecs, i);
+
+    g_string_append_printf (
+        s, "a=rtpmap:%d %s/%d\r\n", c->pt, c->encoding_name, c->clock_rate);
+  }
+  if (telephone_event_pt >= 0)
+    g_string_append_printf (s,
+        "a=rtpmap:%d telephone-event/8000\r\n"
+        "a=fmtp:%d 0-15\r\n",
+        telephone_event_pt, telephone_event_pt);
+  if (ptime > 0)
+    g_string_append_printf (s, "a=ptime:%d\r\n", ptime);
+  g_string_append (s, "a=sendrecv\r\n");
+  return g_string_free (s, FALSE);
+}

@@ -67,5 +67,14 @@ gchar *gst_sip_sdp_build_answer (const GstSipSdpOffer *offer,
     const gchar *local_address, gint local_port, guint64 session_id,
     guint64 session_version, gint ptime);
 
+/* PCMU, PCMA and G722 with their static payload types, as GstSipCodec */
+GPtrArray *gst_sip_sdp_offerable_codecs (void);
+/* An offer of @codecs (in preference order) and telephone-event (when
+ * @telephone_event_pt is not -1) on one sendrecv audio line. The answer to
+ * it is parsed with gst_sip_sdp_offer_parse() like any SDP. */
+gchar *gst_sip_sdp_build_offer (const GPtrArray *codecs,
+    gint telephone_event_pt, const gchar *local_address, gint local_port,
+    guint64 session_id, guint64 session_version, gint ptime);
+
 G_END_DECLS
 #endif

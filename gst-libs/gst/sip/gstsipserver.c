@@ -56,6 +56,7 @@ struct _GstSipServer
   GList *calls;
   guint active;
   gboolean draining;
+  gboolean drained; /* "drained" was emitted */
   gboolean stopping;
   GSource *drain_timer;
 };
@@ -221,7 +222,10 @@ emit_drained_if_done (GstSipServer *self)
   gboolean drained;
 
   GST_OBJECT_LOCK (self);
-  drained = self->draining && self->active == 0;
+  /* once: a handler may drain from "call-ended", inside a teardown */
+  drained = self->draining && self->active == 0 && !self->drained;
+  if (drained)
+    self->drained = TRUE;
   GST_OBJECT_UNLOCK (self);
   if (drained)
     g_signal_emit (self, signals[SIGNAL_DRAINED], 0);
@@ -647,7 +651,10 @@ build_call (gpointer data, gpointer user_data)
     end = TRUE;
   }
   if (pipeline == NULL) {
-    gst_sip_call_reject (sc->call, 500, "Server Internal Error", 0);
+    if (gst_sip_call_is_outgoing (sc->call))
+      gst_sip_call_hangup (sc->call);
+    else
+      gst_sip_call_reject (sc->call, 500, "Server Internal Error", 0);
     end = TRUE;
   }
   if (pipeline)
@@ -714,6 +721,37 @@ route (GstSipServerConfig *config, GstSipCall *call, gchar **did)
   return office;
 }
 
+/* A call the server takes on (one it answers, or one it places), counted
+ * in max-calls; returns a reference for the builder. */
+static ServerCall *
+add_call (GstSipServer *self, GstSipCall *call, GstSipServerConfig *config,
+    const GstSipOfficeConfig *office, const gchar *did)
+{
+  ServerCall *sc = g_new0 (ServerCall, 1);
+
+  sc->refcount = 1;
+  g_mutex_init (&sc->lock);
+  sc->server = gst_object_ref (self);
+  sc->call = gst_object_ref (call);
+  sc->call_id = g_strdup (gst_sip_call_get_call_id (call));
+  sc->config = gst_sip_server_config_ref (config);
+  sc->office = office;
+  sc->record = gst_sip_record_new (config->records, sc->call_id,
+      gst_sip_call_get_from (call), gst_sip_call_get_to (call), did,
+      office->name);
+  gst_sip_record_set_trunk (sc->record, gst_sip_call_get_trunk (call));
+  if (gst_sip_call_is_outgoing (call))
+    gst_sip_record_set_outbound (sc->record);
+  GST_OBJECT_LOCK (self);
+  self->calls = g_list_prepend (self->calls, sc);
+  self->active++;
+  GST_OBJECT_UNLOCK (self);
+  sc->state_handler = g_signal_connect_data (call, "state-changed",
+      G_CALLBACK (on_call_state_changed), server_call_ref (sc),
+      server_call_closure_notify, 0);
+  return server_call_ref (sc);
+}
+
 /* SIP thread */
 static void
 on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, gpointer data)
@@ -741,31 +779,14 @@ on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, gpointer data)
     reject (self, call, 503, "Service Unavailable", config->retry_after,
         "max-calls", config, did);
   } else {
-    sc = g_new0 (ServerCall, 1);
-    sc->refcount = 1;
-    g_mutex_init (&sc->lock);
-    sc->server = gst_object_ref (self);
-    sc->call = gst_object_ref (call);
-    sc->call_id = g_strdup (gst_sip_call_get_call_id (call));
-    sc->config = gst_sip_server_config_ref (config);
-    sc->office = office;
-    sc->record = gst_sip_record_new (config->records, sc->call_id,
-        gst_sip_call_get_from (call), gst_sip_call_get_to (call), did,
-        office->name);
-    gst_sip_record_set_trunk (sc->record, gst_sip_call_get_trunk (call));
-    GST_OBJECT_LOCK (self);
-    self->calls = g_list_prepend (self->calls, sc);
-    self->active++;
-    GST_OBJECT_UNLOCK (self);
-    sc->state_handler = g_signal_connect_data (call, "state-changed",
-        G_CALLBACK (on_call_state_changed), server_call_ref (sc),
-        server_call_closure_notify, 0);
-    GST_INFO_OBJECT (self, "call %s from %s to %s: office %s", sc->call_id,
-        gst_sip_call_get_from (call), did ? did : "?", office->name);
+    GST_INFO_OBJECT (self, "call %s from %s to %s: office %s",
+        gst_sip_call_get_call_id (call), gst_sip_call_get_from (call),
+        did ? did : "?", office->name);
+    sc = add_call (self, call, config, office, did);
     /* the caller hears ringing while the pipeline is built */
     gst_sip_call_respond (call, 180, "Ringing", NULL, NULL);
     gst_sip_record_save (sc->record);
-    g_thread_pool_push (self->builders, server_call_ref (sc), NULL);
+    g_thread_pool_push (self->builders, sc, NULL);
   }
   g_free (did);
   gst_sip_server_config_unref (config);
@@ -940,4 +961,92 @@ gst_sip_server_stop (GstSipServer *self)
     ;
   force_teardown (self);
   gst_sip_record_wait_saved ();
+}
+
+/* The host of a sip: URI is an IP address */
+static gboolean
+numeric_sip_uri (const gchar *uri)
+{
+  const gchar *at, *h;
+  gchar *host;
+  gboolean numeric;
+
+  if (!g_str_has_prefix (uri, "sip:"))
+    return FALSE;
+  at = strchr (uri, '@');
+  h = at ? at + 1 : uri + 4;
+  if (*h == '[')
+    host = g_strndup (h + 1, strcspn (h + 1, "]"));
+  else
+    host = g_strndup (h, strcspn (h, ":;?>"));
+  numeric = g_hostname_is_ip_address (host);
+  g_free (host);
+  return numeric;
+}
+
+gchar *
+gst_sip_server_dial (GstSipServer *self, const gchar *office_name,
+    const gchar *number, GError **error)
+{
+  GstSipServerConfig *config;
+  const GstSipOfficeConfig *office;
+  GstSipTrunk *trunk = NULL;
+  GstSipCall *call = NULL;
+  gchar *request_uri = NULL, *from = NULL, *route = NULL, *call_id = NULL;
+  gboolean draining, full;
+  ServerCall *sc;
+
+  g_return_val_if_fail (self->endpoint != NULL, NULL);
+  GST_OBJECT_LOCK (self);
+  config = gst_sip_server_config_ref (self->config);
+  draining = self->draining || self->stopping;
+  full = self->active >= config->max_calls;
+  GST_OBJECT_UNLOCK (self);
+
+  office = gst_sip_server_config_get_office (config, office_name);
+  if (office == NULL) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+        "no [office %s]", office_name);
+  } else if (draining || full) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_BUSY, "%s",
+        draining ? "the server is stopping" : "max-calls reached");
+  } else if (g_str_has_prefix (number, "sip:")) {
+    /* a SIP address, not through a trunk: sofia-sip would resolve a name
+     * (docs/architecture.md, "Trunks") */
+    if (!numeric_sip_uri (number)) {
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+          "%s: a sip: URI to dial directly needs a numeric host; numbers "
+          "go through the office's trunk",
+          number);
+    } else {
+      request_uri = g_strdup (number);
+      from = g_strdup_printf ("<sip:%s@%s>", office->dids[0], config->listen);
+    }
+  } else if (office->trunk == NULL ||
+      (trunk = gst_sip_server_get_trunk (self, office->trunk)) == NULL) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "office %s has no trunk to call %s through (trunk = NAME in its "
+        "[office] group)",
+        office->name, number);
+  } else {
+    gst_sip_trunk_outbound (
+        trunk, number, office->dids[0], &request_uri, &from, &route, error);
+  }
+
+  if (request_uri) {
+    call = gst_sip_call_new_outgoing (
+        self->endpoint, request_uri, from, route, trunk);
+    call_id = g_strdup (gst_sip_call_get_call_id (call));
+    GST_INFO_OBJECT (self, "call %s: office %s dials %s", call_id, office->name,
+        request_uri);
+    sc = add_call (self, call, config, office, number);
+    gst_sip_record_save (sc->record);
+    g_thread_pool_push (self->builders, sc, NULL);
+    gst_object_unref (call);
+  }
+  g_free (request_uri);
+  g_free (from);
+  g_free (route);
+  gst_sip_server_config_unref (config);
+  return call_id;
 }

@@ -52,6 +52,13 @@ void gst_sip_server_drain (GstSipServer *server);
  * the records to be written. */
 void gst_sip_server_stop (GstSipServer *server);
 guint gst_sip_server_get_active_calls (GstSipServer *server);
+/* Places a call from @office to @number (E.164, through the office's
+ * trunk; or a sip: URI with a numeric host, directly), with the office's
+ * pipeline and first number as caller ID. Returns the call's Call-ID (its
+ * record's call_id, and what "call-ended" names), or NULL with @error set.
+ * Thread-safe; after gst_sip_server_start(). */
+gchar *gst_sip_server_dial (GstSipServer *server, const gchar *office,
+    const gchar *number, GError **error);
 /* The running trunk of the configuration's [trunk @name], after start */
 GstSipTrunk *gst_sip_server_get_trunk (GstSipServer *server, const gchar *name);
 

@@ -172,7 +172,7 @@ struct _GstSipTrunk
   GstSipTrunkConfig *config;
   gchar *aor; /* sip:user@domain, in To and From of REGISTER */
   gchar *registrar; /* with ;transport= when not UDP */
-  gchar *route; /* "<next hop;lr>", once it is resolved */
+  gchar *route; /* "<next hop;lr>", once it is resolved; object lock */
   gchar *qualify_target;
   gchar *realm; /* of our inbound challenge */
   guint8 nonce_key[32];
@@ -475,6 +475,81 @@ digest_challenge_realm (
   return realm;
 }
 
+static void
+authenticate (GstSipTrunk *self, nua_handle_t *nh, const gchar *realm)
+{
+  /* sofia-sip splits "scheme:"realm":user:password" at the first ':' after
+   * the quoted realm and the user: the password is the rest */
+  gchar *credentials = g_strdup_printf ("Digest:\"%s\":%s:%s", realm,
+      self->config->username, self->config->password);
+
+  nua_authenticate (nh, NUTAG_AUTH (credentials), TAG_END ());
+  g_free (credentials);
+}
+
+gboolean
+gst_sip_trunk_answer_challenge (
+    GstSipTrunk *self, nua_handle_t *nh, gint status, const sip_t *sip)
+{
+  const GstSipTrunkConfig *c = self->config;
+  gboolean stale, ok = FALSE;
+  gchar *algorithm = NULL, *realm;
+
+  if (c->username == NULL || c->password == NULL || nh == NULL)
+    return FALSE;
+  realm = digest_challenge_realm (sip, status, &stale, &algorithm);
+  if (realm == NULL)
+    GST_WARNING_OBJECT (self, "cannot answer a %d: %s", status,
+        algorithm ? "only a digest algorithm other than MD5 is offered"
+                  : "no Digest challenge");
+  else if (c->realm && g_strcmp0 (c->realm, realm) != 0)
+    GST_WARNING_OBJECT (
+        self, "challenged for realm \"%s\", not \"%s\"", realm, c->realm);
+  else
+    ok = TRUE;
+  if (ok)
+    authenticate (self, nh, realm);
+  g_free (realm);
+  g_free (algorithm);
+  return ok;
+}
+
+gboolean
+gst_sip_trunk_outbound (GstSipTrunk *self, const gchar *number,
+    const gchar *caller_id, gchar **request_uri, gchar **from, gchar **route,
+    GError **error)
+{
+  const GstSipTrunkConfig *c = self->config;
+  const gchar *target = c->proxy ? c->proxy : c->registrar;
+  su_home_t home[1] = {SU_HOME_INIT (home)};
+  url_t *url;
+  gchar *domain, *carrier;
+  const gchar *user;
+
+  GST_OBJECT_LOCK (self);
+  *route = g_strdup (self->route);
+  GST_OBJECT_UNLOCK (self);
+  if (*route == NULL) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_WRITE,
+        "trunk %s has no address to send to yet (%s)", c->name,
+        target ? "its proxy or registrar is not resolved"
+               : "it has no proxy or registrar");
+    return FALSE;
+  }
+  /* the carrier's domain, as the registrar (else the proxy) names it */
+  url = url_make (home, c->registrar ? c->registrar : c->proxy);
+  carrier = g_strdup_printf ("%s%s%s", url->url_host, url->url_port ? ":" : "",
+      url->url_port ? url->url_port : "");
+  su_home_deinit (home);
+  domain = c->from_domain ? g_strdup (c->from_domain) : g_strdup (carrier);
+  user = c->from_user ? c->from_user : caller_id ? caller_id : c->username;
+  *request_uri = g_strdup_printf ("sip:%s@%s", number, carrier);
+  *from = g_strdup_printf ("<sip:%s@%s>", user ? user : "anonymous", domain);
+  g_free (carrier);
+  g_free (domain);
+  return TRUE;
+}
+
 static guint
 retry_after_of (const sip_t *sip)
 {
@@ -497,7 +572,7 @@ handle_register_response (
   }
   if ((status == 401 || status == 407) && sip) {
     gboolean stale;
-    gchar *algorithm, *realm, *credentials;
+    gchar *algorithm, *realm;
 
     realm = digest_challenge_realm (sip, status, &stale, &algorithm);
     if (realm == NULL) {
@@ -530,14 +605,8 @@ handle_register_response (
           "password?)",
           0);
     } else {
-      /* realm and password may hold ':' or '"': sofia-sip splits on the
-       * first ':' after the quoted realm, the password is the rest */
-      credentials = g_strdup_printf (
-          "Digest:\"%s\":%s:%s", realm, c->username, c->password);
       self->credentials_sent = TRUE;
-      nua_authenticate (
-          self->register_nh, NUTAG_AUTH (credentials), TAG_END ());
-      g_free (credentials);
+      authenticate (self, self->register_nh, realm);
     }
     g_free (realm);
     return;
@@ -655,8 +724,10 @@ hop_addresses (GObject *source, GAsyncResult *result, gpointer data)
           family == G_SOCKET_FAMILY_IPV6 ? "]" : "", h->port,
           self->config->transport);
       g_free (ip);
+      GST_OBJECT_LOCK (self);
       g_free (self->route);
       self->route = g_strdup_printf ("<%s;lr>", self->next_hop);
+      GST_OBJECT_UNLOCK (self);
       next_hop_ready (self, NULL);
     }
   }

@@ -117,6 +117,17 @@ gboolean gst_sip_trunk_owns_handle (
     GstSipTrunk *trunk, struct nua_handle_s *nh);
 void gst_sip_trunk_handle_event (GstSipTrunk *trunk, gint event, gint status,
     const gchar *phrase, struct nua_handle_s *nh, const struct sip_s *sip);
+/* Answers a 401/407 to a request on @nh with the trunk's credentials;
+ * FALSE when it cannot (no credentials, no MD5 challenge, another realm). */
+gboolean gst_sip_trunk_answer_challenge (GstSipTrunk *trunk,
+    struct nua_handle_s *nh, gint status, const struct sip_s *sip);
+/* For calls we place through the trunk: the Request-URI for @number
+ * ("sip:+19195550123@sip.example.com"), the From URI with @caller_id as
+ * user unless the trunk sets from-user, and the Route to the resolved next
+ * hop. FALSE, with @error set, while the next hop is not resolved. */
+gboolean gst_sip_trunk_outbound (GstSipTrunk *trunk, const gchar *number,
+    const gchar *caller_id, gchar **request_uri, gchar **from, gchar **route,
+    GError **error);
 /* NUA is going away: forget handles and timers */
 void gst_sip_trunk_detach (GstSipTrunk *trunk);
 

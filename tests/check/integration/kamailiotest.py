@@ -8,6 +8,7 @@ Everything it does is logged on stderr as lines the tests read:
   AUTHFAIL <user> <source ip>
   REGISTERED <user> <expires> <contact>
   ROUTED <did> -> <r-uri>
+  OUTBOUND <number> from <from user> as <auth user> -> <destination>
 Python standard library only."""
 
 import os
@@ -98,6 +99,23 @@ request_route {{
     }}
     if (is_method("INVITE")) {{
         $var(did) = $rU;
+        $var(out) = "";
+{outbound}
+        if ($var(out) != "") {{
+            $var(pass) = "";
+{passwords}
+            if (!pv_proxy_authenticate("$fd", "$var(pass)", "0")) {{
+                if ($au != $null) xlog("L_ALERT", "AUTHFAIL $au $si\n");
+                proxy_challenge("$fd", "1");
+                exit;
+            }}
+            consume_credentials();
+            record_route();
+            $du = $var(out);
+            xlog("L_ALERT", "OUTBOUND $rU from $fU as $au -> $du\n");
+            t_relay();
+            exit;
+        }}
 {dids}
         record_route();
         if (!lookup("location")) {{
@@ -118,12 +136,16 @@ class Kamailio:
 
     users: {username: password} the registrar accepts; dids: {number:
     username} the proxy delivers to that user's registered contact;
-    algorithm: the digest algorithm it challenges with."""
+    outbound: {number: sip URI} where calls from a registered user (after
+    proxy authentication) to that number go; algorithm: the digest
+    algorithm it challenges with."""
 
-    def __init__(self, users, dids=None, algorithm='MD5', min_expires=10, port=None):
+    def __init__(self, users, dids=None, algorithm='MD5', min_expires=10, port=None,
+                 outbound=None):
         st.require('kamailio')
         self.users = dict(users)
         self.dids = dict(dids or {})
+        self.outbound = dict(outbound or {})
         self.algorithm = algorithm
         self.min_expires = min_expires
         self.port = port or st.free_port('both')
@@ -140,10 +162,12 @@ class Kamailio:
                               for u, p in self.users.items())
         dids = '\n'.join('        if ($rU == "%s") $rU = "%s";' % (d, u)
                          for d, u in self.dids.items())
+        outbound = '\n'.join('        if ($rU == "%s") $var(out) = "%s";' % (n, u)
+                             for n, u in self.outbound.items())
         path = os.path.join(self.tmp, 'kamailio.cfg')
         with open(path, 'w') as f:
             f.write(CFG.format(port=self.port, modules=MODULES, passwords=passwords,
-                               dids=dids, algorithm=self.algorithm,
+                               dids=dids, outbound=outbound, algorithm=self.algorithm,
                                min_expires=self.min_expires))
         return path
 

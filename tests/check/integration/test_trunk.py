@@ -25,6 +25,9 @@ carrier does for a registered trunk.
   allow-list trunk takes its addresses, for its own office only.
 - example: examples/lawfirm.conf with its placeholder carriers: failed
   registrations, a down trunk, 403/401 by policy, a clean stop.
+- outbound: gst-sip-agent --dial through kamailio (proxy authentication)
+  to a SIPp phone (183 early media, then 200): the agent speaks and hangs
+  up; the record is outbound; a number nobody has fails with 404.
 - config: bad [trunk] groups exit 2 naming the file and line.
 
 Runs in a private network namespace (unshare -n): the example config
@@ -306,6 +309,95 @@ def test_example(res):
         res.check(rc == 0, 'and stops cleanly (exit 0)', 'exit %s' % rc)
 
 
+CALLBACK_SCRIPT = """[script]
+start = hello
+[state hello]
+say = Hello, this is Smith and Jones returning your call. Goodbye.
+next = hangup
+"""
+
+CALLBACK_CONFIG = """[server]
+listen = 127.0.0.1:{{port}}
+records = {{records}}
+rtp-port-min = {{rtp_min}}
+rtp-port-max = {{rtp_max}}
+
+[trunk raleigh]
+registrar = sip:localhost:{kport}
+username = raleigh
+password = s3cret
+
+[office raleigh]
+did = {raleigh}
+trunk = raleigh
+script = callback.ini
+"""
+
+CALLEE = '+19195550123'
+
+
+def test_outbound(res):
+    """gst-sip-agent --dial: through kamailio with proxy authentication, to a
+    SIPp phone that answers with early media first and says "hello"; the
+    agent speaks its script and hangs up."""
+    import speechtest as sp
+    tmp = sv.tempfile.mkdtemp(prefix='trunk-callee-')
+    pcm, _ = sp.caller_timeline(['Hello?'], rate=8000, first_wait=0.5, pause=1.0, tail=6.0)
+    pcap = os.path.join(tmp, 'callee.pcap')
+    st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
+    callee = st.Sipp('uas_answer_talk.xml', '127.0.0.1', 5060, keys={'pcap': pcap}, timeout=60)
+    with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'},
+                     outbound={CALLEE: 'sip:callee@127.0.0.1:%d' % callee.port}) as kam:
+        callee.start()
+        server = sv.Server(CALLBACK_CONFIG.format(kport=kam.port, raleigh=RALEIGH),
+                           files={'callback.ini': CALLBACK_SCRIPT},
+                           args=['--dial', CALLEE, '--office', 'raleigh'])
+        try:
+            server.start()
+            rc = server.wait(60)
+            out = server.output()
+            res.check(rc == 0 and 'the call to %s was answered' % CALLEE in out,
+                      'gst-sip-agent --dial %s --office raleigh: answered, exit 0' % CALLEE,
+                      'exit %s\n%s' % (rc, out))
+            sent = kam.lines('OUTBOUND')
+            res.check(sent and sent[0][0] == CALLEE and sent[0][2] == RALEIGH and
+                      sent[0][4] == 'raleigh',
+                      'kamailio took it after proxy authentication, caller ID %s' % RALEIGH,
+                      str(sent) + kam.output()[-1500:])
+            res.check(not kam.lines('AUTHFAIL'), 'credentials accepted', str(kam.lines('AUTHFAIL')))
+            r = callee.wait()
+            res.check(r.rc == 0, 'the phone got our INVITE, answered, heard our BYE',
+                      st.sipp_report(r))
+            recs = server.records_now()
+            rec = recs[0] if recs else {}
+            agent = ' '.join(t.get('text', '') for t in rec.get('turns', [])
+                             if t.get('role') == 'agent')
+            res.check(rec.get('direction') == 'outbound' and rec.get('to') == CALLEE and
+                      rec.get('office') == 'raleigh' and rec.get('trunk') == 'raleigh' and
+                      rec.get('answer') and rec.get('end_reason') == 'local-hangup',
+                      'record: outbound, to %s, office and trunk raleigh, answered, '
+                      'local-hangup' % CALLEE, str(rec))
+            res.check('returning your call' in agent.lower(),
+                      'the agent said its script to the callee', agent or str(rec))
+        finally:
+            server.cleanup()
+            sv.shutil.rmtree(tmp, ignore_errors=True)
+
+        # a number the carrier cannot reach: 404 through the proxy
+        with sv.Server(CALLBACK_CONFIG.format(kport=kam.port, raleigh=RALEIGH),
+                       files={'callback.ini': CALLBACK_SCRIPT},
+                       args=['--dial', '+19195550999', '--office', 'raleigh']) as server:
+            rc = server.wait(30)
+            out = server.output()
+            res.check(rc == 1 and 'failed: 404 (not-found)' in out,
+                      'a number nobody answers: "failed: 404 (not-found)", exit 1',
+                      'exit %s\n%s' % (rc, out))
+            rec = (server.records_now() or [{}])[0]
+            res.check(rec.get('direction') == 'outbound' and rec.get('end_reason') == 'not-found'
+                      and rec.get('sip_status') == 404 and not rec.get('answer'),
+                      'its record: not-found, 404, never answered', str(rec))
+
+
 def check_config(text):
     d = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'trunkconf-%d' % os.getpid())
     os.makedirs(d, exist_ok=True)
@@ -356,7 +448,7 @@ def main():
     res = st.Results('test_trunk')
     tests = {'config': test_config, 'register': test_register, 'wrongpass': test_wrong_password,
              'sha256': test_sha256, 'policy': test_policy, 'down': test_down_and_back,
-             'auth': test_inbound_auth, 'example': test_example}
+             'auth': test_inbound_auth, 'example': test_example, 'outbound': test_outbound}
     for name in sys.argv[1:] or list(tests):
         st.log('== %s' % name)
         tests[name](res)
