@@ -1,0 +1,248 @@
+/* gst-sip-agent
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * sipbin's dial action, with a second sipbin in the same process as the
+ * phone we call: a real INVITE/200/ACK/BYE exchange through sofia-sip on
+ * 127.0.0.1, media both ways, and the refusals (no common codec, a host
+ * name, nobody listening).
+ */
+#include <gst/check/gstcheck.h>
+#include <gio/gio.h>
+
+static guint16
+free_udp_port (void)
+{
+  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, NULL);
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *sa = g_inet_socket_address_new (lo, 0), *bound;
+  guint16 port;
+
+  fail_unless (g_socket_bind (s, sa, TRUE, NULL));
+  bound = g_socket_get_local_address (s, NULL);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_object_unref (bound);
+  g_object_unref (sa);
+  g_object_unref (lo);
+  g_object_unref (s);
+  return port;
+}
+
+static GstElement *
+start (const gchar *user, guint16 port, const gchar *inside)
+{
+  gchar *line = g_strdup_printf (
+      "sipbin.( name=sb local-uri=sip:%s@127.0.0.1:%u rtp-port-min=%u "
+      "rtp-port-max=%u %s )",
+      user, port, 30000 + (port % 1000) * 20, 30019 + (port % 1000) * 20,
+      inside);
+  GError *err = NULL;
+  GstElement *bin = gst_parse_launch (line, &err);
+  GstElement *pipeline = gst_pipeline_new (user);
+
+  fail_unless (bin != NULL, "%s: %s", line, err ? err->message : "");
+  g_free (line);
+  gst_bin_add (GST_BIN (pipeline), bin);
+  /* as gst-launch-1.0 does: PAUSED (live: no preroll), then PLAYING */
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_NO_PREROLL);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  return pipeline;
+}
+
+static void
+stop (GstElement *pipeline)
+{
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+}
+
+static GstElement *
+sipbin_of (GstElement *pipeline)
+{
+  return gst_bin_get_by_name (GST_BIN (pipeline), "sb");
+}
+
+/* emits dial and waits for the promise: the sip-dial-result */
+static GstStructure *
+dial (GstElement *pipeline, const gchar *uri, gboolean *started)
+{
+  GstElement *sb = sipbin_of (pipeline);
+  GstPromise *promise = gst_promise_new ();
+  GstStructure *result;
+
+  g_signal_emit_by_name (sb, "dial", uri, promise, started);
+  fail_unless (gst_promise_wait (promise) == GST_PROMISE_RESULT_REPLIED);
+  result = gst_structure_copy (gst_promise_get_reply (promise));
+  gst_promise_unref (promise);
+  gst_object_unref (sb);
+  return result;
+}
+
+/* the next sip-call message with state @state on @pipeline's bus */
+static gboolean
+wait_call_state (GstElement *pipeline, const gchar *state, guint seconds)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  gint64 deadline = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  gboolean found = FALSE;
+
+  while (!found && g_get_monotonic_time () < deadline) {
+    GstMessage *m = gst_bus_timed_pop_filtered (
+        bus, 100 * GST_MSECOND, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR);
+    const GstStructure *s;
+
+    if (m == NULL)
+      continue;
+    s = gst_message_get_structure (m);
+    fail_if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR, "error on the bus");
+    if (gst_structure_has_name (s, "sip-call") &&
+        g_strcmp0 (gst_structure_get_string (s, "state"), state) == 0)
+      found = TRUE;
+    gst_message_unref (m);
+  }
+  gst_object_unref (bus);
+  return found;
+}
+
+static guint64
+packets_received (GstElement *pipeline)
+{
+  GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  GstStructure *stats = NULL;
+  guint64 n = 0;
+
+  g_object_get (src, "stats", &stats, NULL);
+  gst_structure_get_uint64 (stats, "packets-received", &n);
+  gst_structure_free (stats);
+  gst_object_unref (src);
+  return n;
+}
+
+#define ECHO "sipsrc name=src ! rtppcmudepay ! rtppcmupay ! sipsink"
+/* A tone to the far end, and what comes back into a fakesink that must
+ * not wait for a preroll buffer: nothing comes before the call is up, and
+ * a sink waiting would keep the bin, and the tone, in PAUSED. */
+#define TALKER \
+  "audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=8000,channels=1 " \
+  "! mulawenc ! rtppcmupay ! sipsink name=sink sipsrc name=src ! " \
+  "rtppcmudepay ! fakesink sync=false async=false"
+
+GST_START_TEST (test_dial_answered)
+{
+  guint16 callee_port = free_udp_port (), caller_port = free_udp_port ();
+  GstElement *callee = start ("phone", callee_port, ECHO);
+  GstElement *caller = start ("agent", caller_port, TALKER);
+  GstStructure *r;
+  gboolean started = FALSE, answered = FALSE;
+  gchar *uri = g_strdup_printf ("sip:phone@127.0.0.1:%u", callee_port);
+  gint status = 0;
+  guint64 n;
+  gint i;
+
+  r = dial (caller, uri, &started);
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  fail_unless (gst_structure_get_int (r, "status", &status));
+  fail_unless (answered, "not answered: %" GST_PTR_FORMAT, r);
+  fail_unless_equals_int (status, 200);
+  fail_unless (g_str_has_suffix (
+      gst_structure_get_string (r, "call-id"), "@gst-sip-agent"));
+  gst_structure_free (r);
+  fail_unless (wait_call_state (caller, "answered", 5));
+
+  /* our tone comes back from the phone's echo */
+  for (i = 0; i < 50 && (n = packets_received (caller)) < 20; i++)
+    g_usleep (100 * 1000);
+  fail_unless (n >= 20, "only %" G_GUINT64_FORMAT " packets came back", n);
+
+  /* a second dial while the call is up is refused */
+  r = dial (caller, uri, &started);
+  fail_if (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  fail_if (answered);
+  gst_structure_free (r);
+
+  /* our hangup reaches the phone as BYE */
+  g_signal_emit_by_name (sipbin_of (caller), "hangup");
+  fail_unless (wait_call_state (callee, "ended", 10));
+  g_free (uri);
+  stop (caller);
+  stop (callee);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_dial_refused)
+{
+  guint16 callee_port = free_udp_port (), caller_port = free_udp_port ();
+  GstElement *callee = start ("phone", callee_port, ECHO);
+  /* we offer PCMA only; the phone takes PCMU only */
+  GstElement *caller = start (
+      "agent", caller_port, "sipsrc ! rtppcmadepay ! rtppcmapay ! sipsink");
+  GstStructure *r;
+  gboolean started, answered = TRUE;
+  gchar *uri = g_strdup_printf ("sip:phone@127.0.0.1:%u", callee_port);
+  gint status = 0;
+
+  r = dial (caller, uri, &started);
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  fail_unless (gst_structure_get_int (r, "status", &status));
+  fail_if (answered);
+  fail_unless_equals_int (status, 488);
+  gst_structure_free (r);
+
+  /* names are not resolved by sipbin */
+  r = dial (caller, "sip:phone@example.com", &started);
+  fail_if (started);
+  fail_unless (gst_structure_get_int (r, "status", &status));
+  fail_unless_equals_int (status, 0);
+  gst_structure_free (r);
+
+  g_free (uri);
+  stop (caller);
+  stop (callee);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_dial_nobody)
+{
+  guint16 caller_port = free_udp_port ();
+  GstElement *caller = start ("agent", caller_port, ECHO);
+  gchar *uri = g_strdup_printf ("sip:phone@127.0.0.1:%u", free_udp_port ());
+  GstStructure *r;
+  gboolean started, answered = TRUE;
+  gint status = 0;
+
+  /* nobody on that port: ICMP port unreachable, a transport error */
+  r = dial (caller, uri, &started);
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  fail_unless (gst_structure_get_int (r, "status", &status));
+  fail_if (answered);
+  fail_unless (status >= 400, "status %d", status);
+  gst_structure_free (r);
+  g_free (uri);
+  stop (caller);
+}
+
+GST_END_TEST;
+
+static Suite *
+sipbin_suite (void)
+{
+  Suite *s = suite_create ("sipbin");
+  TCase *tc = tcase_create ("dial");
+
+  tcase_set_timeout (tc, 120);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_dial_answered);
+  tcase_add_test (tc, test_dial_refused);
+  tcase_add_test (tc, test_dial_nobody);
+  return s;
+}
+
+GST_CHECK_MAIN (sipbin);
