@@ -50,6 +50,10 @@ struct _GstSttBackendConfig
   /* Backend specific settings (model paths ...), from the element's
    * properties; NULL-terminated key/value list. */
   const gchar *const *options;
+  /* Engines that load models per instance (pocketsphinx) keep up to this
+   * many closed instances of the same configuration, process-wide, for
+   * the next open (0: free at close). */
+  guint max_idle;
 };
 
 typedef struct
@@ -75,7 +79,18 @@ typedef struct
   /* How long the backend holds audio before it reports, for the latency
    * query. */
   GstClockTime (*latency) (GstSttBackend *backend);
+  /* Back to its initial state and to the backend's pool of idle instances
+   * (or freed, when config->max_idle of them are idle already). */
   void (*close) (GstSttBackend *backend);
+
+  /* Optional, for backends that keep idle instances. Loads instances of
+   * this configuration until n are idle (and keeps at least n idle from
+   * then on); returns how many are idle, or -1 with error set. Blocks:
+   * about a quarter of a second of CPU per pocketsphinx decoder. */
+  gint (*preload) (const GstSttBackendConfig *config, guint n, GError **error);
+  /* Optional: counters of this configuration's pool ("loaded", "reused",
+   * "freed", "idle", "in-use", all guint). */
+  GstStructure *(*pool_stats) (const GstSttBackendConfig *config);
 } GstSttBackendClass;
 
 /* Each backend defines one; NULL-terminated list of those built. */

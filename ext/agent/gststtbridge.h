@@ -30,6 +30,8 @@ struct _GstSttBridge
   guint hint_hangover_ms;
   guint min_barge_in_ms;
   gdouble band_fill_db;
+  guint pool_size;
+  gint decode_nice;
 
   /* from READY to NULL */
   const GstSttBackendClass *backend_class;
@@ -63,6 +65,9 @@ struct _GstSttBridge
   gboolean caps_sent;
   gboolean needs_priming;
   gsize settle_left; /* samples before the detector has settled */
+  GThread *niced_thread; /* the thread whose priority we lowered */
+  gint niced_tid;
+  gint niced_from;
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sttbridge);

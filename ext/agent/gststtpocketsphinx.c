@@ -15,6 +15,13 @@
  * through a generic language model is where pocketsphinx goes wrong; a
  * grammar of the few answers a state expects is how IVRs reach usable
  * accuracy with it.
+ *
+ * Decoders are pooled. ps_init() costs about a quarter of a second of CPU
+ * and ~95 MB (language model, dictionary, acoustic model), and the 5prealpha
+ * API cannot share any of it between decoders (docs/architecture.md), so a
+ * closed backend puts its decoder back, rewound to how ps_init() left it,
+ * for the next open of the same configuration. The pool's key is every
+ * argument the decoder was configured with.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -38,11 +45,35 @@ GST_DEBUG_CATEGORY_STATIC (stt_pocketsphinx_debug);
 #define HINTS_SEARCH "hints"
 #define CMN_LEN 13 /* cepstra of the en-us model (feat.params -ceplen) */
 
-struct _GstSttBackend
+typedef struct _PsPool PsPool;
+
+/* One loaded decoder and what was read from it after ps_init(). */
+typedef struct
 {
   ps_decoder_t *ps;
-  GstSttListener listener;
   gchar *lm_search;
+  mfcc_t initial_cmn[CMN_LEN];
+  PsPool *pool;
+} PsDecoder;
+
+/* The decoders of one configuration. Lives as long as the process. */
+struct _PsPool
+{
+  gchar *key; /* the decoder's arguments */
+  GQueue idle; /* PsDecoder, the most recently returned first */
+  guint floor; /* preloaded: at least this many stay idle */
+  guint loaded, reused, freed, in_use;
+};
+
+static GMutex pools_lock;
+static GHashTable *pools; /* key -> PsPool, pools_lock */
+
+struct _GstSttBackend
+{
+  PsDecoder *dec;
+  ps_decoder_t *ps; /* dec->ps */
+  guint max_idle;
+  GstSttListener listener;
 
   guint hangover_samples;
   guint hint_hangover_samples;
@@ -56,8 +87,6 @@ struct _GstSttBackend
   guint64 silence_start; /* where the VAD last went quiet */
   guint64 last_interim;
   gchar *interim;
-
-  mfcc_t initial_cmn[CMN_LEN];
 
   gchar **hints; /* normalized, in-dictionary phrases */
   gboolean hints_closed;
@@ -81,90 +110,294 @@ option (const GstSttBackendConfig *config, const gchar *key)
   return NULL;
 }
 
-static GstSttBackend *
-ps_backend_open (const GstSttBackendConfig *config,
-    const GstSttListener *listener, GError **error)
+/* ---- the decoder pool ---- */
+
+enum
 {
-  GstSttBackend *self;
+  ARG_HMM,
+  ARG_LM,
+  ARG_DICT,
+  ARG_SAMPRATE,
+  ARG_VAD_POSTSPEECH,
+  N_ARGS
+};
+
+static const gchar *const arg_names[N_ARGS] = {
+    "-hmm", "-lm", "-dict", "-samprate", "-vad_postspeech"};
+
+/* The VAD's post-speech window: the shorter hangover, counted on from
+ * there by the backend itself. */
+static guint
+vad_postspeech_ms (const GstSttBackendConfig *config)
+{
+  guint short_ms = config->hangover_ms;
+
+  if (config->hint_hangover_ms > 0 && config->hint_hangover_ms < short_ms)
+    short_ms = config->hint_hangover_ms;
+  return MAX (short_ms, VAD_POSTSPEECH_MIN_MS);
+}
+
+/* Everything a decoder is configured with, in arg_names order. */
+static gboolean
+decoder_args (
+    const GstSttBackendConfig *config, gchar *args[N_ARGS], GError **error)
+{
   const gchar *model_dir = option (config, "model-dir");
   const gchar *hmm = option (config, "hmm");
   const gchar *lm = option (config, "lm");
   const gchar *dict = option (config, "dict");
-  gchar *hmm_path, *lm_path, *dict_path, *postspeech, *samprate;
-  cmd_ln_t *ps_config;
-  guint short_ms;
+  guint i;
 
   if (model_dir == NULL)
     model_dir = POCKETSPHINX_MODEL_DIR;
-  hmm_path = hmm ? g_strdup (hmm) : g_build_filename (model_dir, "en-us", NULL);
-  lm_path =
+  args[ARG_HMM] =
+      hmm ? g_strdup (hmm) : g_build_filename (model_dir, "en-us", NULL);
+  args[ARG_LM] =
       lm ? g_strdup (lm) : g_build_filename (model_dir, "en-us.lm.bin", NULL);
-  dict_path = dict ? g_strdup (dict)
-                   : g_build_filename (model_dir, "cmudict-en-us.dict", NULL);
+  args[ARG_DICT] = dict
+      ? g_strdup (dict)
+      : g_build_filename (model_dir, "cmudict-en-us.dict", NULL);
+  args[ARG_SAMPRATE] = g_strdup_printf ("%d", PS_RATE);
+  args[ARG_VAD_POSTSPEECH] =
+      g_strdup_printf ("%u", vad_postspeech_ms (config) / 10);
 
   /* cmd_ln_init() and ps_init() only print why they fail; check the files
    * so that the error can say which one is missing. */
-  if (!g_file_test (hmm_path, G_FILE_TEST_IS_DIR) ||
-      !g_file_test (lm_path, G_FILE_TEST_IS_REGULAR) ||
-      !g_file_test (dict_path, G_FILE_TEST_IS_REGULAR)) {
+  if (!g_file_test (args[ARG_HMM], G_FILE_TEST_IS_DIR) ||
+      !g_file_test (args[ARG_LM], G_FILE_TEST_IS_REGULAR) ||
+      !g_file_test (args[ARG_DICT], G_FILE_TEST_IS_REGULAR)) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
         "pocketsphinx model not found: need the acoustic model directory "
         "%s, the language model %s and the dictionary %s (Debian package "
         "pocketsphinx-en-us)",
-        hmm_path, lm_path, dict_path);
-    g_free (hmm_path);
-    g_free (lm_path);
-    g_free (dict_path);
-    return NULL;
+        args[ARG_HMM], args[ARG_LM], args[ARG_DICT]);
+    for (i = 0; i < N_ARGS; i++)
+      g_clear_pointer (&args[i], g_free);
+    return FALSE;
   }
+  return TRUE;
+}
 
-  short_ms = config->hangover_ms;
-  if (config->hint_hangover_ms > 0 && config->hint_hangover_ms < short_ms)
-    short_ms = config->hint_hangover_ms;
-  short_ms = MAX (short_ms, VAD_POSTSPEECH_MIN_MS);
-  postspeech = g_strdup_printf ("%u", short_ms / 10);
-  samprate = g_strdup_printf ("%d", PS_RATE);
+static gchar *
+args_key (gchar *args[N_ARGS])
+{
+  GString *key = g_string_new (NULL);
+  guint i;
 
-  ps_config = cmd_ln_init (NULL, ps_args (), TRUE, "-hmm", hmm_path, "-lm",
-      lm_path, "-dict", dict_path, "-samprate", samprate, "-vad_postspeech",
-      postspeech, "-logfn", "/dev/null", NULL);
-  g_free (postspeech);
-  g_free (samprate);
-  g_free (hmm_path);
-  g_free (lm_path);
-  g_free (dict_path);
+  for (i = 0; i < N_ARGS; i++)
+    g_string_append_printf (key, "%s %s\n", arg_names[i], args[i]);
+  return g_string_free (key, FALSE);
+}
+
+static void
+args_clear (gchar *args[N_ARGS])
+{
+  guint i;
+
+  for (i = 0; i < N_ARGS; i++)
+    g_clear_pointer (&args[i], g_free);
+}
+
+/* The pool of this configuration, created on first use. pools_lock held. */
+static PsPool *
+pool_lookup (const gchar *key)
+{
+  PsPool *pool;
+
+  if (pools == NULL)
+    pools = g_hash_table_new (g_str_hash, g_str_equal);
+  pool = g_hash_table_lookup (pools, key);
+  if (pool == NULL) {
+    pool = g_new0 (PsPool, 1);
+    pool->key = g_strdup (key);
+    g_queue_init (&pool->idle);
+    g_hash_table_insert (pools, pool->key, pool);
+  }
+  return pool;
+}
+
+static PsPool *
+pool_for_args (gchar *args[N_ARGS])
+{
+  gchar *key = args_key (args);
+  PsPool *pool;
+
+  g_mutex_lock (&pools_lock);
+  pool = pool_lookup (key);
+  g_mutex_unlock (&pools_lock);
+  g_free (key);
+  return pool;
+}
+
+static void
+decoder_free (PsDecoder *dec)
+{
+  ps_free (dec->ps);
+  g_free (dec->lm_search);
+  g_free (dec);
+}
+
+/* ps_init(): slow, called without the lock. */
+static PsDecoder *
+decoder_load (gchar *args[N_ARGS], PsPool *pool, GError **error)
+{
+  PsDecoder *dec;
+  cmd_ln_t *ps_config;
+  gint64 t0 = g_get_monotonic_time ();
+
+  G_STATIC_ASSERT (N_ARGS == 5);
+  ps_config = cmd_ln_init (NULL, ps_args (), TRUE, arg_names[0], args[0],
+      arg_names[1], args[1], arg_names[2], args[2], arg_names[3], args[3],
+      arg_names[4], args[4], NULL);
   if (ps_config == NULL) {
     g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
         "pocketsphinx rejected its configuration");
     return NULL;
   }
-
-  self = g_new0 (GstSttBackend, 1);
-  self->ps = ps_init (ps_config);
+  dec = g_new0 (PsDecoder, 1);
+  dec->pool = pool;
+  dec->ps = ps_init (ps_config);
   cmd_ln_free_r (ps_config);
-  if (self->ps == NULL) {
+  if (dec->ps == NULL) {
     g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_INIT,
         "pocketsphinx could not load its model");
-    g_free (self);
+    g_free (dec);
     return NULL;
   }
-  self->listener = *listener;
-  self->lm_search = g_strdup (ps_get_search (self->ps));
-  if (feat_cepsize (ps_get_feat (self->ps)) != CMN_LEN) {
+  if (feat_cepsize (ps_get_feat (dec->ps)) != CMN_LEN) {
     g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
         "pocketsphinx model has %d cepstra, expected %d",
-        feat_cepsize (ps_get_feat (self->ps)), CMN_LEN);
-    ps_free (self->ps);
-    g_free (self->lm_search);
-    g_free (self);
+        feat_cepsize (ps_get_feat (dec->ps)), CMN_LEN);
+    decoder_free (dec);
     return NULL;
   }
-  cmn_live_get (ps_get_feat (self->ps)->cmn_struct, self->initial_cmn);
+  dec->lm_search = g_strdup (ps_get_search (dec->ps));
+  cmn_live_get (ps_get_feat (dec->ps)->cmn_struct, dec->initial_cmn);
+  GST_DEBUG ("loaded a decoder in %" G_GINT64_FORMAT " ms, search %s",
+      (g_get_monotonic_time () - t0) / 1000, dec->lm_search);
+  return dec;
+}
+
+/* Back to what ps_init() left: the language model search (the grammar of
+ * the hints is dropped), the model's initial cepstral mean, and a new
+ * stream, which resets the front end's noise estimate (the VAD's floor).
+ * What stays is what no caller leaves a trace in: the models, the
+ * dictionary (no words are ever added), and the language model's score
+ * caches, which only make lookups faster. No speaker adaptation (MLLR)
+ * and no AGC are configured. The utterance has ended. */
+static void
+decoder_rewind (PsDecoder *dec)
+{
+  const gchar *search = ps_get_search (dec->ps);
+
+  if (g_strcmp0 (search, dec->lm_search) != 0)
+    ps_set_search (dec->ps, dec->lm_search);
+  /* -1 when no hints were ever set */
+  ps_unset_search (dec->ps, HINTS_SEARCH);
+  cmn_live_set (ps_get_feat (dec->ps)->cmn_struct, dec->initial_cmn);
+  ps_start_stream (dec->ps);
+}
+
+static PsDecoder *
+decoder_take (gchar *args[N_ARGS], GError **error)
+{
+  PsPool *pool = pool_for_args (args);
+  PsDecoder *dec;
+
+  g_mutex_lock (&pools_lock);
+  dec = g_queue_pop_head (&pool->idle);
+  if (dec) {
+    pool->reused++;
+    pool->in_use++;
+  }
+  g_mutex_unlock (&pools_lock);
+  if (dec) {
+    GST_DEBUG ("reusing an idle decoder");
+    return dec;
+  }
+  dec = decoder_load (args, pool, error);
+  if (dec) {
+    g_mutex_lock (&pools_lock);
+    pool->loaded++;
+    pool->in_use++;
+    g_mutex_unlock (&pools_lock);
+  }
+  return dec;
+}
+
+static void
+decoder_give_back (PsDecoder *dec, guint max_idle)
+{
+  PsPool *pool = dec->pool;
+  gboolean keep;
+
+  decoder_rewind (dec);
+  g_mutex_lock (&pools_lock);
+  pool->in_use--;
+  keep = g_queue_get_length (&pool->idle) < MAX (max_idle, pool->floor);
+  if (keep)
+    g_queue_push_head (&pool->idle, dec);
+  else
+    pool->freed++;
+  g_mutex_unlock (&pools_lock);
+  if (!keep)
+    decoder_free (dec);
+  GST_DEBUG ("decoder %s", keep ? "idle for the next open" : "freed");
+}
+
+static gint
+pool_preload (gchar *args[N_ARGS], guint n, GError **error)
+{
+  PsPool *pool = pool_for_args (args);
+  guint idle;
+
+  for (;;) {
+    PsDecoder *dec;
+
+    g_mutex_lock (&pools_lock);
+    pool->floor = MAX (pool->floor, n);
+    idle = g_queue_get_length (&pool->idle);
+    g_mutex_unlock (&pools_lock);
+    if (idle >= n)
+      return idle;
+    dec = decoder_load (args, pool, error);
+    if (dec == NULL)
+      return -1;
+    g_mutex_lock (&pools_lock);
+    pool->loaded++;
+    g_queue_push_tail (&pool->idle, dec);
+    g_mutex_unlock (&pools_lock);
+  }
+}
+
+/* ---- the backend ---- */
+
+static GstSttBackend *
+ps_backend_open (const GstSttBackendConfig *config,
+    const GstSttListener *listener, GError **error)
+{
+  GstSttBackend *self;
+  gchar *args[N_ARGS] = {NULL};
+  PsDecoder *dec;
+  guint short_ms = vad_postspeech_ms (config);
+
+  if (!decoder_args (config, args, error))
+    return NULL;
+  dec = decoder_take (args, error);
+  args_clear (args);
+  if (dec == NULL)
+    return NULL;
+
+  self = g_new0 (GstSttBackend, 1);
+  self->dec = dec;
+  self->ps = dec->ps;
+  self->max_idle = config->max_idle;
+  self->listener = *listener;
   self->hangover_samples = config->hangover_ms * (PS_RATE / 1000);
   self->hint_hangover_samples = config->hint_hangover_ms * (PS_RATE / 1000);
   self->vad_postspeech_samples = short_ms * (PS_RATE / 1000);
   GST_DEBUG ("pocketsphinx ready, search %s, VAD post-speech %u ms",
-      self->lm_search, short_ms);
+      dec->lm_search, short_ms);
   return self;
 }
 
@@ -172,7 +405,7 @@ static void
 start_utterance (GstSttBackend *self)
 {
   if (self->hints_changed) {
-    const gchar *search = self->lm_search;
+    const gchar *search = self->dec->lm_search;
 
     if (self->hints_closed && self->hints && self->hints[0]) {
       GString *jsgf = g_string_new ("#JSGF V1.0;\ngrammar hints;\n"
@@ -437,7 +670,7 @@ ps_backend_reset (GstSttBackend *self)
   end_utterance (self, FALSE);
   self->in_speech = FALSE;
   self->position = 0;
-  cmn_live_set (ps_get_feat (self->ps)->cmn_struct, self->initial_cmn);
+  cmn_live_set (ps_get_feat (self->ps)->cmn_struct, self->dec->initial_cmn);
 }
 
 static GstClockTime
@@ -450,27 +683,71 @@ static void
 ps_backend_close (GstSttBackend *self)
 {
   end_utterance (self, FALSE);
-  ps_free (self->ps);
-  g_free (self->lm_search);
+  decoder_give_back (self->dec, self->max_idle);
   g_free (self->interim);
   g_strfreev (self->hints);
   g_free (self);
 }
 
-static GstSttBackend *
-ps_backend_open_once (const GstSttBackendConfig *config,
-    const GstSttListener *listener, GError **error)
+static void
+ensure_initialized (void)
 {
   static gsize initialized;
 
   if (g_once_init_enter (&initialized)) {
     GST_DEBUG_CATEGORY_INIT (
         stt_pocketsphinx_debug, "sttpocketsphinx", 0, "pocketsphinx backend");
-    /* pocketsphinx logs to stderr through a process-wide setting. */
+    /* pocketsphinx logs to stderr through a process-wide setting: off.
+     * Not with -logfn, which makes every ps_init() close and reopen the
+     * process's log file: two decoders loading at once on two threads
+     * closed the same FILE twice (heap corruption, found by
+     * test_pool_concurrent). */
     err_set_logfp (NULL);
     g_once_init_leave (&initialized, 1);
   }
+}
+
+static GstSttBackend *
+ps_backend_open_once (const GstSttBackendConfig *config,
+    const GstSttListener *listener, GError **error)
+{
+  ensure_initialized ();
   return ps_backend_open (config, listener, error);
+}
+
+static gint
+ps_backend_preload (const GstSttBackendConfig *config, guint n, GError **error)
+{
+  gchar *args[N_ARGS] = {NULL};
+  gint idle;
+
+  ensure_initialized ();
+  if (!decoder_args (config, args, error))
+    return -1;
+  idle = pool_preload (args, n, error);
+  args_clear (args);
+  return idle;
+}
+
+static GstStructure *
+ps_backend_pool_stats (const GstSttBackendConfig *config)
+{
+  gchar *args[N_ARGS] = {NULL};
+  GstStructure *s;
+  PsPool *pool;
+
+  ensure_initialized ();
+  if (!decoder_args (config, args, NULL))
+    return NULL;
+  pool = pool_for_args (args);
+  args_clear (args);
+  g_mutex_lock (&pools_lock);
+  s = gst_structure_new ("sttpocketsphinx-pool", "loaded", G_TYPE_UINT,
+      pool->loaded, "reused", G_TYPE_UINT, pool->reused, "freed", G_TYPE_UINT,
+      pool->freed, "idle", G_TYPE_UINT, g_queue_get_length (&pool->idle),
+      "in-use", G_TYPE_UINT, pool->in_use, NULL);
+  g_mutex_unlock (&pools_lock);
+  return s;
 }
 
 const GstSttBackendClass gst_stt_pocketsphinx_backend = {
@@ -483,4 +760,6 @@ const GstSttBackendClass gst_stt_pocketsphinx_backend = {
     .reset = ps_backend_reset,
     .latency = ps_backend_latency,
     .close = ps_backend_close,
+    .preload = ps_backend_preload,
+    .pool_stats = ps_backend_pool_stats,
 };

@@ -11,6 +11,12 @@
 #include <gst/check/gstharness.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#ifdef __linux__
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "gstagentevents.h"
 
@@ -666,6 +672,273 @@ GST_START_TEST (test_flush_drops_utterance)
 }
 GST_END_TEST;
 
+/* ---- the decoder pool ----
+ * Each test uses its own hint-hangover (the detector's window, part of the
+ * decoder's configuration), so its decoders have a pool of their own even
+ * when the tests share a process (CK_FORK=no). */
+
+static guint
+pool_stat (GstElement *stt, const gchar *field)
+{
+  GstStructure *s = NULL;
+  guint v = G_MAXUINT;
+
+  g_object_get (stt, "pool-stats", &s, NULL);
+  fail_unless (s != NULL, "no pool-stats");
+  fail_unless (gst_structure_get_uint (s, field, &v),
+      "no %s in %" GST_PTR_FORMAT, field, s);
+  gst_structure_free (s);
+  return v;
+}
+
+static GstElement *
+pool_element (const gchar *props)
+{
+  gchar *desc = g_strdup_printf ("sttbridge %s", props);
+  GstElement *stt = gst_parse_launch (desc, NULL);
+
+  fail_unless (stt != NULL);
+  g_free (desc);
+  return stt;
+}
+
+static gint64
+time_to_ready (GstElement *stt)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  fail_unless_equals_int (
+      gst_element_set_state (stt, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  return g_get_monotonic_time () - t0;
+}
+
+/* A second open with the same configuration takes the decoder the first
+ * one closed, instead of loading the model again. */
+GST_START_TEST (test_pool_reuses_decoder)
+{
+  const gchar *props = "hint-hangover=310 pool-size=2";
+  GstElement *a = pool_element (props), *b = pool_element (props);
+  GstElement *other = pool_element ("hint-hangover=320 pool-size=2");
+  gint64 first, second;
+
+  fail_unless_equals_int (pool_stat (a, "loaded"), 0);
+  first = time_to_ready (a);
+  fail_unless_equals_int (pool_stat (a, "loaded"), 1);
+  fail_unless_equals_int (pool_stat (a, "in-use"), 1);
+  gst_element_set_state (a, GST_STATE_NULL);
+  fail_unless_equals_int (pool_stat (a, "idle"), 1);
+  fail_unless_equals_int (pool_stat (a, "in-use"), 0);
+
+  second = time_to_ready (b);
+  fail_unless_equals_int (pool_stat (b, "loaded"), 1);
+  fail_unless_equals_int (pool_stat (b, "reused"), 1);
+  fail_unless_equals_int (pool_stat (b, "idle"), 0);
+  /* a different configuration is a different pool */
+  fail_unless_equals_int (pool_stat (other, "loaded"), 0);
+  g_print ("open: %" G_GINT64_FORMAT " us loading, %" G_GINT64_FORMAT
+           " us reusing\n",
+      first, second);
+  fail_unless (
+      second * 10 < first, "reuse took %" G_GINT64_FORMAT " us", second);
+
+  gst_element_set_state (b, GST_STATE_NULL);
+  fail_unless_equals_int (pool_stat (b, "idle"), 1);
+  gst_object_unref (a);
+  gst_object_unref (b);
+  gst_object_unref (other);
+}
+GST_END_TEST;
+
+/* A decoder that served a call with a grammar of hints comes back on the
+ * language model: the next caller's open answer is not forced into the
+ * previous caller's yes/no. */
+GST_START_TEST (test_pool_rewinds_hints)
+{
+  static const gchar *const yes_no[] = {"yes", "no", NULL};
+  const gchar *props = "hint-hangover=330 pool-size=2";
+  GBytes *yes = caller_audio ("kal", "yes", "mulaw");
+  GBytes *open_answer =
+      caller_audio ("slt", "i was in a car accident yesterday", "mulaw");
+  GBytes *no = caller_audio ("kal", "no", "mulaw");
+  GstElement *stt;
+  GstHarness *h;
+  GstClockTime ts = 0;
+  gchar *heard;
+
+  h = stt_harness (8000, props);
+  send_hints (h, yes_no, TRUE);
+  heard = recognize (h, 8000, yes, &ts);
+  fail_unless_equals_string (heard, "yes");
+  g_free (heard);
+  /* the grammar is the search in use when the call ends */
+  gst_harness_teardown (h);
+
+  h = stt_harness (8000, props);
+  stt = gst_harness_find_element (h, "sttbridge");
+  fail_unless_equals_int (pool_stat (stt, "reused"), 1);
+  ts = 0;
+  heard = recognize (h, 8000, open_answer, &ts);
+  g_print ("after a hinted call, the reused decoder heard '%s'\n", heard);
+  fail_unless (strstr (heard, "accident") != NULL, "heard '%s'", heard);
+  g_free (heard);
+  /* and a grammar can be set again on it */
+  send_hints (h, yes_no, TRUE);
+  heard = recognize (h, 8000, no, &ts);
+  fail_unless_equals_string (heard, "no");
+  g_free (heard);
+  gst_object_unref (stt);
+  gst_harness_teardown (h);
+  g_bytes_unref (yes);
+  g_bytes_unref (no);
+  g_bytes_unref (open_answer);
+}
+GST_END_TEST;
+
+/* pool-size bounds what stays idle; preloading loads ahead and keeps at
+ * least that many idle. */
+GST_START_TEST (test_pool_bound_and_preload)
+{
+  const gchar *props = "hint-hangover=340 pool-size=1";
+  GstElement *e[3];
+  gint i, idle = 0;
+
+  for (i = 0; i < 3; i++) {
+    e[i] = pool_element (props);
+    time_to_ready (e[i]);
+  }
+  fail_unless_equals_int (pool_stat (e[0], "loaded"), 3);
+  fail_unless_equals_int (pool_stat (e[0], "in-use"), 3);
+  for (i = 0; i < 3; i++)
+    gst_element_set_state (e[i], GST_STATE_NULL);
+  fail_unless_equals_int (pool_stat (e[0], "idle"), 1);
+  fail_unless_equals_int (pool_stat (e[0], "freed"), 2);
+  fail_unless_equals_int (pool_stat (e[0], "in-use"), 0);
+
+  /* preload on an element in NULL: loads two more */
+  g_signal_emit_by_name (e[0], "preload", 3, &idle);
+  fail_unless_equals_int (idle, 3);
+  fail_unless_equals_int (pool_stat (e[0], "loaded"), 5);
+  for (i = 0; i < 3; i++)
+    time_to_ready (e[i]);
+  fail_unless_equals_int (pool_stat (e[0], "loaded"), 5);
+  fail_unless_equals_int (pool_stat (e[0], "reused"), 3);
+  for (i = 0; i < 3; i++)
+    gst_element_set_state (e[i], GST_STATE_NULL);
+  /* the preloaded three stay, pool-size=1 notwithstanding */
+  fail_unless_equals_int (pool_stat (e[0], "idle"), 3);
+  fail_unless_equals_int (pool_stat (e[0], "freed"), 2);
+
+  /* pool-size=0: nothing kept beyond the preloaded floor of another
+   * configuration */
+  {
+    GstElement *none = pool_element ("hint-hangover=350 pool-size=0");
+
+    time_to_ready (none);
+    gst_element_set_state (none, GST_STATE_NULL);
+    fail_unless_equals_int (pool_stat (none, "idle"), 0);
+    fail_unless_equals_int (pool_stat (none, "freed"), 1);
+    gst_object_unref (none);
+  }
+  for (i = 0; i < 3; i++)
+    gst_object_unref (e[i]);
+}
+GST_END_TEST;
+
+#define POOL_THREADS 4
+#define POOL_ROUNDS 6
+
+static gpointer
+open_close_loop (gpointer data)
+{
+  gint i;
+
+  for (i = 0; i < POOL_ROUNDS; i++) {
+    GstElement *stt = pool_element ("hint-hangover=360 pool-size=2");
+
+    if (gst_element_set_state (stt, GST_STATE_READY) !=
+        GST_STATE_CHANGE_SUCCESS) {
+      gst_object_unref (stt);
+      return GINT_TO_POINTER (FALSE);
+    }
+    g_usleep (g_random_int_range (0, 20000));
+    gst_element_set_state (stt, GST_STATE_NULL);
+    gst_object_unref (stt);
+  }
+  return GINT_TO_POINTER (TRUE);
+}
+
+/* Calls open and close on many pipeline threads at once. */
+GST_START_TEST (test_pool_concurrent)
+{
+  GThread *threads[POOL_THREADS];
+  GstElement *stt;
+  GstHarness *h;
+  GBytes *audio = caller_audio ("slt", "please take a message", "mulaw");
+  GstClockTime ts = 0;
+  guint loaded, reused, freed, idle;
+  gchar *heard;
+  gint i;
+
+  for (i = 0; i < POOL_THREADS; i++)
+    threads[i] = g_thread_new ("open-close", open_close_loop, NULL);
+  for (i = 0; i < POOL_THREADS; i++)
+    fail_unless (g_thread_join (threads[i]), "an open failed");
+
+  stt = pool_element ("hint-hangover=360 pool-size=2");
+  loaded = pool_stat (stt, "loaded");
+  reused = pool_stat (stt, "reused");
+  freed = pool_stat (stt, "freed");
+  idle = pool_stat (stt, "idle");
+  g_print ("%d opens on %d threads: %u loaded, %u reused, %u freed, %u idle\n",
+      POOL_THREADS * POOL_ROUNDS, POOL_THREADS, loaded, reused, freed, idle);
+  fail_unless_equals_int (loaded + reused, POOL_THREADS * POOL_ROUNDS);
+  fail_unless_equals_int (pool_stat (stt, "in-use"), 0);
+  fail_unless (idle <= 2);
+  fail_unless_equals_int (loaded - freed, idle);
+  fail_unless (reused > 0);
+  gst_object_unref (stt);
+
+  /* and a decoder that went through all that still recognizes */
+  h = stt_harness (8000, "hint-hangover=360 pool-size=2");
+  heard = recognize (h, 8000, audio, &ts);
+  fail_unless (strstr (heard, "message") != NULL, "heard '%s'", heard);
+  g_free (heard);
+  gst_harness_teardown (h);
+  g_bytes_unref (audio);
+}
+GST_END_TEST;
+
+#ifdef __linux__
+static gint
+own_nice (void)
+{
+  errno = 0;
+  return getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid));
+}
+
+/* decode-nice lowers the priority of the thread that decodes (GstHarness
+ * pushes from this one) and gives it back when the element stops, since
+ * GStreamer reuses streaming threads. */
+GST_START_TEST (test_decode_nice)
+{
+  GstHarness *h;
+  gint before = own_nice ();
+
+  fail_unless (before < 7, "already at nice %d", before);
+  h = stt_harness (8000, "decode-nice=7");
+  fail_unless_equals_int (own_nice (), 7);
+  gst_element_set_state (h->element, GST_STATE_READY);
+  fail_unless_equals_int (own_nice (), before);
+  gst_harness_teardown (h);
+
+  /* 0: the thread is left alone */
+  h = stt_harness (8000, "decode-nice=0");
+  fail_unless_equals_int (own_nice (), before);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+#endif
+
 static Suite *
 sttbridge_suite (void)
 {
@@ -686,6 +959,13 @@ sttbridge_suite (void)
   tcase_add_test (tc, test_latency_includes_hangover);
   tcase_add_test (tc, test_missing_model_fails_cleanly);
   tcase_add_test (tc, test_flush_drops_utterance);
+  tcase_add_test (tc, test_pool_reuses_decoder);
+  tcase_add_test (tc, test_pool_rewinds_hints);
+  tcase_add_test (tc, test_pool_bound_and_preload);
+  tcase_add_test (tc, test_pool_concurrent);
+#ifdef __linux__
+  tcase_add_test (tc, test_decode_nice);
+#endif
   suite_add_tcase (s, tc);
   return s;
 }
