@@ -14,7 +14,7 @@
 
 static const gchar *server_keys[] = {"listen", "records", "max-calls", "launch",
     "default-office", "drain-timeout", "retry-after", "rtp-port-min",
-    "rtp-port-max", "media-address", "record-audio", NULL};
+    "rtp-port-max", "media-address", "record-audio", "stt-preload", NULL};
 static const gchar *office_keys[] = {"did", "script", "voice", "tts",
     "language", "transfer", "record-audio", "trunk", NULL};
 static const gchar *trunk_keys[] = {"registrar", "proxy", "username",
@@ -237,7 +237,8 @@ load_server (Loader *ld)
       !get_uint (ld, g, "drain-timeout", 0, 86400, &c->drain_timeout) ||
       !get_uint (ld, g, "retry-after", 0, 86400, &c->retry_after) ||
       !get_uint (ld, g, "rtp-port-min", 1024, 65534, &c->rtp_port_min) ||
-      !get_uint (ld, g, "rtp-port-max", 1025, 65535, &c->rtp_port_max))
+      !get_uint (ld, g, "rtp-port-max", 1025, 65535, &c->rtp_port_max) ||
+      !get_uint (ld, g, "stt-preload", 0, 10000, &c->stt_preload))
     return FALSE;
   if (c->rtp_port_max <= c->rtp_port_min)
     return fail (ld, line_of (ld, g, "rtp-port-max"),

@@ -43,6 +43,7 @@ typedef struct
   guint rtp_port_min, rtp_port_max;
   gchar *media_address;
   gchar *record_audio; /* the offices' default: "off", "wav" or "ogg" */
+  guint stt_preload; /* speech recognizers loaded at start, per sttbridge */
 
   GPtrArray *offices; /* (element-type GstSipOfficeConfig) in file order */
   GPtrArray *trunks; /* (element-type GstSipTrunkConfig) in file order */

@@ -38,6 +38,7 @@ GST_START_TEST (test_config_values_and_defaults)
                                 "listen = [::1]:5080\n"
                                 "records = recs\n"
                                 "max-calls = 7\n"
+                                "stt-preload = 12\n"
                                 "\n"
                                 "[office main]\n"
                                 "did = +1 (919) 555-0100, +19195550101\n"
@@ -51,6 +52,7 @@ GST_START_TEST (test_config_values_and_defaults)
   /* relative to the file's directory */
   fail_unless_equals_string (c->records, "/etc/gsa/recs");
   fail_unless_equals_int (c->max_calls, 7);
+  fail_unless_equals_int (c->stt_preload, 12);
   fail_unless_equals_int (c->drain_timeout, 30);
   fail_unless_equals_int (c->retry_after, 30);
   fail_unless_equals_string (c->launch, GST_SIP_SERVER_DEFAULT_LAUNCH);
@@ -63,7 +65,7 @@ GST_START_TEST (test_config_values_and_defaults)
   fail_unless_equals_string (o->tts_backend, "espeak");
   fail_unless_equals_string (o->voice, "es");
   fail_unless_equals_string (o->transfer, "tel:+19195550110");
-  fail_unless_equals_int (o->line, 7);
+  fail_unless_equals_int (o->line, 8);
   gst_sip_server_config_unref (c);
 }
 
@@ -95,6 +97,10 @@ GST_START_TEST (test_config_errors_name_the_line)
   expect_error ("[server]\nlaunch = fakesrc ! fakesink\n[office a]\ndid = "
                 "+19195550100\n",
       "/etc/gsa/test.conf:2: launch has no sipsrc or sipsink");
+  expect_error ("[server]\nstt-preload = -1\n[office a]\ndid = "
+                "+19195550100\n",
+      "/etc/gsa/test.conf:2: stt-preload must be a whole number from 0 to "
+      "10000");
   expect_error ("[office two words]\ndid = +19195550100\n",
       "/etc/gsa/test.conf:1: office names are one word");
   expect_error ("", "/etc/gsa/test.conf:1: no [office NAME] group");
