@@ -316,7 +316,7 @@ records = %(records)s
 max-calls = 200
 rtp-port-min = %(rtp_min)d
 rtp-port-max = %(rtp_max)d
-
+%(extra)s
 [office bench]
 did = +19195550100
 script = %(script)s
@@ -327,14 +327,15 @@ def proc_cpu(pid):
     return benchrun.proc_cpu_ticks(pid) / CLK_TCK
 
 
-def part_c(levels, n_turns, rate):
+def part_c(levels, n_turns, rate, preload=None):
     """levels: {'hints': [n, ...], 'lm': [n, ...]}. A dialog's levels stop
     after the first one past a limit."""
     res = []
     for dialog, ns in levels.items():
         for n in ns:
             log('C: %d concurrent whole-loop calls, %s, placed at %s/s' % (n, dialog, rate or n))
-            x = concurrent(n, n_turns, dialog, rate)
+            x = concurrent(n, n_turns, dialog, rate,
+                           n if preload == 'calls' else int(preload or 0))
             res.append(x)
             if not x['within']:
                 break
@@ -349,7 +350,7 @@ def send_jitter_ms(pkts):
     return out
 
 
-def concurrent(n, n_turns, dialog, rate=None):
+def concurrent(n, n_turns, dialog, rate=None, preload=0):
     import json
     tmp = tempfile.mkdtemp(prefix='bench-conc-')
     server = cap = None
@@ -366,13 +367,16 @@ def concurrent(n, n_turns, dialog, rate=None):
         records = os.path.join(tmp, 'records')
         conf = os.path.join(tmp, 'bench.conf')
         with open(conf, 'w') as f:
+            # with stt-preload the server loads the decoders before it
+            # answers OPTIONS
             f.write(SERVER_CONF % {'port': port, 'records': records, 'rtp_min': rtp[0],
-                                   'rtp_max': rtp[1], 'script': script})
+                                   'rtp_max': rtp[1], 'script': script,
+                                   'extra': 'stt-preload = %d\n' % preload if preload else ''})
         server = subprocess.Popen(
             [SERVER, '--config', conf], env=st.gst_env(os.path.join(tmp, 'registry.bin')),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 20 + 0.5 * preload
         while st.send_sip('127.0.0.1', port, 'OPTIONS', timeout=0.3) is None:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError('gst-sip-agent did not start')
@@ -432,7 +436,7 @@ def concurrent(n, n_turns, dialog, rate=None):
         j_p99 = benchrun.pct(jitter, 99) if jitter else None
         within = (r.rc == 0 and answered == total and t_p95 is not None and t_p95 <= LIMIT_T_P95
                   and j_p99 is not None and j_p99 <= LIMIT_JITTER_P99)
-        return {'dialog': dialog, 'calls': n, 'rate': rate or n, 'sipp_rc': r.rc,
+        return {'dialog': dialog, 'calls': n, 'rate': rate or n, 'sipp_rc': r.rc, 'preload': preload,
                 'media_streams': len(calls),
                 'cpu_per_call': (cpu1 - cpu0) / (t1 - t0) / n * 100.0,
                 'rss_per_call_mb': (peak - idle_rss) / 1024.0 / n, 'idle_rss_mb': idle_rss / 1024.0,
@@ -585,6 +589,9 @@ def main():
                     help='part C: DIALOG:N,N,...,DIALOG:N,...')
     ap.add_argument('--rate', type=float, default=None,
                     help='part C: calls placed per second (default: all at once)')
+    ap.add_argument('--stt-preload', default=None,
+                    help='part C: the server\'s [server] stt-preload (N, or "calls": the level\'s '
+                         'number of calls); default: none')
     ap.add_argument('--out', default=os.path.join(ROOT, 'docs', 'benchmarks-speech.md'))
     args = ap.parse_args()
     parts = set(args.only.upper().split(','))
@@ -603,7 +610,7 @@ def main():
             if ':' in item:
                 dialog, item = item.split(':')
             levels.setdefault(dialog, []).append(int(item))
-        res['C'] = part_c(levels, min(args.turns, 8), args.rate)
+        res['C'] = part_c(levels, min(args.turns, 8), args.rate, args.stt_preload)
     text = report(res, args)
     with open(args.out, 'w') as f:
         f.write(text)
