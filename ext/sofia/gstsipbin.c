@@ -6,8 +6,8 @@
  * @title: sipbin
  * @see_also: sipsrc, sipsink
  *
- * sipbin answers SIP calls and connects each call's media to the pipeline
- * inside it. Put a sipsrc (the caller's RTP), a sipsink (RTP back to the
+ * sipbin answers SIP calls (and places them, #GstSipBin::dial) and
+ * connects each call's media to the pipeline inside it. Put a sipsrc (the caller's RTP), a sipsink (RTP back to the
  * caller) and whatever processes the audio between them into the bin.
  * sipbin runs the signalling on sofia-sip, on a thread of its own: it
  * listens on #GstSipBin:local-uri over UDP and TCP, answers an INVITE with
@@ -57,14 +57,18 @@
  * `state` (string), `call-id`, `from`, `to` (strings) and:
  *
  * - `incoming`: an INVITE arrived
- * - `ringing`: 180 sent
- * - `answered`: 200 sent; `codec` (string, e.g. "PCMU"), `payload` (int),
+ * - `calling`: our INVITE went out (#GstSipBin::dial)
+ * - `ringing`: 180 sent, or 180/183 received for a call we placed
+ *   (`early-media` boolean: a 183 with SDP, whose media we receive)
+ * - `answered`: 200 sent (or received); `codec` (string, e.g. "PCMU"),
+ *   `payload` (int),
  *   `clock-rate` (int), `telephone-event-payload` (int, -1 when none),
  *   `local-media` and `remote-media` ("address:port")
  * - `ended`: the call is over; `status` (int: the final SIP status for
  *   calls never answered, 200 for calls that were) and `reason` (string:
  *   "remote-hangup", "local-hangup", "cancelled", "rejected", "busy",
- *   "error" or "shutdown")
+ *   "error" or "shutdown"; for calls we placed also "declined",
+ *   "no-answer", "not-found" or "failed")
  *
  * Transfers post `sip-transfer` element messages with `target` (string:
  * the Refer-To URI, or the name asked for when there was none), `call-id`,
@@ -327,7 +331,8 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       "gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! "
       "rtppcmudepay ! rtppcmupay ! sipsink )");
   gst_element_class_add_static_metadata (element_class, "messages",
-      "sip-call: state (incoming, ringing, answered, ended), call-id, from, "
+      "sip-call: state (incoming, calling, ringing, answered, ended), "
+      "call-id, from, "
       "to; answered adds codec, payload, clock-rate, "
       "telephone-event-payload, local-media, remote-media; ended adds "
       "status and reason. sip-transfer: target, state (requested, "
