@@ -169,6 +169,7 @@ enum
   PROP_NO_INPUT_TIMEOUT,
   PROP_MAX_RETRIES,
   PROP_BARGE_IN,
+  PROP_OUTBOUND,
   PROP_STATE,
 };
 
@@ -284,6 +285,12 @@ gst_agent_class_init (GstAgentClass *klass)
           "Whether the caller may interrupt the agent (script states can "
           "still forbid it, e.g. for a disclaimer)",
           DEFAULT_BARGE_IN, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_OUTBOUND,
+      g_param_spec_boolean ("outbound", "Outbound",
+          "The calls are ones we placed: the script starts them in its "
+          "outbound-start state (the gst-sip-agent server sets it). Read at "
+          "NULL->READY",
+          FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_STATE,
       g_param_spec_string ("state", "State",
           "Current dialog state (NULL before a conversation)", NULL,
@@ -483,6 +490,9 @@ gst_agent_set_property (
     case PROP_BARGE_IN:
       self->barge_in = g_value_get_boolean (value);
       break;
+    case PROP_OUTBOUND:
+      self->outbound = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -512,6 +522,9 @@ gst_agent_get_property (
       break;
     case PROP_BARGE_IN:
       g_value_set_boolean (value, self->barge_in);
+      break;
+    case PROP_OUTBOUND:
+      g_value_set_boolean (value, self->outbound);
       break;
     case PROP_STATE:
       g_value_set_string (value, self->current_state);
@@ -1620,6 +1633,7 @@ create_backend (GstAgent *self)
   script = g_strdup (self->script);
   config.no_input_timeout_ms = self->no_input_timeout;
   config.max_retries = self->max_retries;
+  config.outbound = self->outbound;
   GST_OBJECT_UNLOCK (self);
 
   klass = find_backend (name);

@@ -79,6 +79,7 @@ struct _GstAgent
   guint no_input_timeout;
   guint max_retries;
   gboolean barge_in;
+  gboolean outbound;
   gchar *current_state; /* read-only "state" */
 
   /* NULL->READY creates it, READY->NULL frees it */

@@ -138,6 +138,7 @@ typedef struct
   const gchar *script; /* script backend: keyfile path, NULL = built-in */
   guint no_input_timeout_ms; /* default when the backend has none */
   guint max_retries; /* default re-prompts before a fallback */
+  gboolean outbound; /* the conversations are calls we placed */
   GstAgentBackendEmitFunc emit;
   gpointer emit_data;
 } GstAgentBackendConfig;

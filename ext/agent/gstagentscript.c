@@ -863,6 +863,7 @@ typedef enum
   ACT_TRANSFER,
   ACT_HANGUP,
   ACT_REPEAT,
+  ACT_CALLBACK,
   ACT_VOICE,
 } ActionType;
 
@@ -920,6 +921,7 @@ typedef struct
   GHashTable *states; /* name -> State */
   GPtrArray *order; /* State, in file order */
   State *start;
+  State *outbound_start; /* calls we placed start here, or NULL: start */
   State *global;
   guint timeout_ms;
   guint max_retries;
@@ -1136,7 +1138,7 @@ add_template (Loader *ld, const gchar *tmpl, guint line)
 }
 
 /* "say TEXT", "set FIELD=VALUE", "goto STATE", "transfer TARGET", "hangup",
- * "repeat", "voice NAME" */
+ * "repeat", "voice NAME", "callback NUMBER" */
 static gboolean
 parse_action (Loader *ld, const gchar *text, guint line, Action **out)
 {
@@ -1156,13 +1158,15 @@ parse_action (Loader *ld, const gchar *text, guint line, Action **out)
     a->type = ACT_TRANSFER;
   } else if (!strcmp (verb, "voice")) {
     a->type = ACT_VOICE;
+  } else if (!strcmp (verb, "callback")) {
+    a->type = ACT_CALLBACK;
   } else if (!strcmp (verb, "hangup") || !strcmp (verb, "repeat")) {
     a->type = !strcmp (verb, "hangup") ? ACT_HANGUP : ACT_REPEAT;
     needs_arg = FALSE;
   } else {
     ok = fail (ld, line,
         "unknown action \"%s\" (expected say, set, voice, goto, transfer, "
-        "hangup or repeat)",
+        "callback, hangup or repeat)",
         verb);
   }
   if (ok && needs_arg && (arg == NULL || *arg == '\0'))
@@ -1199,7 +1203,7 @@ parse_action (Loader *ld, const gchar *text, guint line, Action **out)
     }
   } else if (ok && needs_arg) {
     a->arg = g_strdup (arg);
-    if (a->type == ACT_SAY)
+    if (a->type == ACT_SAY || a->type == ACT_CALLBACK)
       add_template (ld, a->arg, line);
   }
   g_strfreev (parts);
@@ -1215,7 +1219,7 @@ static gboolean
 is_terminal (const Action *a)
 {
   return a->type == ACT_GOTO || a->type == ACT_TRANSFER ||
-      a->type == ACT_HANGUP || a->type == ACT_REPEAT;
+      a->type == ACT_HANGUP || a->type == ACT_REPEAT || a->type == ACT_CALLBACK;
 }
 
 /* Actions are separated by ";"; only the last may leave the state. */
@@ -1275,7 +1279,7 @@ list_ends_state (const ActionList *l)
   const Action *a = g_ptr_array_index (l->actions, l->actions->len - 1);
 
   return a->type == ACT_GOTO || a->type == ACT_TRANSFER ||
-      a->type == ACT_HANGUP;
+      a->type == ACT_HANGUP || a->type == ACT_CALLBACK;
 }
 
 static gboolean
@@ -1478,8 +1482,9 @@ check_transfer_failed (Loader *ld, const ActionList *l)
 static gboolean
 parse_script_group (Loader *ld, GroupLines *g)
 {
-  static const gchar *const allowed[] = {"start", "timeout", "max-retries",
-      "no-match", "no-input", "fallback", "transfer-failed", "barge-in", NULL};
+  static const gchar *const allowed[] = {"start", "outbound-start", "timeout",
+      "max-retries", "no-match", "no-input", "fallback", "transfer-failed",
+      "barge-in", NULL};
   Script *sc = ld->script;
   gint timeout = sc->timeout_ms, retries = sc->max_retries,
        barge_in = sc->barge_in;
@@ -1965,6 +1970,19 @@ check_start (Loader *ld)
     return FALSE;
   }
   g_free (start);
+  line = key_line (ld, "script", "outbound-start");
+  if (!get_required (ld, "script", "outbound-start", &start))
+    return FALSE;
+  if (start) {
+    ld->script->outbound_start =
+        g_hash_table_lookup (ld->script->states, start);
+    if (ld->script->outbound_start == NULL) {
+      fail (ld, line, "outbound-start names unknown state \"%s\"", start);
+      g_free (start);
+      return FALSE;
+    }
+    g_free (start);
+  }
   return TRUE;
 }
 
@@ -1999,6 +2017,8 @@ warn_unreachable (Script *sc)
   guint i;
 
   g_ptr_array_add (todo, sc->start);
+  if (sc->outbound_start)
+    g_ptr_array_add (todo, sc->outbound_start);
   add_intent_targets (todo, sc->global);
   add_targets (todo, sc->fallback);
   add_targets (todo, sc->transfer_failed);
@@ -2098,6 +2118,7 @@ typedef struct
 {
   GstAgentBackend parent;
   Script *script;
+  gboolean outbound; /* the agent talks in calls we placed */
 
   /* the conversation; only the agent's dialog thread touches it */
   guint turn;
@@ -2337,6 +2358,11 @@ run_actions (
         break;
       case ACT_HANGUP:
         emit_action (self, "hangup", NULL, reason);
+        break;
+      case ACT_CALLBACK:
+        v = expand_template (self, a->arg);
+        emit_action (self, "callback", v, reason);
+        g_free (v);
         break;
       case ACT_REPEAT:
         emit_say (self,
@@ -2706,6 +2732,7 @@ script_create (const GstAgentBackendConfig *config, GError **error)
   gst_agent_backend_init (
       &self->parent, &gst_agent_script_backend_class, config);
   self->script = sc;
+  self->outbound = config->outbound;
   self->dtmf = g_string_new (NULL);
   self->fields =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -2720,6 +2747,7 @@ script_start (GstAgentBackend *backend, guint turn, const gchar *call_id)
 {
   GstAgentScriptBackend *self = (GstAgentScriptBackend *) backend;
   GDateTime *now = g_date_time_new_now_local ();
+  State *first;
 
   self->turn = turn;
   self->ended = FALSE;
@@ -2739,8 +2767,11 @@ script_start (GstAgentBackend *backend, guint turn, const gchar *call_id)
       (GDateMonth) g_date_time_get_month (now),
       (GDateYear) g_date_time_get_year (now));
   g_date_time_unref (now);
-  enter_state (self, self->script->start, "start");
-  emit_done (self, self->script->start->name, NULL, NULL, FALSE);
+  first = self->outbound && self->script->outbound_start
+      ? self->script->outbound_start
+      : self->script->start;
+  enter_state (self, first, "start");
+  emit_done (self, first->name, NULL, NULL, FALSE);
 }
 
 static void

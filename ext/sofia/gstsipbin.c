@@ -1738,7 +1738,10 @@ gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
     if (held)
       return;
   } else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
-      is_agent_action (gst_message_get_structure (message), "hangup")) {
+      (is_agent_action (gst_message_get_structure (message), "hangup") ||
+          is_agent_action (gst_message_get_structure (message), "callback"))) {
+    /* callback: the application (the gst-sip-agent server) places the call
+     * once this one is over */
     GST_INFO_OBJECT (self, "%s asks to hang up",
         GST_OBJECT_NAME (GST_MESSAGE_SRC (message)));
     gst_sip_bin_hangup (self);

@@ -40,6 +40,7 @@ typedef struct
   gboolean torn_down;
   gboolean recording; /* an audio recording branch is attached */
   gchar *error; /* first pipeline error */
+  gchar *callback; /* the number the agent asked us to call back */
 } ServerCall;
 
 struct _GstSipServer
@@ -98,6 +99,7 @@ server_call_unref (gpointer data)
   gst_sip_server_config_unref (sc->config);
   gst_sip_record_unref (sc->record);
   g_free (sc->error);
+  g_free (sc->callback);
   g_mutex_clear (&sc->lock);
   g_free (sc);
 }
@@ -266,6 +268,46 @@ collect_stats (GstElement *e, const gchar *factory, ServerCall *sc)
   }
 }
 
+/* Main context, at a call's end: the callback its agent asked for, from
+ * the same office. Its outcome goes into this call's record. */
+static void
+place_callback (ServerCall *sc)
+{
+  GstSipServer *self = sc->server;
+  GError *err = NULL;
+  gchar *number, *call_id = NULL, *result;
+  gboolean stopping;
+
+  g_mutex_lock (&sc->lock);
+  number = sc->callback;
+  sc->callback = NULL;
+  g_mutex_unlock (&sc->lock);
+  if (number == NULL)
+    return;
+  GST_OBJECT_LOCK (self);
+  stopping = self->draining || self->stopping;
+  GST_OBJECT_UNLOCK (self);
+  if (stopping)
+    g_set_error (&err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_BUSY,
+        "the server is stopping");
+  else
+    call_id = gst_sip_server_dial (self, sc->office->name, number, &err);
+  if (call_id) {
+    GST_INFO_OBJECT (self, "call %s: calling %s back (call %s)", sc->call_id,
+        number, call_id);
+    result = g_strdup_printf ("placed: %s", call_id);
+  } else {
+    GST_WARNING_OBJECT (self, "call %s: cannot call %s back: %s", sc->call_id,
+        number, err->message);
+    result = g_strdup_printf ("failed: %s", err->message);
+  }
+  gst_sip_record_set_action_result (sc->record, "callback", result);
+  g_free (result);
+  g_free (call_id);
+  g_clear_error (&err);
+  g_free (number);
+}
+
 /* Main context. The call is over (or must be): its pipeline goes, its
  * record is finished. Exactly once per call, after the builder is done. */
 static gboolean
@@ -301,6 +343,7 @@ teardown (gpointer data)
   }
   /* a call still up here is hung up (pipeline failure, forced stop) */
   gst_sip_call_hangup (sc->call);
+  place_callback (sc);
   g_signal_handler_disconnect (sc->call, sc->state_handler);
   gst_sip_record_end (
       sc->record, sc->error ? "error" : "shutdown", sc->error ? 500 : 0);
@@ -466,10 +509,23 @@ handle_element_message (ServerCall *sc, const GstStructure *s)
   }
   if (strcmp (name, "agent-action") == 0) {
     const gchar *action = gst_structure_get_string (s, "action");
+    const gchar *target = gst_structure_get_string (s, "target");
 
-    gst_sip_record_add_action (sc->record, action,
-        gst_structure_get_string (s, "target"),
-        gst_structure_get_string (s, "reason"));
+    gst_sip_record_add_action (
+        sc->record, action, target, gst_structure_get_string (s, "reason"));
+    /* sipbin hangs up; we call back once the call is over */
+    if (g_strcmp0 (action, "callback") == 0) {
+      gchar *number = NULL;
+
+      if (target && *target && g_strcmp0 (target, "caller") != 0)
+        number = g_strdup (target);
+      else
+        number = gst_sip_uri_get_user (gst_sip_call_get_from (sc->call));
+      g_mutex_lock (&sc->lock);
+      g_free (sc->callback);
+      sc->callback = number;
+      g_mutex_unlock (&sc->lock);
+    }
     return TRUE;
   }
   if (strcmp (name, "sip-transfer") == 0) {
@@ -541,8 +597,11 @@ apply_office (GstElement *e, const gchar *factory, ServerCall *sc)
 {
   const GstSipOfficeConfig *o = sc->office;
 
-  if (strcmp (factory, "agent") == 0 && o->script) {
-    g_object_set (e, "script", o->script, NULL);
+  if (strcmp (factory, "agent") == 0) {
+    if (o->script)
+      g_object_set (e, "script", o->script, NULL);
+    if (gst_sip_call_is_outgoing (sc->call))
+      g_object_set (e, "outbound", TRUE, NULL);
   } else if (strcmp (factory, "ttsbridge") == 0) {
     /* backend first: a voice belongs to a backend */
     if (o->tts_backend)

@@ -1466,6 +1466,48 @@ GST_START_TEST (test_action_waits_for_playout)
 
 GST_END_TEST;
 
+/* "callback NUMBER" ends the call asking the application to call back; a
+ * call we place starts in outbound-start. */
+static const gchar callback_script[] =
+    "[script]\n"
+    "start = hello\n"
+    "outbound-start = back\n"
+    "[state hello]\n"
+    "say = We will call you back.\n"
+    "next = set phone=+15551234; callback {phone}\n"
+    "[state back]\n"
+    "say = Calling you back.\n"
+    "next = hangup\n";
+
+GST_START_TEST (test_callback_and_outbound_start)
+{
+  Fixture *f = fixture_new (callback_script);
+  const GstStructure *s;
+
+  start (f);
+  hear (f, "We will call you back.", NULL);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "We will call you back.", FALSE, FALSE);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "We will call you back.", FALSE, TRUE);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "action"), "callback");
+  fail_unless_equals_string (
+      gst_structure_get_string (s, "target"), "+15551234");
+  fixture_free (f);
+
+  /* the same script in a call we placed */
+  f = fixture_new_full (callback_script, NULL, "outbound", TRUE, NULL);
+  start (f);
+  hear (f, "Calling you back.", NULL);
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "Calling you back.", FALSE, FALSE);
+  tts (f, GST_AGENT_EVENT_TTS_FINISHED, "Calling you back.", FALSE, TRUE);
+  s = expect_message (f, "agent-action", NULL, NULL);
+  fail_unless_equals_string (gst_structure_get_string (s, "action"), "hangup");
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------ */
 /* Transfers that fail                                                       */
 /* ------------------------------------------------------------------------ */
@@ -1818,6 +1860,12 @@ static const BadScript bad_scripts[] = {
         "nothing can follow goto"},
     {"[script]\nstart = a\n[state a]\nnext = dance\n", 4,
         "unknown action \"dance\""},
+    {"[script]\nstart = a\noutbound-start = z\n[state a]\nnext = hangup\n", 3,
+        "outbound-start names unknown state \"z\""},
+    {"[script]\nstart = a\n[state a]\nnext = callback\n", 4,
+        "callback needs an argument"},
+    {"[script]\nstart = a\n[state a]\nnext = callback {phone}\n", 4,
+        "{phone} names a field this script never sets"},
     {"[script]\nstart = a\n[state a]\nslot = yesno\nyes = hangup\n", 4,
         "slot = yesno needs yes = and no ="},
     {"[script]\nstart = a\n[state a]\nsay = Hi.\n", 3,
@@ -2322,6 +2370,7 @@ agent_suite (void)
   tcase_add_test (tc, test_transfer_failures_do_not_loop);
   tcase_add_test (tc, test_voice_action);
   tcase_add_test (tc, test_bad_scripts);
+  tcase_add_test (tc, test_callback_and_outbound_start);
   tcase_add_test (tc, test_missing_script_and_backend);
   tcase_add_test (tc, test_default_script_conversation);
   tcase_add_test (tc, test_lawfirm_intake);

@@ -28,6 +28,9 @@ carrier does for a registered trunk.
 - outbound: gst-sip-agent --dial through kamailio (proxy authentication)
   to a SIPp phone (183 early media, then 200): the agent speaks and hangs
   up; the record is outbound; a number nobody has fails with 404.
+- callback: an inbound call whose script ends with `callback {phone}`: we
+  hang up, call the number back through the trunk, and the agent starts
+  in the script's outbound-start state.
 - config: bad [trunk] groups exit 2 naming the file and line.
 
 Runs in a private network namespace (unshare -n): the example config
@@ -398,6 +401,64 @@ def test_outbound(res):
                       'its record: not-found, 404, never answered', str(rec))
 
 
+CALLBACK_BACK_SCRIPT = """[script]
+start = hello
+outbound-start = back
+[state hello]
+say = Thank you for calling Smith and Jones. We will call you right back.
+next = set phone=+19195550123; callback {phone}
+[state back]
+say = Hello, this is Smith and Jones calling you back. Goodbye.
+next = hangup
+"""
+
+
+def test_callback(res):
+    """A caller through kamailio; the script says it will call back and
+    ends with `callback {phone}`: we hang up, then dial the number through
+    the trunk, where the agent starts in the script's outbound-start
+    state."""
+    import speechtest as sp
+    tmp = sv.tempfile.mkdtemp(prefix='trunk-callback-')
+    pcm, _ = sp.caller_timeline(['Hello?'], rate=8000, first_wait=0.5, pause=1.0, tail=8.0)
+    pcap = os.path.join(tmp, 'talk.pcap')
+    st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
+    callee = st.Sipp('uas_answer_talk.xml', '127.0.0.1', 5060, keys={'pcap': pcap}, timeout=60)
+    try:
+        with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'},
+                         outbound={CALLEE: 'sip:callee@127.0.0.1:%d' % callee.port}) as kam, \
+                sv.Server(CALLBACK_CONFIG.format(kport=kam.port, raleigh=RALEIGH),
+                          files={'callback.ini': CALLBACK_BACK_SCRIPT}) as server:
+            callee.start()
+            res.check(registered(kam) is not None, 'registered', kam.output()[-1000:])
+            caller = st.run_sipp('uac_talk_wait_bye.xml', '127.0.0.1', kam.port, service=RALEIGH,
+                                 keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': pcap},
+                                 timeout=40)
+            res.check(caller.rc == 0, 'the caller heard the agent and got our BYE',
+                      st.sipp_report(caller) + server.output())
+            r = callee.wait()
+            res.check(r.rc == 0, 'then we called %s back and the phone answered' % CALLEE,
+                      st.sipp_report(r) + server.output())
+            inbound = server.wait_record(lambda x: x.get('complete') and
+                                         x.get('direction') == 'inbound', 10)
+            outbound = server.wait_record(lambda x: x.get('complete') and
+                                          x.get('direction') == 'outbound', 10)
+            acts = (inbound or {}).get('actions', [])
+            res.check(acts and acts[-1].get('type') == 'callback' and
+                      acts[-1].get('target') == CALLEE and
+                      str(acts[-1].get('result', '')).startswith('placed: ') and
+                      outbound and acts[-1]['result'] == 'placed: ' + outbound.get('call_id'),
+                      'the inbound record: callback %s, placed as the outbound call' % CALLEE,
+                      str(inbound) + '\n' + str(outbound))
+            said = ' '.join(t.get('text', '') for t in (outbound or {}).get('turns', [])
+                            if t.get('role') == 'agent')
+            res.check('calling you back' in said.lower(),
+                      'the call back starts in outbound-start ("calling you back")',
+                      said or str(outbound))
+    finally:
+        sv.shutil.rmtree(tmp, ignore_errors=True)
+
+
 def check_config(text):
     d = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'trunkconf-%d' % os.getpid())
     os.makedirs(d, exist_ok=True)
@@ -448,7 +509,8 @@ def main():
     res = st.Results('test_trunk')
     tests = {'config': test_config, 'register': test_register, 'wrongpass': test_wrong_password,
              'sha256': test_sha256, 'policy': test_policy, 'down': test_down_and_back,
-             'auth': test_inbound_auth, 'example': test_example, 'outbound': test_outbound}
+             'auth': test_inbound_auth, 'example': test_example, 'outbound': test_outbound,
+             'callback': test_callback}
     for name in sys.argv[1:] or list(tests):
         st.log('== %s' % name)
         tests[name](res)
