@@ -31,6 +31,9 @@ carrier does for a registered trunk.
 - callback: an inbound call whose script ends with `callback {phone}`: we
   hang up, call the number back through the trunk, and the agent starts
   in the script's outbound-start state.
+- blind: baresip calls through kamailio and is transferred (REFER through
+  the Record-Route) to the attorney's phone (SIPp), which baresip calls
+  itself; the record says succeeded (200).
 - config: bad [trunk] groups exit 2 naming the file and line.
 
 Runs in a private network namespace (unshare -n): the example config
@@ -459,6 +462,128 @@ def test_callback(res):
         sv.shutil.rmtree(tmp, ignore_errors=True)
 
 
+TRANSFER_SCRIPT = """[script]
+start = hello
+[state hello]
+say = Connecting you to an attorney.
+next = transfer attorney
+"""
+
+TRANSFER_CONFIG = """[server]
+listen = 127.0.0.1:{{port}}
+records = {{records}}
+rtp-port-min = {{rtp_min}}
+rtp-port-max = {{rtp_max}}
+
+[trunk raleigh]
+registrar = sip:localhost:{kport}
+username = raleigh
+password = s3cret
+
+[office raleigh]
+did = {raleigh}
+trunk = raleigh
+script = transfer.ini
+transfer = sip:attorney@127.0.0.1:{aport}
+"""
+
+BARESIP_CONFIG = """\
+poll_method\t\tepoll
+sip_listen\t\t127.0.0.1:{sip_port}
+call_local_timeout\t30
+call_max_calls\t\t2
+audio_source\t\taufile,{wav}
+audio_player\t\taubridge,nil
+audio_alert\t\taubridge,nil
+ausrc_srate\t\t8000
+auplay_srate\t\t8000
+ausrc_channels\t\t1
+auplay_channels\t\t1
+rtp_ports\t\t{rtp_min}-{rtp_max}
+rtcp_mux\t\tno
+net_interface\t\t127.0.0.1
+module_path\t\t{module_path}
+module\t\t\tg711.so
+module\t\t\taufile.so
+module\t\t\taubridge.so
+module_tmp\t\taccount.so
+module_app\t\tmenu.so
+"""
+
+
+def test_blind_transfer(res):
+    """baresip, a real user agent, calls the office's number through
+    kamailio; the agent transfers it to the attorney: our REFER goes
+    through kamailio's Record-Route to baresip, which calls the attorney's
+    phone (SIPp) itself; we hang up once its NOTIFY says 200."""
+    import speechtest as sp
+    import wave
+    st.require('baresip')
+    mods = None
+    for d in ('/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules',
+              '/usr/lib/x86_64-linux-gnu/baresip/modules'):
+        if os.path.exists(os.path.join(d, 'aufile.so')):
+            mods = d
+    if mods is None:
+        res.note_skip('blind transfer: baresip modules not found')
+        return
+    tmp = sv.tempfile.mkdtemp(prefix='trunk-transfer-')
+    # the caller: 10 s of silence (aufile hangs up at its end)
+    wav = os.path.join(tmp, 'caller.wav')
+    with wave.open(wav, 'wb') as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(2 * 8000 * 10))
+    pcm, _ = sp.caller_timeline(['Hello, this is the attorney.'], rate=8000, first_wait=0.5,
+                                pause=1.0, tail=3.0)
+    pcap = os.path.join(tmp, 'attorney.pcap')
+    st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
+    attorney = st.Sipp('uas_answer_talk.xml', '127.0.0.1', 5060, keys={'pcap': pcap}, timeout=90)
+    bport = st.free_port('both')
+    rtp_min, rtp_max = st.free_rtp_range(10)
+    with open(os.path.join(tmp, 'config'), 'w') as f:
+        f.write(BARESIP_CONFIG.format(sip_port=bport, wav=wav, rtp_min=rtp_min, rtp_max=rtp_max,
+                                      module_path=mods))
+    with open(os.path.join(tmp, 'accounts'), 'w') as f:
+        f.write('<sip:caller@127.0.0.1:%d>;regint=0;audio_codecs=PCMU\n' % bport)
+    try:
+        with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam, \
+                sv.Server(TRANSFER_CONFIG.format(kport=kam.port, raleigh=RALEIGH,
+                                                 aport=attorney.port),
+                          files={'transfer.ini': TRANSFER_SCRIPT}) as server:
+            attorney.start()
+            res.check(registered(kam) is not None, 'registered', kam.output()[-1000:])
+            cmd = ['baresip', '-4', '-f', tmp, '-e',
+                   '/dial sip:%s@127.0.0.1:%d' % (RALEIGH, kam.port), '-t', '25']
+            st.log('  baresip: ' + ' '.join(cmd))
+            try:
+                p = subprocess.run(cmd, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=80)
+                out = p.stdout.decode('utf-8', 'replace')
+            except subprocess.TimeoutExpired as e:
+                out = (e.stdout or b'').decode('utf-8', 'replace')
+            out = '\n'.join(line for line in out.splitlines() if not line.startswith('//d/di'))
+            res.check('Call with sip:attorney@127.0.0.1:%d' % attorney.port in out,
+                      'baresip got our REFER (through kamailio) and called the attorney',
+                      out[-3000:] + server.output())
+            r = attorney.wait()
+            res.check(r.rc == 0, "the attorney's phone answered the caller (and got its BYE)",
+                      st.sipp_report(r))
+            invite = r.messages[r.messages.find('INVITE sip:'):][:1500]
+            res.check('sip:caller@127.0.0.1:%d' % bport in invite,
+                      "the attorney's INVITE came from the caller (baresip), not from us",
+                      invite)
+            rec = server.wait_record(lambda x: x.get('complete'), 15) or {}
+            acts = rec.get('actions', [])
+            res.check(acts and acts[-1].get('type') == 'transfer' and
+                      acts[-1].get('result') == 'succeeded (200)' and
+                      rec.get('end_reason') == 'local-hangup',
+                      'record: transfer succeeded (200), then our BYE', str(rec))
+    finally:
+        sv.shutil.rmtree(tmp, ignore_errors=True)
+
+
 def check_config(text):
     d = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'trunkconf-%d' % os.getpid())
     os.makedirs(d, exist_ok=True)
@@ -510,7 +635,7 @@ def main():
     tests = {'config': test_config, 'register': test_register, 'wrongpass': test_wrong_password,
              'sha256': test_sha256, 'policy': test_policy, 'down': test_down_and_back,
              'auth': test_inbound_auth, 'example': test_example, 'outbound': test_outbound,
-             'callback': test_callback}
+             'callback': test_callback, 'blind': test_blind_transfer}
     for name in sys.argv[1:] or list(tests):
         st.log('== %s' % name)
         tests[name](res)
