@@ -133,6 +133,9 @@ enum
   PROP_CALL,
   PROP_TRANSFER_TARGET,
   PROP_TRANSFER_TIMEOUT,
+  PROP_REGISTRAR,
+  PROP_USERNAME,
+  PROP_PASSWORD,
 };
 
 enum
@@ -268,6 +271,34 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
    * open then fails (`sip-transfer` `failed`, status 408) and the call
    * stays up.
    */
+  /**
+   * GstSipBin:registrar:
+   *
+   * A `sip:` URI to REGISTER #GstSipBin:local-uri's user at (a carrier's
+   * registrar), with digest credentials #GstSipBin:username and
+   * #GstSipBin:password; refreshed before it expires, retried with
+   * back-off after a failure, removed when the bin stops. Every change
+   * posts a `sip-registration` message. With a registrar, sipbin takes
+   * INVITEs and OPTIONS only from the registrar's addresses (403 for the
+   * rest), as the gst-sip-agent server's trunks do. Standalone only.
+   */
+  g_object_class_install_property (gobject_class, PROP_REGISTRAR,
+      g_param_spec_string ("registrar", "Registrar",
+          "sip: URI to register at (a carrier's registrar); NULL: no "
+          "registration",
+          NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_USERNAME,
+      g_param_spec_string ("username", "Username",
+          "Digest user name for the registrar (and our address of record)",
+          NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_PASSWORD,
+      g_param_spec_string ("password", "Password",
+          "Digest password for the registrar", NULL,
+          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TRANSFER_TIMEOUT,
       g_param_spec_uint ("transfer-timeout", "Transfer timeout",
           "Milliseconds to wait for a transfer's final NOTIFY before it fails",
@@ -331,6 +362,8 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       "gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! "
       "rtppcmudepay ! rtppcmupay ! sipsink )");
   gst_element_class_add_static_metadata (element_class, "messages",
+      "sip-registration: state (registering, registered, failed, "
+      "unregistered), status, reason, retry-seconds. "
       "sip-call: state (incoming, calling, ringing, answered, ended), "
       "call-id, from, "
       "to; answered adds codec, payload, clock-rate, "
@@ -366,6 +399,9 @@ gst_sip_bin_finalize (GObject *object)
   g_free (self->user_agent);
   g_free (self->local_media_address);
   g_free (self->transfer_target);
+  g_free (self->registrar);
+  g_free (self->username);
+  g_free (self->password);
   g_free (self->transfer_uri);
   gst_sip_codec_free (self->codec);
   gst_clear_object (&self->attached_call);
@@ -416,6 +452,18 @@ gst_sip_bin_set_property (
       break;
     case PROP_TRANSFER_TIMEOUT:
       self->transfer_timeout = g_value_get_uint (value);
+      break;
+    case PROP_REGISTRAR:
+      g_free (self->registrar);
+      self->registrar = g_value_dup_string (value);
+      break;
+    case PROP_USERNAME:
+      g_free (self->username);
+      self->username = g_value_dup_string (value);
+      break;
+    case PROP_PASSWORD:
+      g_free (self->password);
+      self->password = g_value_dup_string (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -472,6 +520,12 @@ gst_sip_bin_get_property (
       break;
     case PROP_TRANSFER_TIMEOUT:
       g_value_set_uint (value, self->transfer_timeout);
+      break;
+    case PROP_REGISTRAR:
+      g_value_set_string (value, self->registrar);
+      break;
+    case PROP_USERNAME:
+      g_value_set_string (value, self->username);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1524,6 +1578,58 @@ gst_sip_bin_transfer (GstSipBin *self, const gchar *requested)
 
 /* ---- element ---- */
 
+/* ---- registration (standalone, #GstSipBin:registrar) ---- */
+
+/* endpoint thread */
+static void
+on_registration_state (GstSipTrunk *trunk, gint state, gint status,
+    const gchar *phrase, guint retry, GstSipBin *self)
+{
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self),
+          gst_structure_new ("sip-registration", "state", G_TYPE_STRING,
+              gst_sip_registration_state_name (state), "status", G_TYPE_INT,
+              status, "reason", G_TYPE_STRING, phrase ? phrase : "",
+              "retry-seconds", G_TYPE_UINT, retry, NULL)));
+}
+
+static void stop_endpoint (GstSipBin *self);
+
+static gboolean
+start_registration (GstSipBin *self, GstSipEndpoint *endpoint)
+{
+  GstSipTrunkConfig *c;
+  gboolean ok = TRUE;
+
+  GST_OBJECT_LOCK (self);
+  if (self->registrar == NULL) {
+    GST_OBJECT_UNLOCK (self);
+    return TRUE;
+  }
+  c = gst_sip_trunk_config_new ("sipbin");
+  c->registrar = g_strdup (self->registrar);
+  c->username = g_strdup (self->username);
+  c->password = g_strdup (self->password);
+  GST_OBJECT_UNLOCK (self);
+
+  if (!g_str_has_prefix (c->registrar, "sip:") || c->username == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, (NULL),
+        ("registrar needs a sip: URI and a username (got %s, %s)", c->registrar,
+            c->username ? c->username : "no username"));
+    ok = FALSE;
+  } else {
+    GstSipTrunk *trunk = gst_sip_trunk_new (endpoint, c);
+
+    g_signal_connect (
+        trunk, "registration-state", G_CALLBACK (on_registration_state), self);
+    g_mutex_lock (&self->call_lock);
+    self->trunk = trunk;
+    g_mutex_unlock (&self->call_lock);
+  }
+  gst_sip_trunk_config_free (c);
+  return ok;
+}
+
 static gboolean
 start_endpoint (GstSipBin *self)
 {
@@ -1583,6 +1689,10 @@ start_endpoint (GstSipBin *self)
   self->endpoint = endpoint;
   self->owns_endpoint = TRUE;
   g_mutex_unlock (&self->call_lock);
+  if (!start_registration (self, endpoint)) {
+    stop_endpoint (self);
+    return FALSE;
+  }
   g_free (uri);
   g_free (ua);
   return TRUE;
@@ -1650,6 +1760,10 @@ stop_endpoint (GstSipBin *self)
      * state callbacks run meanwhile on the endpoint thread. */
     gst_sip_endpoint_shutdown (endpoint);
     g_signal_handlers_disconnect_by_data (endpoint, self);
+  }
+  if (self->trunk) {
+    g_signal_handlers_disconnect_by_data (self->trunk, self);
+    gst_clear_object (&self->trunk);
   }
 
   g_mutex_lock (&self->call_lock);

@@ -10,6 +10,7 @@
 #include <gst/sip/gstsipendpoint.h>
 #include <gst/sip/gstsipcall.h>
 #include <gst/sip/gstsipsdp.h>
+#include <gst/sip/gstsiptrunk.h>
 
 G_BEGIN_DECLS
 
@@ -30,6 +31,9 @@ struct _GstSipBin
   guint ring_time;
   gchar *transfer_target;
   guint transfer_timeout;
+  gchar *registrar;
+  gchar *username;
+  gchar *password;
   GstSipCall *attached_call;
 
   /* call state, call_lock; the endpoint thread works on it */
@@ -50,6 +54,7 @@ struct _GstSipBin
   GstMessage *pending_eos; /* sipsink's EOS, held until the call ends */
   gchar *transfer_uri; /* Refer-To of the transfer in progress */
   GstPromise *dial_promise; /* of the outgoing call, until it is answered */
+  GstSipTrunk *trunk; /* registration, standalone with #registrar */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sipbin);

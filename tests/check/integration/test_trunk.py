@@ -34,6 +34,9 @@ carrier does for a registered trunk.
 - blind: baresip calls through kamailio and is transferred (REFER through
   the Record-Route) to the attorney's phone (SIPp), which baresip calls
   itself; the record says succeeded (200).
+- sipbin: gst-launch-1.0 sipbin with registrar/username/password
+  registers (sip-registration messages), takes a call through kamailio,
+  refuses 127.0.0.3, unregisters when it stops.
 - config: bad [trunk] groups exit 2 naming the file and line.
 
 Runs in a private network namespace (unshare -n): the example config
@@ -584,6 +587,37 @@ def test_blind_transfer(res):
         sv.shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_sipbin_registers(res):
+    """gst-launch-1.0 sipbin.( registrar=... ): the element alone sits on
+    the trunk: it registers (sip-registration messages), a call through
+    kamailio reaches it, and it unregisters when it stops."""
+    with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam:
+        agent = st.Agent(codec='PCMU', props={
+            'registrar': 'sip:localhost:%d' % kam.port, 'username': 'raleigh',
+            'password': 's3cret'})
+        with agent:
+            res.check(registered(kam) is not None, 'sipbin registered at kamailio',
+                      kam.output()[-1500:] + agent.output())
+            deadline = time.monotonic() + 5
+            msgs = []
+            while time.monotonic() < deadline and not any(
+                    m.get('state') == 'registered' for m in msgs):
+                time.sleep(0.1)
+                msgs = agent.element_messages('sip-registration')
+            res.check([m.get('state') for m in msgs][:2] == ['registering', 'registered'] and
+                      msgs[1].get('status') == 200,
+                      'sip-registration messages: registering, then registered (200)',
+                      str(msgs))
+            r = st.run_sipp('uac_echo_short.xml', '127.0.0.1', kam.port, service=RALEIGH,
+                            keys={'codec_pt': 0, 'codec_name': 'PCMU'}, timeout=20)
+            res.check(r.rc == 0, 'a call to %s through kamailio reaches the sipbin' % RALEIGH,
+                      st.sipp_report(r) + agent.output())
+            code, _ = sv.invite('127.0.0.1', agent.port, RALEIGH, local_host='127.0.0.3')
+            res.check(code == 403, 'an INVITE from 127.0.0.3 (not the registrar): 403', str(code))
+        res.check(registered(kam, expires='0', timeout=5) is not None,
+                  'unregisters when the pipeline stops', kam.output()[-1500:])
+
+
 def check_config(text):
     d = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'trunkconf-%d' % os.getpid())
     os.makedirs(d, exist_ok=True)
@@ -635,7 +669,8 @@ def main():
     tests = {'config': test_config, 'register': test_register, 'wrongpass': test_wrong_password,
              'sha256': test_sha256, 'policy': test_policy, 'down': test_down_and_back,
              'auth': test_inbound_auth, 'example': test_example, 'outbound': test_outbound,
-             'callback': test_callback, 'blind': test_blind_transfer}
+             'callback': test_callback, 'blind': test_blind_transfer,
+             'sipbin': test_sipbin_registers}
     for name in sys.argv[1:] or list(tests):
         st.log('== %s' % name)
         tests[name](res)
