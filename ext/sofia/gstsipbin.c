@@ -133,6 +133,7 @@ enum
   PROP_CALL,
   PROP_TRANSFER_TARGET,
   PROP_TRANSFER_TIMEOUT,
+  PROP_TRANSFER_MODE,
   PROP_REGISTRAR,
   PROP_USERNAME,
   PROP_PASSWORD,
@@ -143,6 +144,7 @@ enum
   SIGNAL_HANGUP,
   SIGNAL_TRANSFER,
   SIGNAL_DIAL,
+  SIGNAL_TRANSFER_FAILED,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -161,6 +163,8 @@ static GstStateChangeReturn gst_sip_bin_change_state (
 static void gst_sip_bin_handle_message (GstBin *bin, GstMessage *message);
 static void gst_sip_bin_hangup (GstSipBin *self);
 static gboolean gst_sip_bin_transfer (GstSipBin *self, const gchar *target);
+static void gst_sip_bin_transfer_failed (
+    GstSipBin *self, const gchar *target, gint status, const gchar *reason);
 static gboolean gst_sip_bin_dial (
     GstSipBin *self, const gchar *uri, GstPromise *promise);
 static void on_call_state_changed (GstSipCall *call, gint state, gint status,
@@ -271,6 +275,38 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
    * open then fails (`sip-transfer` `failed`, status 408) and the call
    * stays up.
    */
+  /**
+   * GstSipBin:transfer-mode:
+   *
+   * "blind" (the default): an `agent-action` transfer from inside makes
+   * sipbin send the REFER. "application": sipbin leaves `agent-action`
+   * transfers to the application (the gst-sip-agent server's attended
+   * transfer), which calls #GstSipBin::transfer itself, or
+   * #GstSipBin::transfer-failed when it gives up.
+   */
+  g_object_class_install_property (gobject_class, PROP_TRANSFER_MODE,
+      g_param_spec_string ("transfer-mode", "Transfer mode",
+          "blind: sipbin sends the REFER for an agent-action transfer; "
+          "application: the application handles those",
+          "blind", G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSipBin::transfer-failed:
+   * @sipbin: the sipbin
+   * @target: what the transfer was to
+   * @status: a SIP status explaining it (486, 408 ...), or 0
+   * @reason: what went wrong
+   *
+   * For applications that handle transfers themselves
+   * (#GstSipBin:transfer-mode "application"): reports a transfer that
+   * failed before any REFER, as a `sip-transfer` `failed` message and a
+   * `sip-transfer-result` event into the pipeline, so that the agent takes
+   * the conversation back.
+   */
+  signals[SIGNAL_TRANSFER_FAILED] =
+      g_signal_new_class_handler ("transfer-failed", G_TYPE_FROM_CLASS (klass),
+          G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+          G_CALLBACK (gst_sip_bin_transfer_failed), NULL, NULL, NULL,
+          G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_INT, G_TYPE_STRING);
   /**
    * GstSipBin:registrar:
    *
@@ -453,6 +489,10 @@ gst_sip_bin_set_property (
     case PROP_TRANSFER_TIMEOUT:
       self->transfer_timeout = g_value_get_uint (value);
       break;
+    case PROP_TRANSFER_MODE:
+      self->application_transfers =
+          g_strcmp0 (g_value_get_string (value), "application") == 0;
+      break;
     case PROP_REGISTRAR:
       g_free (self->registrar);
       self->registrar = g_value_dup_string (value);
@@ -520,6 +560,10 @@ gst_sip_bin_get_property (
       break;
     case PROP_TRANSFER_TIMEOUT:
       g_value_set_uint (value, self->transfer_timeout);
+      break;
+    case PROP_TRANSFER_MODE:
+      g_value_set_string (
+          value, self->application_transfers ? "application" : "blind");
       break;
     case PROP_REGISTRAR:
       g_value_set_string (value, self->registrar);
@@ -1520,6 +1564,23 @@ transfer_refused (GstSipBin *self, GstSipCall *call, const gchar *target,
     send_transfer_result (self, call, target, FALSE, 0);
 }
 
+static void
+gst_sip_bin_transfer_failed (
+    GstSipBin *self, const gchar *target, gint status, const gchar *reason)
+{
+  GstSipCall *call = NULL;
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call)
+    call = gst_object_ref (self->call);
+  g_mutex_unlock (&self->call_lock);
+  post_transfer_message (self, call, target, "failed", status, reason);
+  if (call) {
+    send_transfer_result (self, call, target, FALSE, status);
+    gst_object_unref (call);
+  }
+}
+
 static gboolean
 gst_sip_bin_transfer (GstSipBin *self, const gchar *requested)
 {
@@ -1860,7 +1921,8 @@ gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
         GST_OBJECT_NAME (GST_MESSAGE_SRC (message)));
     gst_sip_bin_hangup (self);
   } else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
-      is_agent_action (gst_message_get_structure (message), "transfer")) {
+      is_agent_action (gst_message_get_structure (message), "transfer") &&
+      !self->application_transfers) {
     const gchar *target = gst_structure_get_string (
         gst_message_get_structure (message), "target");
 

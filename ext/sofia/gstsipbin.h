@@ -31,6 +31,7 @@ struct _GstSipBin
   guint ring_time;
   gchar *transfer_target;
   guint transfer_timeout;
+  gboolean application_transfers; /* #transfer-mode "application" */
   gchar *registrar;
   gchar *username;
   gchar *password;

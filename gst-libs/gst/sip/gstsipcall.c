@@ -13,6 +13,7 @@
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+#include <sofia-sip/url.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_sip_call_debug);
 #define GST_CAT_DEFAULT gst_sip_call_debug
@@ -44,6 +45,8 @@ struct _GstSipCall
   gchar *route;
   GstSipTrunk *auth_trunk; /* whose credentials answer challenges */
   gboolean credentials_sent;
+  gchar *replaces_uri; /* once answered: the far end's Contact with our
+                        * dialog as Replaces (RFC 3891) */
 
   /* Blind transfer (REFER). transfer_busy is taken atomically by the thread
    * that asks for a transfer and released after the final report; the rest
@@ -85,6 +88,7 @@ gst_sip_call_finalize (GObject *object)
   g_free (self->end_reason);
   g_free (self->transfer_event_id);
   g_free (self->route);
+  g_free (self->replaces_uri);
   if (self->auth_trunk)
     gst_object_unref (self->auth_trunk);
   gst_object_unref (self->endpoint);
@@ -194,6 +198,12 @@ gst_sip_call_new_outgoing (GstSipEndpoint *endpoint, const gchar *request_uri,
     self->trunk = g_strdup (gst_sip_trunk_get_config (trunk)->name);
   self->state = GST_SIP_CALL_STATE_CALLING;
   return self;
+}
+
+const gchar *
+gst_sip_call_get_replaces_uri (GstSipCall *self)
+{
+  return self->replaces_uri;
 }
 
 gboolean
@@ -780,6 +790,27 @@ failure_reason (gint status)
   }
 }
 
+/* "sip:attorney@192.0.2.7:5060?Replaces=<call-id>%3Bto-tag%3D..." for a
+ * REFER that hands our dialog with the far end over to someone else
+ * (attended transfer, RFC 5589 section 7) */
+static gchar *
+make_replaces_uri (GstSipCall *self, const sip_t *sip)
+{
+  su_home_t home[1] = {SU_HOME_INIT (home)};
+  sip_replaces_t *replaces = nua_handle_make_replaces (self->nh, home, 0);
+  gchar *contact = url_as_string (home, sip->sip_contact->m_url);
+  gchar *query, *uri = NULL;
+
+  if (replaces && contact) {
+    query =
+        sip_headers_as_url_query (home, SIPTAG_REPLACES (replaces), TAG_END ());
+    if (query)
+      uri = g_strdup_printf ("%s?%s", contact, query);
+  }
+  su_home_deinit (home);
+  return uri;
+}
+
 static void
 handle_invite_response (
     GstSipCall *self, gint status, const gchar *phrase, const sip_t *sip)
@@ -795,6 +826,8 @@ handle_invite_response (
   }
   if (status < 300) {
     self->final_status = status;
+    if (sip && sip->sip_contact && self->nh)
+      self->replaces_uri = make_replaces_uri (self, sip);
     set_state (self, GST_SIP_CALL_STATE_ANSWERED, status, NULL);
     /* NUA sends the ACK itself (NUTAG_AUTOACK) */
     set_state (self, GST_SIP_CALL_STATE_CONFIRMED, status, NULL);

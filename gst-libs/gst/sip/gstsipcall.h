@@ -96,6 +96,10 @@ GstSipCall *gst_sip_call_new_outgoing (GstSipEndpoint *endpoint,
     const gchar *request_uri, const gchar *from, const gchar *route,
     GstSipTrunk *trunk);
 gboolean gst_sip_call_is_outgoing (GstSipCall *call);
+/* An outgoing call once answered: the far end's Contact carrying this
+ * dialog as a Replaces header (RFC 3891), the Refer-To that makes a third
+ * party take our place in it (attended transfer), or NULL */
+const gchar *gst_sip_call_get_replaces_uri (GstSipCall *call);
 /* Thread-safe: sends the INVITE of an outgoing call with @sdp as offer. */
 void gst_sip_call_invite (GstSipCall *call, const gchar *sdp);
 

@@ -8,6 +8,7 @@
 #include <gst/sip/gstsipserver.h>
 #include <gst/sip/gstsiprecord.h>
 #include <gst/sip/gstsiprecorder.h>
+#include <gst/app/gstappsrc.h>
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -41,6 +42,8 @@ typedef struct
   gboolean recording; /* an audio recording branch is attached */
   gchar *error; /* first pipeline error */
   gchar *callback; /* the number the agent asked us to call back */
+  GstStructure *intake; /* the fields so far, for a transfer's summary */
+  struct _Consult *consult; /* attended transfer in progress (main context) */
 } ServerCall;
 
 struct _GstSipServer
@@ -77,6 +80,7 @@ static guint signals[N_SIGNALS];
 G_DEFINE_TYPE (GstSipServer, gst_sip_server, GST_TYPE_OBJECT);
 
 static void build_call (gpointer data, gpointer user_data);
+static void consult_free (struct _Consult *c);
 
 static ServerCall *
 server_call_ref (ServerCall *sc)
@@ -100,6 +104,8 @@ server_call_unref (gpointer data)
   gst_sip_record_unref (sc->record);
   g_free (sc->error);
   g_free (sc->callback);
+  if (sc->intake)
+    gst_structure_free (sc->intake);
   g_mutex_clear (&sc->lock);
   g_free (sc);
 }
@@ -344,6 +350,12 @@ teardown (gpointer data)
   /* a call still up here is hung up (pipeline failure, forced stop) */
   gst_sip_call_hangup (sc->call);
   place_callback (sc);
+  if (sc->consult) {
+    struct _Consult *c = sc->consult;
+
+    sc->consult = NULL;
+    consult_free (c);
+  }
   g_signal_handler_disconnect (sc->call, sc->state_handler);
   gst_sip_record_end (
       sc->record, sc->error ? "error" : "shutdown", sc->error ? 500 : 0);
@@ -442,6 +454,398 @@ office_name (ServerCall *sc)
   return sc->office ? sc->office->name : NULL;
 }
 
+/* The host of a sip: URI is an IP address */
+static gboolean
+numeric_sip_uri (const gchar *uri)
+{
+  const gchar *at, *h;
+  gchar *host;
+  gboolean numeric;
+
+  if (!g_str_has_prefix (uri, "sip:"))
+    return FALSE;
+  at = strchr (uri, '@');
+  h = at ? at + 1 : uri + 4;
+  if (*h == '[')
+    host = g_strndup (h + 1, strcspn (h + 1, "]"));
+  else
+    host = g_strndup (h, strcspn (h, ":;?>"));
+  numeric = g_hostname_is_ip_address (host);
+  g_free (host);
+  return numeric;
+}
+
+/* ---- attended transfer (RFC 5589 section 7) ----
+ *
+ * The caller's agent asks for a transfer; the caller hears silence (the
+ * agent's ttsbridge), while we call the target from the office (the
+ * consultation call), speak a summary of the intake to whoever answers,
+ * then REFER the caller to the target with Replaces naming the
+ * consultation dialog: the caller's phone calls the target, which swaps
+ * our dialog for it. Main context throughout. */
+
+#define CONSULT_RING_TIMEOUT_S 30
+#define CONSULT_LAUNCH \
+  "sipbin.( appsrc name=summary is-live=true format=time do-timestamp=true " \
+  "caps=text/x-raw,format=utf8 ! ttsbridge ! audioresample ! mulawenc ! " \
+  "rtppcmupay ! sipsink sipsrc ! rtppcmudepay ! fakesink sync=false " \
+  "async=false )"
+
+typedef struct _Consult
+{
+  ServerCall *sc; /* the caller's */
+  GstSipCall *call; /* to the target */
+  GstElement *pipeline;
+  GstElement *summary_src;
+  gchar *target; /* as dialled */
+  gchar *summary;
+  GSource *ring_timer;
+  gboolean referred;
+  gboolean failed_reported;
+} Consult;
+
+static void consult_state (GstSipCall *call, gint state, gint status,
+    const gchar *reason, gpointer data);
+static void apply_office (GstElement *e, const gchar *factory, ServerCall *sc);
+
+/* The caller's sipbin, or NULL */
+static GstElement *
+caller_sipbin (ServerCall *sc)
+{
+  GstElement *pipeline, *found = NULL;
+  GstIterator *it;
+  GValue item = G_VALUE_INIT;
+
+  g_mutex_lock (&sc->lock);
+  pipeline = sc->pipeline ? gst_object_ref (sc->pipeline) : NULL;
+  g_mutex_unlock (&sc->lock);
+  if (pipeline == NULL)
+    return NULL;
+  it = gst_bin_iterate_all_by_element_factory_name (
+      GST_BIN (pipeline), "sipbin");
+  if (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    found = g_value_dup_object (&item);
+    g_value_unset (&item);
+  }
+  gst_iterator_free (it);
+  gst_object_unref (pipeline);
+  return found;
+}
+
+static void
+consult_free (Consult *c)
+{
+  if (c->ring_timer) {
+    g_source_destroy (c->ring_timer);
+    g_source_unref (c->ring_timer);
+  }
+  if (c->pipeline) {
+    gst_element_set_state (c->pipeline, GST_STATE_NULL);
+    gst_object_unref (c->pipeline);
+  }
+  if (c->call) {
+    g_signal_handlers_disconnect_by_data (c->call, c);
+    gst_sip_call_hangup (c->call);
+    gst_object_unref (c->call);
+  }
+  g_clear_object (&c->summary_src);
+  g_free (c->target);
+  g_free (c->summary);
+  server_call_unref (c->sc);
+  g_free (c);
+}
+
+static void
+consult_fail (Consult *c, gint status, const gchar *reason)
+{
+  GstElement *sipbin;
+
+  if (c->failed_reported || c->referred)
+    return;
+  c->failed_reported = TRUE;
+  GST_INFO ("call %s: attended transfer to %s failed: %d %s", c->sc->call_id,
+      c->target, status, reason);
+  sipbin = caller_sipbin (c->sc);
+  if (sipbin) {
+    g_signal_emit_by_name (
+        sipbin, "transfer-failed", c->target, status, reason);
+    gst_object_unref (sipbin);
+  }
+}
+
+/* "Transfer from the raleigh office. caller name: Ann Lee. reason: a car
+ * accident." */
+static gchar *
+make_summary (ServerCall *sc)
+{
+  GString *s = g_string_new (NULL);
+
+  g_string_append_printf (s, "Transfer from the %s office.", sc->office->name);
+  g_mutex_lock (&sc->lock);
+  for (gint i = 0; sc->intake && i < gst_structure_n_fields (sc->intake); i++) {
+    const gchar *field = gst_structure_nth_field_name (sc->intake, i);
+    gchar *name = g_strdup (field);
+
+    g_strdelimit (name, "_-", ' ');
+    g_string_append_printf (
+        s, " %s: %s.", name, gst_structure_get_string (sc->intake, field));
+    g_free (name);
+  }
+  g_mutex_unlock (&sc->lock);
+  return g_string_free (s, FALSE);
+}
+
+static GstBusSyncReply consult_bus (
+    GstBus *bus, GstMessage *msg, gpointer data);
+
+static gboolean
+consult_ring_timeout (gpointer data)
+{
+  Consult *c = data;
+
+  g_source_unref (c->ring_timer);
+  c->ring_timer = NULL;
+  consult_fail (c, 408, "the transfer target did not answer");
+  gst_sip_call_hangup (c->call);
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct
+{
+  ServerCall *sc;
+  gchar *target;
+} ConsultStart;
+
+static gboolean
+do_start_consult (gpointer data)
+{
+  ConsultStart *cs = data;
+  ServerCall *sc = cs->sc;
+  GstSipServer *self = sc->server;
+  const GstSipOfficeConfig *o = sc->office;
+  GstSipTrunk *trunk = NULL;
+  gchar *uri = NULL, *from = NULL, *route = NULL, *number;
+  GError *err = NULL;
+  GstElement *bin;
+  GstBus *bus;
+  Consult *c;
+
+  if (sc->consult)
+    return G_SOURCE_REMOVE;
+  c = g_new0 (Consult, 1);
+  c->sc = server_call_ref (sc);
+  c->target = g_strdup (
+      cs->target && strchr (cs->target, ':') ? cs->target : o->transfer);
+  sc->consult = c;
+  if (c->target == NULL) {
+    consult_fail (c, 0, "no transfer target for this office");
+    return G_SOURCE_REMOVE;
+  }
+  /* tel:+1919... and numbers go through the office's trunk */
+  number = g_str_has_prefix (c->target, "tel:") ? c->target + 4 : NULL;
+  if (number && o->trunk && (trunk = gst_sip_server_get_trunk (self, o->trunk)))
+    gst_sip_trunk_outbound (
+        trunk, number, o->dids[0], &uri, &from, &route, &err);
+  else if (g_str_has_prefix (c->target, "sip:") &&
+      numeric_sip_uri (c->target)) {
+    uri = g_strdup (c->target);
+    from = g_strdup_printf ("<sip:%s@%s>", o->dids[0], sc->config->listen);
+  } else
+    g_set_error (&err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "%s: not a number the office's trunk can call, nor a sip: URI with a "
+        "numeric host",
+        c->target);
+  if (uri == NULL) {
+    consult_fail (c, 0, err->message);
+    g_clear_error (&err);
+    return G_SOURCE_REMOVE;
+  }
+  c->call = gst_sip_call_new_outgoing (self->endpoint, uri, from, route, trunk);
+  c->summary = make_summary (sc);
+  g_free (uri);
+  g_free (from);
+  g_free (route);
+
+  bin = gst_parse_launch (CONSULT_LAUNCH, &err);
+  if (bin == NULL) {
+    consult_fail (c, 0, err->message);
+    g_clear_error (&err);
+    return G_SOURCE_REMOVE;
+  }
+  c->pipeline = gst_pipeline_new (gst_sip_call_get_call_id (c->call));
+  gst_bin_add (GST_BIN (c->pipeline), bin);
+  c->summary_src = gst_bin_get_by_name (GST_BIN (bin), "summary");
+  foreach_element (c->pipeline, apply_office, sc);
+  g_object_set (bin, "call", c->call, NULL);
+  g_signal_connect (c->call, "state-changed", G_CALLBACK (consult_state), c);
+  bus = gst_element_get_bus (c->pipeline);
+  gst_bus_set_sync_handler (bus, consult_bus, c, NULL);
+  gst_object_unref (bus);
+  GST_INFO_OBJECT (self, "call %s: consulting %s (call %s)", sc->call_id,
+      c->target, gst_sip_call_get_call_id (c->call));
+  c->ring_timer = g_timeout_source_new_seconds (CONSULT_RING_TIMEOUT_S);
+  g_source_set_callback (c->ring_timer, consult_ring_timeout, c, NULL);
+  g_source_attach (c->ring_timer, self->context);
+  if (gst_element_set_state (c->pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE)
+    consult_fail (c, 0, "the consultation pipeline did not start");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+consult_start_free (gpointer data)
+{
+  ConsultStart *cs = data;
+
+  server_call_unref (cs->sc);
+  g_free (cs->target);
+  g_free (cs);
+}
+
+/* any thread */
+static void
+start_consult (ServerCall *sc, const gchar *target)
+{
+  ConsultStart *cs = g_new0 (ConsultStart, 1);
+
+  cs->sc = server_call_ref (sc);
+  cs->target = g_strdup (target);
+  g_main_context_invoke_full (sc->server->context, G_PRIORITY_DEFAULT,
+      do_start_consult, cs, consult_start_free);
+}
+
+typedef struct
+{
+  ServerCall *sc;
+  Consult *c; /* compared with sc->consult before use: it may be gone */
+  gint what; /* 0: answered, 1: ended, 2: summary said */
+  gint status;
+  gchar *reason;
+} ConsultEvent;
+
+static gboolean
+do_consult_event (gpointer data)
+{
+  ConsultEvent *e = data;
+  ServerCall *sc = e->sc;
+  Consult *c = e->c;
+
+  if (sc->consult != c)
+    return G_SOURCE_REMOVE;
+  if (e->what == 0) {
+    GstBuffer *buf;
+
+    if (c->ring_timer) {
+      g_source_destroy (c->ring_timer);
+      g_source_unref (c->ring_timer);
+      c->ring_timer = NULL;
+    }
+    GST_INFO ("call %s: %s answered; telling them: %s", sc->call_id, c->target,
+        c->summary);
+    buf = gst_buffer_new_memdup (c->summary, strlen (c->summary));
+    gst_app_src_push_buffer (GST_APP_SRC (c->summary_src), buf);
+  } else if (e->what == 2 && !c->referred) {
+    const gchar *replaces = gst_sip_call_get_replaces_uri (c->call);
+    GstElement *sipbin = caller_sipbin (sc);
+    gboolean started = FALSE;
+
+    if (replaces && sipbin) {
+      c->referred = TRUE;
+      g_signal_emit_by_name (sipbin, "transfer", replaces, &started);
+      c->referred = started;
+    }
+    if (!started)
+      consult_fail (c, 0,
+          replaces ? "the REFER could not be sent"
+                   : "the target gave no Contact to refer to");
+    if (sipbin)
+      gst_object_unref (sipbin);
+    if (!started)
+      gst_sip_call_hangup (c->call);
+  } else if (e->what == 1) {
+    /* before the REFER: the target never took the call (or hung up) */
+    consult_fail (c, e->status, e->reason);
+    sc->consult = NULL;
+    consult_free (c);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+consult_event_free (gpointer data)
+{
+  ConsultEvent *e = data;
+
+  server_call_unref (e->sc);
+  g_free (e->reason);
+  g_free (e);
+}
+
+static void
+post_consult_event (Consult *c, gint what, gint status, const gchar *reason)
+{
+  ConsultEvent *e = g_new0 (ConsultEvent, 1);
+
+  e->sc = server_call_ref (c->sc);
+  e->c = c;
+  e->what = what;
+  e->status = status;
+  e->reason = g_strdup (reason);
+  g_main_context_invoke_full (c->sc->server->context, G_PRIORITY_DEFAULT,
+      do_consult_event, e, consult_event_free);
+}
+
+/* SIP thread */
+static void
+consult_state (GstSipCall *call, gint state, gint status, const gchar *reason,
+    gpointer data)
+{
+  if (state == GST_SIP_CALL_STATE_ANSWERED)
+    post_consult_event (data, 0, status, reason);
+  else if (state == GST_SIP_CALL_STATE_ENDED)
+    post_consult_event (data, 1, status, reason);
+}
+
+/* streaming threads */
+static GstBusSyncReply
+consult_bus (GstBus *bus, GstMessage *msg, gpointer data)
+{
+  Consult *c = data;
+  const GstStructure *s = gst_message_get_structure (msg);
+
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT && s &&
+      gst_structure_has_name (s, "tts-finished") &&
+      g_strcmp0 (gst_structure_get_string (s, "text"), c->summary) == 0)
+    post_consult_event (c, 2, 0, NULL);
+  else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+    GST_WARNING ("consultation call: %" GST_PTR_FORMAT, msg);
+  gst_message_unref (msg);
+  return GST_BUS_DROP;
+}
+
+static gboolean
+do_end_consult (gpointer data)
+{
+  ServerCall *sc = data;
+  Consult *c = sc->consult;
+
+  /* the REFER's outcome is in: our part in the consultation is over (the
+   * target has usually replaced it already) */
+  if (c && c->referred) {
+    sc->consult = NULL;
+    consult_free (c);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* any thread */
+static void
+end_consult_later (ServerCall *sc)
+{
+  g_main_context_invoke_full (sc->server->context, G_PRIORITY_DEFAULT,
+      do_end_consult, server_call_ref (sc), server_call_unref);
+}
+
 static gboolean
 handle_element_message (ServerCall *sc, const GstStructure *s)
 {
@@ -497,6 +901,11 @@ handle_element_message (ServerCall *sc, const GstStructure *s)
 
     if (field && value) {
       gst_sip_record_set_intake_field (sc->record, field, value);
+      g_mutex_lock (&sc->lock);
+      if (sc->intake == NULL)
+        sc->intake = gst_structure_new_empty ("intake");
+      gst_structure_set (sc->intake, field, G_TYPE_STRING, value, NULL);
+      g_mutex_unlock (&sc->lock);
       return TRUE;
     }
     if (gst_structure_get_boolean (s, "complete", &complete))
@@ -513,6 +922,8 @@ handle_element_message (ServerCall *sc, const GstStructure *s)
 
     gst_sip_record_add_action (
         sc->record, action, target, gst_structure_get_string (s, "reason"));
+    if (g_strcmp0 (action, "transfer") == 0 && sc->office->attended_transfer)
+      start_consult (sc, target);
     /* sipbin hangs up; we call back once the call is over */
     if (g_strcmp0 (action, "callback") == 0) {
       gchar *number = NULL;
@@ -541,6 +952,7 @@ handle_element_message (ServerCall *sc, const GstStructure *s)
                       : g_strdup (state);
       gst_sip_record_set_action_result (sc->record, "transfer", result);
       g_free (result);
+      end_consult_later (sc);
       return TRUE;
     }
   }
@@ -686,6 +1098,8 @@ build_call (gpointer data, gpointer user_data)
     g_object_set (sipbin, "call", sc->call, NULL);
     if (sc->office->transfer && has_property (sipbin, "transfer-target"))
       g_object_set (sipbin, "transfer-target", sc->office->transfer, NULL);
+    if (sc->office->attended_transfer && has_property (sipbin, "transfer-mode"))
+      g_object_set (sipbin, "transfer-mode", "application", NULL);
     foreach_element (pipeline, apply_office, sc);
     attach_recording (sc, pipeline);
     sc->bus_pipeline = pipeline;
@@ -1056,27 +1470,6 @@ gst_sip_server_stop (GstSipServer *self)
     ;
   force_teardown (self);
   gst_sip_record_wait_saved ();
-}
-
-/* The host of a sip: URI is an IP address */
-static gboolean
-numeric_sip_uri (const gchar *uri)
-{
-  const gchar *at, *h;
-  gchar *host;
-  gboolean numeric;
-
-  if (!g_str_has_prefix (uri, "sip:"))
-    return FALSE;
-  at = strchr (uri, '@');
-  h = at ? at + 1 : uri + 4;
-  if (*h == '[')
-    host = g_strndup (h + 1, strcspn (h + 1, "]"));
-  else
-    host = g_strndup (h, strcspn (h, ":;?>"));
-  numeric = g_hostname_is_ip_address (host);
-  g_free (host);
-  return numeric;
 }
 
 gchar *

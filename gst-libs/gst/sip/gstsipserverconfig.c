@@ -16,7 +16,7 @@ static const gchar *server_keys[] = {"listen", "records", "max-calls", "launch",
     "default-office", "drain-timeout", "retry-after", "rtp-port-min",
     "rtp-port-max", "media-address", "record-audio", "stt-preload", NULL};
 static const gchar *office_keys[] = {"did", "script", "voice", "tts",
-    "language", "transfer", "record-audio", "trunk", NULL};
+    "language", "transfer", "transfer-mode", "record-audio", "trunk", NULL};
 static const gchar *trunk_keys[] = {"registrar", "proxy", "username",
     "password", "realm", "from-user", "from-domain", "allow", "expires",
     "transport", "qualify", "register-retry", NULL};
@@ -318,7 +318,7 @@ static gboolean
 load_office (Loader *ld, const gchar *group)
 {
   GstSipOfficeConfig *o = g_new0 (GstSipOfficeConfig, 1);
-  gchar *script = NULL;
+  gchar *script = NULL, *mode = NULL;
 
   o->name = g_strdup (group + strlen ("office "));
   g_strstrip (o->name);
@@ -362,6 +362,16 @@ load_office (Loader *ld, const gchar *group)
     if (o->voice == NULL)
       o->voice = g_strdup (o->language);
   }
+  if (!get_string (ld, group, "transfer-mode", &mode))
+    return FALSE;
+  if (mode && strcmp (mode, "blind") != 0 && strcmp (mode, "attended") != 0) {
+    fail (ld, line_of (ld, group, "transfer-mode"),
+        "transfer-mode is blind or attended, not \"%s\"", mode);
+    g_free (mode);
+    return FALSE;
+  }
+  o->attended_transfer = g_strcmp0 (mode, "attended") == 0;
+  g_free (mode);
   if (o->transfer && !g_str_has_prefix (o->transfer, "sip:") &&
       !g_str_has_prefix (o->transfer, "sips:") &&
       !g_str_has_prefix (o->transfer, "tel:"))

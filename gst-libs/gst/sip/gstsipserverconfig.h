@@ -22,6 +22,7 @@ typedef struct
   gchar *tts_backend; /* ttsbridge backend, or NULL */
   gchar *language; /* "en" ... */
   gchar *transfer; /* sip:, sips: or tel: URI, or NULL */
+  gboolean attended_transfer; /* transfer-mode = attended */
   gchar *record_audio; /* "off", "wav" or "ogg" */
   gchar *trunk; /* name of the trunk its calls come on, or NULL: any */
   guint line;

@@ -37,6 +37,9 @@ carrier does for a registered trunk.
 - sipbin: gst-launch-1.0 sipbin with registrar/username/password
   registers (sip-registration messages), takes a call through kamailio,
   refuses 127.0.0.3, unregisters when it stops.
+- attended: transfer-mode = attended: we call the attorney's phone (SIPp),
+  speak the intake summary, REFER baresip with Replaces naming that call,
+  baresip calls the phone, and we hang up the consultation.
 - config: bad [trunk] groups exit 2 naming the file and line.
 
 Runs in a private network namespace (unshare -n): the example config
@@ -618,6 +621,133 @@ def test_sipbin_registers(res):
                   'unregisters when the pipeline stops', kam.output()[-1500:])
 
 
+ATTENDED_SCRIPT = """[script]
+start = hello
+[state hello]
+say = Let me get an attorney for you.
+next = set reason=a car accident; transfer attorney
+transfer-failed = say The attorney is not available. Goodbye.; hangup
+"""
+
+
+def run_baresip(tmp, mods, dial, seconds, wav_seconds):
+    """baresip from tmp (config written here) dialing `dial`, with
+    wav_seconds of silence as its microphone; returns its output"""
+    import wave
+    wav = os.path.join(tmp, 'caller.wav')
+    with wave.open(wav, 'wb') as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(2 * 8000 * wav_seconds))
+    bport = st.free_port('both')
+    rtp_min, rtp_max = st.free_rtp_range(10)
+    with open(os.path.join(tmp, 'config'), 'w') as f:
+        f.write(BARESIP_CONFIG.format(sip_port=bport, wav=wav, rtp_min=rtp_min, rtp_max=rtp_max,
+                                      module_path=mods))
+    with open(os.path.join(tmp, 'accounts'), 'w') as f:
+        f.write('<sip:caller@127.0.0.1:%d>;regint=0;audio_codecs=PCMU\n' % bport)
+    cmd = ['baresip', '-4', '-f', tmp, '-e', '/dial ' + dial, '-t', str(seconds)]
+    st.log('  baresip: ' + ' '.join(cmd))
+    try:
+        p = subprocess.run(cmd, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=seconds + 40)
+        out = p.stdout.decode('utf-8', 'replace')
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b'').decode('utf-8', 'replace')
+    return '\n'.join(line for line in out.splitlines() if not line.startswith('//d/di')), bport
+
+
+def baresip_modules():
+    for d in ('/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules',
+              '/usr/lib/x86_64-linux-gnu/baresip/modules'):
+        if os.path.exists(os.path.join(d, 'aufile.so')):
+            return d
+    return None
+
+
+def test_attended_transfer(res):
+    """transfer-mode = attended: baresip calls through kamailio; the agent
+    asks for the attorney; we call the attorney's phone (SIPp), speak the
+    intake summary, then REFER baresip with Replaces naming that call;
+    baresip calls the attorney, and we leave both calls."""
+    import speechtest as sp
+    st.require('baresip')
+    mods = baresip_modules()
+    if mods is None:
+        res.note_skip('attended transfer: baresip modules not found')
+        return
+    tmp = sv.tempfile.mkdtemp(prefix='trunk-attended-')
+    pcm, _ = sp.caller_timeline(['Hello?'], rate=8000, first_wait=0.5, pause=1.0, tail=3.0)
+    pcap = os.path.join(tmp, 'attorney.pcap')
+    st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
+    attorney = st.Sipp('uas_answer_talk.xml', '127.0.0.1', 5060, keys={'pcap': pcap},
+                       calls=2, limit=2, timeout=90)
+    config = TRANSFER_CONFIG.replace('transfer = ', 'transfer-mode = attended\ntransfer = ')
+    try:
+        with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam, \
+                sv.Server(config.format(kport=kam.port, raleigh=RALEIGH, aport=attorney.port),
+                          files={'transfer.ini': ATTENDED_SCRIPT}) as server:
+            attorney.start()
+            res.check(registered(kam) is not None, 'registered', kam.output()[-1000:])
+            out, bport = run_baresip(tmp, mods, 'sip:%s@127.0.0.1:%d' % (RALEIGH, kam.port),
+                                     30, 14)
+            res.check('Call with sip:callee@127.0.0.1:%d' % attorney.port in out,
+                      "baresip got our REFER and called the attorney's phone (its Contact)",
+                      out[-3000:] + server.output())
+            r = attorney.wait()
+            res.check(r.rc == 0, "the attorney's phone took both calls (ours, then the caller's)",
+                      st.sipp_report(r))
+            first = r.messages.find('INVITE sip:')
+            second = r.messages.find('INVITE sip:', first + 1)
+            inv1 = r.messages[first:first + 1500]
+            inv2 = r.messages[second:second + 1500] if second > 0 else ''
+            res.check(RALEIGH in inv1.split('\n\n')[0] and 'm=audio' in inv1,
+                      "first INVITE: our consultation call, from the office's number", inv1)
+            cid = re.search(r'^Call-ID:\s*(\S+)', inv1, re.M | re.I)
+            tag = re.search(r'^To:.*;tag=(\S+)', r.messages[r.messages.find('SIP/2.0 200'):],
+                            re.M | re.I)
+            # RFC 3891: call-id, to-tag = the phone's own tag, from-tag = ours.
+            # baresip 1.0 puts the Refer-To's Replaces into the Request-URI
+            # instead of a header: the values arrive, the phone cannot use them.
+            line2 = inv2.split('\n', 1)[0]
+            res.check('sip:caller@127.0.0.1:%d' % bport in inv2 and cid and tag and
+                      cid.group(1) in line2 and tag.group(1) in line2,
+                      'second INVITE: from the caller (baresip), carrying our Replaces (the '
+                      "consultation's Call-ID and the phone's tag)", inv2)
+            rec = server.wait_record(lambda x: x.get('complete'), 15) or {}
+            acts = rec.get('actions', [])
+            res.check(acts and acts[-1].get('type') == 'transfer' and
+                      acts[-1].get('result') == 'succeeded (200)' and
+                      rec.get('end_reason') == 'local-hangup',
+                      'record: transfer succeeded (200), then our BYE', str(rec))
+
+        # nobody at the attorney's number: the caller hears transfer-failed
+        nobody = st.free_port('udp')
+        pcm, _ = sp.caller_timeline(['Hello?'], rate=8000, first_wait=0.5, pause=1.0, tail=12.0)
+        talk = os.path.join(tmp, 'talk.pcap')
+        st.make_rtp_pcap(talk, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
+        with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam, \
+                sv.Server(config.format(kport=kam.port, raleigh=RALEIGH, aport=nobody),
+                          files={'transfer.ini': ATTENDED_SCRIPT}) as server:
+            res.check(registered(kam) is not None, 'registered', kam.output()[-1000:])
+            r = st.run_sipp('uac_talk_wait_bye.xml', '127.0.0.1', kam.port, service=RALEIGH,
+                            keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap': talk}, timeout=40)
+            res.check(r.rc == 0, 'the caller stays on the line until our goodbye',
+                      st.sipp_report(r) + server.output())
+            rec = server.wait_record(lambda x: x.get('complete'), 15) or {}
+            acts = rec.get('actions', [])
+            said = ' '.join(t.get('text', '') for t in rec.get('turns', [])
+                            if t.get('role') == 'agent')
+            res.check(any(a.get('type') == 'transfer' and
+                          str(a.get('result', '')).startswith('failed') for a in acts) and
+                      'not available' in said,
+                      "nobody answers the consultation: transfer failed, the caller hears "
+                      "the script's transfer-failed", str(rec))
+    finally:
+        sv.shutil.rmtree(tmp, ignore_errors=True)
+
+
 def check_config(text):
     d = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'trunkconf-%d' % os.getpid())
     os.makedirs(d, exist_ok=True)
@@ -670,7 +800,7 @@ def main():
              'sha256': test_sha256, 'policy': test_policy, 'down': test_down_and_back,
              'auth': test_inbound_auth, 'example': test_example, 'outbound': test_outbound,
              'callback': test_callback, 'blind': test_blind_transfer,
-             'sipbin': test_sipbin_registers}
+             'sipbin': test_sipbin_registers, 'attended': test_attended_transfer}
     for name in sys.argv[1:] or list(tests):
         st.log('== %s' % name)
         tests[name](res)
