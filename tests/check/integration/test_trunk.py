@@ -777,6 +777,8 @@ def test_config(res):
          'bad.conf:3: expires must be a whole number from 10'),
         ('[trunk t]\nallow = 192.0.2.1\nsecret = x\n' + office, 'bad.conf:3: unknown key "secret"'),
         ('[office o]\ndid = +19195550100\ntrunk = nope\n', 'bad.conf:3: trunk nope is not a'),
+        ('[office o]\ndid = +19195550100\ntransfer-mode = warm\n',
+         'bad.conf:3: transfer-mode is blind or attended, not "warm"'),
     ]
     for text, want in cases:
         rc, err = check_config(text)
