@@ -1367,6 +1367,30 @@ gst_sip_server_get_trunk (GstSipServer *self, const gchar *name)
   return NULL;
 }
 
+static gboolean
+same_trunks (const GstSipServerConfig *a, const GstSipServerConfig *b)
+{
+  if (a->trunks->len != b->trunks->len)
+    return FALSE;
+  for (guint i = 0; i < a->trunks->len; i++) {
+    const GstSipTrunkConfig *x = g_ptr_array_index (a->trunks, i);
+    const GstSipTrunkConfig *y = g_ptr_array_index (b->trunks, i);
+
+    if (g_strcmp0 (x->name, y->name) ||
+        g_strcmp0 (x->registrar, y->registrar) ||
+        g_strcmp0 (x->proxy, y->proxy) ||
+        g_strcmp0 (x->username, y->username) ||
+        g_strcmp0 (x->password, y->password) || x->expires != y->expires ||
+        (x->allow == NULL) != (y->allow == NULL) ||
+        (x->allow &&
+            (x->allow->len != y->allow->len ||
+                memcmp (x->allow->data, y->allow->data,
+                    x->allow->len * sizeof (GstSipCidr)))))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 void
 gst_sip_server_reload (GstSipServer *self, GstSipServerConfig *config)
 {
@@ -1380,6 +1404,10 @@ gst_sip_server_reload (GstSipServer *self, GstSipServerConfig *config)
     GST_WARNING_OBJECT (self,
         "listen changed from %s to %s: takes a restart, still on %s",
         old->listen, config->listen, old->listen);
+  if (!same_trunks (old, config))
+    GST_WARNING_OBJECT (self,
+        "[trunk] groups changed: takes a restart; the running trunks stay "
+        "as they were");
   gst_sip_server_config_unref (old);
 }
 
