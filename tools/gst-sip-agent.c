@@ -406,7 +406,8 @@ main (int argc, char **argv)
       "call.\n\nSIGTERM or SIGINT: take no new calls (503), let calls finish "
       "for [server] drain-timeout, then hang up and exit 0; a second signal "
       "stops at once. SIGHUP: reload the configuration for new calls.\n\n"
-      "Exit status: 0 stopped, 1 could not start, 2 configuration error.");
+      "Exit status: 0 stopped, 1 could not start, 2 configuration error; "
+      "with --dial, 0 when the call was answered and 1 when it was not.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_add_group (ctx, gst_init_get_option_group ());
   if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
