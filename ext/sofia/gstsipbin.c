@@ -134,6 +134,7 @@ enum
   PROP_TRANSFER_TARGET,
   PROP_TRANSFER_TIMEOUT,
   PROP_TRANSFER_MODE,
+  PROP_MEDIA_TIMEOUT,
   PROP_REGISTRAR,
   PROP_USERNAME,
   PROP_PASSWORD,
@@ -289,6 +290,19 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
           "blind: sipbin sends the REFER for an agent-action transfer; "
           "application: the application handles those",
           "blind", G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSipBin:media-timeout:
+   *
+   * Milliseconds without a single RTP packet from the far end, while its
+   * SDP says it sends (not on hold: sendonly/inactive offers stop the
+   * clock), after which sipbin hangs up: BYE, and the call ends with reason
+   * `media-timeout`. 0 turns it off. Checked once a second.
+   */
+  g_object_class_install_property (gobject_class, PROP_MEDIA_TIMEOUT,
+      g_param_spec_uint ("media-timeout", "Media timeout",
+          "Milliseconds without RTP from the far end (not on hold) before "
+          "hanging up (0: never)",
+          0, G_MAXUINT, 0, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
    * GstSipBin::transfer-failed:
    * @sipbin: the sipbin
@@ -489,6 +503,9 @@ gst_sip_bin_set_property (
     case PROP_TRANSFER_TIMEOUT:
       self->transfer_timeout = g_value_get_uint (value);
       break;
+    case PROP_MEDIA_TIMEOUT:
+      self->media_timeout = g_value_get_uint (value);
+      break;
     case PROP_TRANSFER_MODE:
       self->application_transfers =
           g_strcmp0 (g_value_get_string (value), "application") == 0;
@@ -560,6 +577,9 @@ gst_sip_bin_get_property (
       break;
     case PROP_TRANSFER_TIMEOUT:
       g_value_set_uint (value, self->transfer_timeout);
+      break;
+    case PROP_MEDIA_TIMEOUT:
+      g_value_set_uint (value, self->media_timeout);
       break;
     case PROP_TRANSFER_MODE:
       g_value_set_string (
@@ -829,6 +849,78 @@ bind_rtp_socket (
   return NULL;
 }
 
+static guint64
+packets_received (GstElement *src)
+{
+  GstStructure *stats = NULL;
+  guint64 n = 0;
+
+  g_object_get (src, "stats", &stats, NULL);
+  if (stats) {
+    gst_structure_get_uint64 (stats, "packets-received", &n);
+    gst_structure_free (stats);
+  }
+  return n;
+}
+
+/* Endpoint thread, every second while a call is up. */
+static gboolean
+check_media (gpointer data)
+{
+  GstSipBin *self = data;
+  GstSipCall *call = NULL;
+  gint64 now = g_get_monotonic_time ();
+  gboolean keep = TRUE;
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call == NULL || self->rtp_src == NULL) {
+    keep = FALSE;
+  } else {
+    guint64 n = packets_received (self->rtp_src);
+
+    if (n != self->rx_count || !self->remote_sends) {
+      /* a packet came, or the far end is on hold: no silence to count */
+      self->rx_count = n;
+      self->rx_time = now;
+    } else if (now - self->rx_time >= (gint64) self->media_timeout * 1000) {
+      call = gst_object_ref (self->call);
+      keep = FALSE;
+    }
+  }
+  if (!keep && self->media_timer == g_main_current_source ()) {
+    g_source_unref (self->media_timer);
+    self->media_timer = NULL;
+  }
+  g_mutex_unlock (&self->call_lock);
+
+  if (call) {
+    GST_ELEMENT_WARNING (self, STREAM, FAILED, (NULL),
+        ("No RTP from the far end of call %s for %u ms: hanging up",
+            gst_sip_call_get_call_id (call), self->media_timeout));
+    gst_sip_call_hangup_full (call, "media-timeout");
+    gst_object_unref (call);
+  }
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Call with call_lock held: after the far end's SDP (offer or answer) */
+static void
+watch_media_locked (GstSipBin *self, const GstSipSdpOffer *sdp)
+{
+  /* sendonly or inactive from the far end is a hold (RFC 3264 8.4): it
+   * may send music, or nothing; recvonly: it sends nothing */
+  gboolean sends = sdp->direction == GST_SIP_DIRECTION_SENDRECV;
+
+  if (sends != self->remote_sends || self->media_timer == NULL) {
+    self->rx_time = g_get_monotonic_time ();
+    self->rx_count = self->rtp_src ? packets_received (self->rtp_src) : 0;
+  }
+  self->remote_sends = sends;
+  if (self->media_timeout > 0 && self->media_timer == NULL && self->endpoint)
+    self->media_timer = gst_sip_endpoint_add_timeout (
+        self->endpoint, 1000, check_media, self, NULL);
+}
+
 static void
 configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
 {
@@ -851,6 +943,7 @@ configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
         "socket", self->rtp_socket, NULL);
   }
   gst_caps_unref (caps);
+  watch_media_locked (self, offer);
 }
 
 /* Call with call_lock held. */
@@ -871,6 +964,11 @@ release_media_locked (GstSipBin *self)
     g_source_destroy (self->ring_timer);
     g_source_unref (self->ring_timer);
     self->ring_timer = NULL;
+  }
+  if (self->media_timer) {
+    g_source_destroy (self->media_timer);
+    g_source_unref (self->media_timer);
+    self->media_timer = NULL;
   }
 }
 

@@ -32,6 +32,7 @@ struct _GstSipBin
   gchar *transfer_target;
   guint transfer_timeout;
   gboolean application_transfers; /* #transfer-mode "application" */
+  guint media_timeout; /* ms, 0: off */
   gchar *registrar;
   gchar *username;
   gchar *password;
@@ -56,6 +57,11 @@ struct _GstSipBin
   gchar *transfer_uri; /* Refer-To of the transfer in progress */
   GstPromise *dial_promise; /* of the outgoing call, until it is answered */
   GstSipTrunk *trunk; /* registration, standalone with #registrar */
+  /* media timeout (call_lock) */
+  GSource *media_timer;
+  gboolean remote_sends; /* the far end's SDP is sendrecv (not on hold) */
+  guint64 rx_count;
+  gint64 rx_time; /* monotonic us of the last packet, or of the last change */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sipbin);

@@ -39,6 +39,7 @@ struct _GstSipCall
   gint end_status;
   gchar *end_reason;
   gboolean local_hangup;
+  gchar *hangup_reason; /* why we hung up, when not "local-hangup" */
 
   /* outgoing calls */
   gboolean outgoing;
@@ -88,6 +89,7 @@ gst_sip_call_finalize (GObject *object)
   g_free (self->end_reason);
   g_free (self->transfer_event_id);
   g_free (self->route);
+  g_free (self->hangup_reason);
   g_free (self->replaces_uri);
   if (self->auth_trunk)
     gst_object_unref (self->auth_trunk);
@@ -454,6 +456,13 @@ gst_sip_call_reject (
   gst_sip_endpoint_invoke (self->endpoint, do_respond, r, response_free);
 }
 
+/* the end reason of a call we ended */
+static const gchar *
+local_reason (GstSipCall *self)
+{
+  return self->hangup_reason ? self->hangup_reason : "local-hangup";
+}
+
 static void
 hang_up (GstSipCall *self)
 {
@@ -464,7 +473,7 @@ hang_up (GstSipCall *self)
     if (self->nh)
       nua_cancel (self->nh, TAG_END ());
     else
-      set_state (self, GST_SIP_CALL_STATE_ENDED, 487, "local-hangup");
+      set_state (self, GST_SIP_CALL_STATE_ENDED, 487, local_reason (self));
     return;
   }
   switch (self->state) {
@@ -472,7 +481,7 @@ hang_up (GstSipCall *self)
     case GST_SIP_CALL_STATE_RINGING:
       self->local_hangup = TRUE;
       nua_respond (self->nh, SIP_480_TEMPORARILY_UNAVAILABLE, TAG_END ());
-      set_state (self, GST_SIP_CALL_STATE_ENDED, 480, "local-hangup");
+      set_state (self, GST_SIP_CALL_STATE_ENDED, 480, local_reason (self));
       break;
     case GST_SIP_CALL_STATE_ANSWERED:
     case GST_SIP_CALL_STATE_CONFIRMED:
@@ -498,6 +507,45 @@ gst_sip_call_hangup (GstSipCall *self)
 {
   gst_sip_endpoint_invoke (
       self->endpoint, do_hangup, gst_object_ref (self), gst_object_unref);
+}
+
+typedef struct
+{
+  GstSipCall *call;
+  gchar *reason;
+} Hangup;
+
+static void
+hangup_free (gpointer data)
+{
+  Hangup *h = data;
+
+  gst_object_unref (h->call);
+  g_free (h->reason);
+  g_free (h);
+}
+
+static gboolean
+do_hangup_full (gpointer data)
+{
+  Hangup *h = data;
+
+  if (!h->call->local_hangup && h->call->state != GST_SIP_CALL_STATE_ENDED) {
+    g_free (h->call->hangup_reason);
+    h->call->hangup_reason = g_strdup (h->reason);
+  }
+  hang_up (h->call);
+  return G_SOURCE_REMOVE;
+}
+
+void
+gst_sip_call_hangup_full (GstSipCall *self, const gchar *reason)
+{
+  Hangup *h = g_new0 (Hangup, 1);
+
+  h->call = gst_object_ref (self);
+  h->reason = g_strdup (reason);
+  gst_sip_endpoint_invoke (self->endpoint, do_hangup_full, h, hangup_free);
 }
 
 /* ---- blind transfer: REFER (RFC 3515) ---- */
@@ -842,7 +890,7 @@ handle_invite_response (
   }
   self->final_status = status;
   set_state (self, GST_SIP_CALL_STATE_ENDED, status,
-      self->local_hangup ? "local-hangup" : failure_reason (status));
+      self->local_hangup ? local_reason (self) : failure_reason (status));
 }
 
 void
@@ -874,7 +922,7 @@ gst_sip_call_handle_event (GstSipCall *self, gint event, gint status,
          * timed out */
         set_state (self, GST_SIP_CALL_STATE_ENDED,
             self->local_hangup ? 200 : (status >= 300 ? status : 200),
-            self->local_hangup ? "local-hangup"
+            self->local_hangup ? local_reason (self)
                                : (status >= 300 ? "error" : "remote-hangup"));
         nua_handle_bind (self->nh, NULL);
         nua_handle_destroy (self->nh);

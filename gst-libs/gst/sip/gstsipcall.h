@@ -53,6 +53,9 @@ void gst_sip_call_respond (GstSipCall *call, guint status, const gchar *phrase,
 void gst_sip_call_reject (
     GstSipCall *call, guint status, const gchar *phrase, guint retry_after);
 void gst_sip_call_hangup (GstSipCall *call);
+/* The same, with @reason ("media-timeout") as the end reason instead of
+ * "local-hangup" */
+void gst_sip_call_hangup_full (GstSipCall *call, const gchar *reason);
 
 /**
  * GstSipTransferState:

@@ -922,6 +922,12 @@ handle_element_message (ServerCall *sc, const GstStructure *s)
 
     gst_sip_record_add_action (
         sc->record, action, target, gst_structure_get_string (s, "reason"));
+    /* sipbin acts on the message before it reaches this bus: the BYE may
+     * have been answered already (on_call_state_changed found no action) */
+    if (g_strcmp0 (action, "hangup") == 0 &&
+        gst_sip_call_get_state (sc->call) == GST_SIP_CALL_STATE_ENDED &&
+        g_strcmp0 (gst_sip_call_get_end_reason (sc->call), "local-hangup") == 0)
+      gst_sip_record_set_action_result (sc->record, "hangup", "done");
     if (g_strcmp0 (action, "transfer") == 0 && sc->office->attended_transfer)
       start_consult (sc, target);
     /* sipbin hangs up; we call back once the call is over */
@@ -1098,6 +1104,9 @@ build_call (gpointer data, gpointer user_data)
     g_object_set (sipbin, "call", sc->call, NULL);
     if (sc->office->transfer && has_property (sipbin, "transfer-target"))
       g_object_set (sipbin, "transfer-target", sc->office->transfer, NULL);
+    if (has_property (sipbin, "media-timeout"))
+      g_object_set (
+          sipbin, "media-timeout", sc->config->media_timeout * 1000, NULL);
     if (sc->office->attended_transfer && has_property (sipbin, "transfer-mode"))
       g_object_set (sipbin, "transfer-mode", "application", NULL);
     foreach_element (pipeline, apply_office, sc);

@@ -40,6 +40,7 @@ typedef struct
   gchar *launch; /* what goes inside each call's sipbin */
   gchar *default_office; /* name, or NULL: unknown numbers get 404 */
   guint drain_timeout; /* s */
+  guint media_timeout; /* s without RTP (not on hold) before BYE; 0: off */
   guint retry_after; /* s, in 503 responses */
   guint rtp_port_min, rtp_port_max;
   gchar *media_address;

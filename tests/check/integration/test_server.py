@@ -20,6 +20,8 @@
   not the call beside it.
 - fulldisk: records on a full file system: the call goes on, the error is
   logged, and the record is written once there is space again.
+- media: media-timeout = 2: a caller that never sends RTP gets our BYE
+  and a record that says media-timeout; a silent caller on hold does not.
 - config: config errors (and an office script's errors) exit 2 naming the
   file and line.
 """
@@ -422,6 +424,43 @@ def test_full_disk(res, tmp):
         shutil.rmtree(disk, ignore_errors=True)
 
 
+MEDIA_CONFIG = """[server]
+listen = 127.0.0.1:{port}
+records = {records}
+rtp-port-min = {rtp_min}
+rtp-port-max = {rtp_max}
+media-timeout = 2
+launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
+
+[office main]
+did = +19195550100
+"""
+
+
+def test_media_timeout(res, tmp):
+    with sv.Server(MEDIA_CONFIG) as server:
+        # a caller that never sends RTP: our BYE after media-timeout
+        t0 = time.monotonic()
+        r = st.run_sipp('uac_wait_bye.xml', server.host, server.port, service='+19195550100',
+                        keys={'codec_pt': 0, 'codec_name': 'PCMU'}, timeout=20)
+        took = time.monotonic() - t0
+        res.check(r.rc == 0 and 1.5 < took < 8,
+                  'no RTP from the caller: our BYE after media-timeout = 2 (call took %.1f s)'
+                  % took, st.sipp_report(r) + server.output())
+        rec = server.wait_record(lambda x: x.get('complete'), 10) or {}
+        res.check(rec.get('end_reason') == 'media-timeout',
+                  'its record: end_reason media-timeout', str(rec))
+        # on hold (sendonly) the silence does not count
+        r = st.run_sipp('uac_hold_silent.xml', server.host, server.port, service='+19195550100',
+                        keys={'codec_pt': 0, 'codec_name': 'PCMU'}, sets={'pause_ms': 5000},
+                        timeout=20)
+        res.check(r.rc == 0, 'a silent caller on hold for 5 s keeps the call (hangs up itself)',
+                  st.sipp_report(r) + server.output())
+        recs = [x for x in server.records_now() if x.get('complete')]
+        res.check(len(recs) == 2 and any(x.get('end_reason') == 'remote-hangup' for x in recs),
+                  'its record: remote-hangup', str(recs))
+
+
 def check_config(text, files=None):
     with tempfile.TemporaryDirectory(prefix='servertest-conf-') as d:
         for name, body in (files or {}).items():
@@ -488,7 +527,8 @@ def main():
     res = st.Results('test_server')
     tests = {'config': test_config, 'offices': test_offices, 'kill9': test_kill9,
              'drain': test_drain_and_reload, 'fulldisk': test_full_disk,
-             'transfer': test_transfer, 'isolation': test_isolation}
+             'transfer': test_transfer, 'isolation': test_isolation,
+             'media': test_media_timeout}
     only = sys.argv[1:] or list(tests)
     tmp = tempfile.mkdtemp(prefix='servertest-audio-')
     try:
