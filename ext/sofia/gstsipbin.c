@@ -620,6 +620,18 @@ post_call_message (GstSipBin *self, GstSipCall *call, const gchar *state,
       GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
 
+/* `answered`, for calls we answer and calls we placed alike */
+static void
+post_answered (GstSipBin *self, GstSipCall *call, const GstSipCodec *codec,
+    gint telephone_event_pt, const gchar *local, const gchar *remote)
+{
+  post_call_message (self, call, "answered", "codec", G_TYPE_STRING,
+      codec->encoding_name, "payload", G_TYPE_INT, codec->pt, "clock-rate",
+      G_TYPE_INT, codec->clock_rate, "telephone-event-payload", G_TYPE_INT,
+      telephone_event_pt, "local-media", G_TYPE_STRING, local, "remote-media",
+      G_TYPE_STRING, remote, NULL);
+}
+
 /* ---- finding the media elements ---- */
 
 static gboolean
@@ -1016,12 +1028,8 @@ answer_call (gpointer data)
       answer = build_answer_locked (self, offer);
       local = host_port (self->local_media_address, self->local_media_port);
       remote = host_port (offer->address, offer->port);
-      post_call_message (self, call, "answered", "codec", G_TYPE_STRING,
-          self->codec->encoding_name, "payload", G_TYPE_INT, self->codec->pt,
-          "clock-rate", G_TYPE_INT, self->codec->clock_rate,
-          "telephone-event-payload", G_TYPE_INT, self->telephone_event_pt,
-          "local-media", G_TYPE_STRING, local, "remote-media", G_TYPE_STRING,
-          remote, NULL);
+      post_answered (
+          self, call, self->codec, self->telephone_event_pt, local, remote);
       g_free (local);
       g_free (remote);
       gst_sip_sdp_offer_free (offer);
@@ -1098,11 +1106,8 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
     post_call_message (self, call, "ringing", "early-media", G_TYPE_BOOLEAN,
         codec != NULL, NULL);
   } else if (codec) {
-    post_call_message (self, call, "answered", "codec", G_TYPE_STRING,
-        codec->encoding_name, "payload", G_TYPE_INT, codec->pt, "clock-rate",
-        G_TYPE_INT, codec->clock_rate, "telephone-event-payload", G_TYPE_INT,
-        answer->telephone_event_pt, "local-media", G_TYPE_STRING, local,
-        "remote-media", G_TYPE_STRING, remote, NULL);
+    post_answered (
+        self, call, codec, answer->telephone_event_pt, local, remote);
     if (promise)
       reply_dial (promise, call, TRUE, 200, "answered");
     promise = NULL;
@@ -1267,22 +1272,12 @@ gst_sip_bin_dial (GstSipBin *self, const gchar *uri, GstPromise *promise)
   GstSipEndpoint *endpoint = NULL;
   GstSipCall *call;
   GError *err = NULL;
-  gchar *from, *host = NULL;
+  gchar *from;
   gboolean ok;
 
   if (promise)
     gst_promise_ref (promise);
-  if (uri && g_str_has_prefix (uri, "sip:")) {
-    const gchar *at = strchr (uri, '@');
-    const gchar *h = at ? at + 1 : uri + 4;
-    gsize n = strcspn (h, ";?>");
-
-    if (*h == '[')
-      host = g_strndup (h + 1, MAX (strcspn (h, "]"), 1) - 1);
-    else
-      host = g_strndup (h, MIN (n, strcspn (h, ":")));
-  }
-  if (host == NULL || !g_hostname_is_ip_address (host)) {
+  if (!gst_sip_uri_has_numeric_host (uri)) {
     GST_WARNING_OBJECT (self,
         "dial: '%s' is not a sip: URI with a numeric "
         "host",
@@ -1290,10 +1285,8 @@ gst_sip_bin_dial (GstSipBin *self, const gchar *uri, GstPromise *promise)
     if (promise)
       reply_dial (
           promise, NULL, FALSE, 0, "not a sip: URI with a numeric host");
-    g_free (host);
     return FALSE;
   }
-  g_free (host);
 
   g_mutex_lock (&self->call_lock);
   if (self->endpoint && self->owns_endpoint)

@@ -179,6 +179,26 @@ gst_sip_call_set_offer (GstSipCall *self, const gchar *sdp, gsize len)
   self->offer_len = self->offer ? len : 0;
 }
 
+gboolean
+gst_sip_uri_has_numeric_host (const gchar *uri)
+{
+  const gchar *at, *h;
+  gchar *host;
+  gboolean numeric;
+
+  if (uri == NULL || !g_str_has_prefix (uri, "sip:"))
+    return FALSE;
+  at = strchr (uri, '@');
+  h = at ? at + 1 : uri + 4;
+  if (*h == '[')
+    host = g_strndup (h + 1, strcspn (h + 1, "]"));
+  else
+    host = g_strndup (h, strcspn (h, ":;?>"));
+  numeric = g_hostname_is_ip_address (host);
+  g_free (host);
+  return numeric;
+}
+
 GstSipCall *
 gst_sip_call_new_outgoing (GstSipEndpoint *endpoint, const gchar *request_uri,
     const gchar *from, const gchar *route, GstSipTrunk *trunk)

@@ -99,6 +99,10 @@ GstSipCall *gst_sip_call_new_outgoing (GstSipEndpoint *endpoint,
     const gchar *request_uri, const gchar *from, const gchar *route,
     GstSipTrunk *trunk);
 gboolean gst_sip_call_is_outgoing (GstSipCall *call);
+/* TRUE for a sip: URI whose host is an IP address (sip:100@192.0.2.7:5060,
+ * sip:[2001:db8::1]): what an outgoing call may be sent to without a
+ * trunk, since sofia-sip's own name resolution is not used */
+gboolean gst_sip_uri_has_numeric_host (const gchar *uri);
 /* An outgoing call once answered: the far end's Contact carrying this
  * dialog as a Replaces header (RFC 3891), the Refer-To that makes a third
  * party take our place in it (attended transfer), or NULL */

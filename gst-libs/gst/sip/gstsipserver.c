@@ -454,25 +454,42 @@ office_name (ServerCall *sc)
   return sc->office ? sc->office->name : NULL;
 }
 
-/* The host of a sip: URI is an IP address */
+/* How a call from @office to @target goes out: a sip: URI with a numeric
+ * host directly; a number (E.164, or a tel: URI) through the office's
+ * trunk (*trunk set). FALSE with @error set when neither works. */
 static gboolean
-numeric_sip_uri (const gchar *uri)
+outgoing_route (GstSipServer *self, const GstSipServerConfig *config,
+    const GstSipOfficeConfig *office, const gchar *target, GstSipTrunk **trunk,
+    gchar **request_uri, gchar **from, gchar **route, GError **error)
 {
-  const gchar *at, *h;
-  gchar *host;
-  gboolean numeric;
+  const gchar *number = g_str_has_prefix (target, "tel:") ? target + 4 : target;
 
-  if (!g_str_has_prefix (uri, "sip:"))
+  *trunk = NULL;
+  *request_uri = *from = *route = NULL;
+  if (g_str_has_prefix (target, "sip:") || g_str_has_prefix (target, "sips:")) {
+    /* not through a trunk: sofia-sip would resolve a name
+     * (docs/architecture.md, "Trunks") */
+    if (!gst_sip_uri_has_numeric_host (target)) {
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+          "%s: a sip: URI to call directly needs a numeric host; numbers "
+          "go through the office's trunk",
+          target);
+      return FALSE;
+    }
+    *request_uri = g_strdup (target);
+    *from = g_strdup_printf ("<sip:%s@%s>", office->dids[0], config->listen);
+    return TRUE;
+  }
+  if (office->trunk == NULL ||
+      (*trunk = gst_sip_server_get_trunk (self, office->trunk)) == NULL) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "office %s has no trunk to call %s through (trunk = NAME in its "
+        "[office] group)",
+        office->name, number);
     return FALSE;
-  at = strchr (uri, '@');
-  h = at ? at + 1 : uri + 4;
-  if (*h == '[')
-    host = g_strndup (h + 1, strcspn (h + 1, "]"));
-  else
-    host = g_strndup (h, strcspn (h, ":;?>"));
-  numeric = g_hostname_is_ip_address (host);
-  g_free (host);
-  return numeric;
+  }
+  return gst_sip_trunk_outbound (
+      *trunk, number, office->dids[0], request_uri, from, route, error);
 }
 
 /* ---- attended transfer (RFC 5589 section 7) ----
@@ -624,7 +641,7 @@ do_start_consult (gpointer data)
   GstSipServer *self = sc->server;
   const GstSipOfficeConfig *o = sc->office;
   GstSipTrunk *trunk = NULL;
-  gchar *uri = NULL, *from = NULL, *route = NULL, *number;
+  gchar *uri = NULL, *from = NULL, *route = NULL;
   GError *err = NULL;
   GstElement *bin;
   GstBus *bus;
@@ -641,20 +658,8 @@ do_start_consult (gpointer data)
     consult_fail (c, 0, "no transfer target for this office");
     return G_SOURCE_REMOVE;
   }
-  /* tel:+1919... and numbers go through the office's trunk */
-  number = g_str_has_prefix (c->target, "tel:") ? c->target + 4 : NULL;
-  if (number && o->trunk && (trunk = gst_sip_server_get_trunk (self, o->trunk)))
-    gst_sip_trunk_outbound (
-        trunk, number, o->dids[0], &uri, &from, &route, &err);
-  else if (g_str_has_prefix (c->target, "sip:") &&
-      numeric_sip_uri (c->target)) {
-    uri = g_strdup (c->target);
-    from = g_strdup_printf ("<sip:%s@%s>", o->dids[0], sc->config->listen);
-  } else
-    g_set_error (&err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "%s: not a number the office's trunk can call, nor a sip: URI with a "
-        "numeric host",
-        c->target);
+  outgoing_route (
+      self, sc->config, o, c->target, &trunk, &uri, &from, &route, &err);
   if (uri == NULL) {
     consult_fail (c, 0, err->message);
     g_clear_error (&err);
@@ -1535,27 +1540,9 @@ gst_sip_server_dial (GstSipServer *self, const gchar *office_name,
   } else if (draining || full) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_BUSY, "%s",
         draining ? "the server is stopping" : "max-calls reached");
-  } else if (g_str_has_prefix (number, "sip:")) {
-    /* a SIP address, not through a trunk: sofia-sip would resolve a name
-     * (docs/architecture.md, "Trunks") */
-    if (!numeric_sip_uri (number)) {
-      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-          "%s: a sip: URI to dial directly needs a numeric host; numbers "
-          "go through the office's trunk",
-          number);
-    } else {
-      request_uri = g_strdup (number);
-      from = g_strdup_printf ("<sip:%s@%s>", office->dids[0], config->listen);
-    }
-  } else if (office->trunk == NULL ||
-      (trunk = gst_sip_server_get_trunk (self, office->trunk)) == NULL) {
-    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-        "office %s has no trunk to call %s through (trunk = NAME in its "
-        "[office] group)",
-        office->name, number);
   } else {
-    gst_sip_trunk_outbound (
-        trunk, number, office->dids[0], &request_uri, &from, &route, error);
+    outgoing_route (self, config, office, number, &trunk, &request_uri, &from,
+        &route, error);
   }
 
   if (request_uri) {
