@@ -523,36 +523,17 @@ def test_blind_transfer(res):
     through kamailio's Record-Route to baresip, which calls the attorney's
     phone (SIPp) itself; we hang up once its NOTIFY says 200."""
     import speechtest as sp
-    import wave
     st.require('baresip')
-    mods = None
-    for d in ('/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules',
-              '/usr/lib/x86_64-linux-gnu/baresip/modules'):
-        if os.path.exists(os.path.join(d, 'aufile.so')):
-            mods = d
+    mods = baresip_modules()
     if mods is None:
         res.note_skip('blind transfer: baresip modules not found')
         return
     tmp = sv.tempfile.mkdtemp(prefix='trunk-transfer-')
-    # the caller: 10 s of silence (aufile hangs up at its end)
-    wav = os.path.join(tmp, 'caller.wav')
-    with wave.open(wav, 'wb') as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(bytes(2 * 8000 * 10))
     pcm, _ = sp.caller_timeline(['Hello, this is the attorney.'], rate=8000, first_wait=0.5,
                                 pause=1.0, tail=3.0)
     pcap = os.path.join(tmp, 'attorney.pcap')
     st.make_rtp_pcap(pcap, 0, payload=sp.encode(pcm, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
     attorney = st.Sipp('uas_answer_talk.xml', '127.0.0.1', 5060, keys={'pcap': pcap}, timeout=90)
-    bport = st.free_port('both')
-    rtp_min, rtp_max = st.free_rtp_range(10)
-    with open(os.path.join(tmp, 'config'), 'w') as f:
-        f.write(BARESIP_CONFIG.format(sip_port=bport, wav=wav, rtp_min=rtp_min, rtp_max=rtp_max,
-                                      module_path=mods))
-    with open(os.path.join(tmp, 'accounts'), 'w') as f:
-        f.write('<sip:caller@127.0.0.1:%d>;regint=0;audio_codecs=PCMU\n' % bport)
     try:
         with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}) as kam, \
                 sv.Server(TRANSFER_CONFIG.format(kport=kam.port, raleigh=RALEIGH,
@@ -560,16 +541,9 @@ def test_blind_transfer(res):
                           files={'transfer.ini': TRANSFER_SCRIPT}) as server:
             attorney.start()
             res.check(registered(kam) is not None, 'registered', kam.output()[-1000:])
-            cmd = ['baresip', '-4', '-f', tmp, '-e',
-                   '/dial sip:%s@127.0.0.1:%d' % (RALEIGH, kam.port), '-t', '25']
-            st.log('  baresip: ' + ' '.join(cmd))
-            try:
-                p = subprocess.run(cmd, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, timeout=80)
-                out = p.stdout.decode('utf-8', 'replace')
-            except subprocess.TimeoutExpired as e:
-                out = (e.stdout or b'').decode('utf-8', 'replace')
-            out = '\n'.join(line for line in out.splitlines() if not line.startswith('//d/di'))
+            # the caller: 10 s of silence (aufile hangs up at its end)
+            out, bport = run_baresip(tmp, mods, 'sip:%s@127.0.0.1:%d' % (RALEIGH, kam.port),
+                                     25, 10)
             res.check('Call with sip:attorney@127.0.0.1:%d' % attorney.port in out,
                       'baresip got our REFER (through kamailio) and called the attorney',
                       out[-3000:] + server.output())
