@@ -133,6 +133,7 @@ static void gst_sip_src_get_property (
 static gboolean gst_sip_src_start (GstBaseSrc *bsrc);
 static gboolean gst_sip_src_stop (GstBaseSrc *bsrc);
 static gboolean gst_sip_src_unlock (GstBaseSrc *bsrc);
+static gboolean gst_sip_src_send_event (GstElement *element, GstEvent *event);
 static gboolean gst_sip_src_unlock_stop (GstBaseSrc *bsrc);
 static gboolean gst_sip_src_negotiate (GstBaseSrc *bsrc);
 static GstCaps *gst_sip_src_get_caps (GstBaseSrc *bsrc, GstCaps *filter);
@@ -259,6 +260,7 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
       "(ms, on the end message); also sent downstream as a custom event");
 
   element_class->set_clock = GST_DEBUG_FUNCPTR (gst_sip_src_set_clock);
+  element_class->send_event = GST_DEBUG_FUNCPTR (gst_sip_src_send_event);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_sip_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_sip_src_stop);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_sip_src_unlock);
@@ -307,6 +309,7 @@ gst_sip_src_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   gst_clear_object (&self->clock);
   gst_clear_object (&self->active_clock);
+  g_queue_clear_full (&self->oob_events, (GDestroyNotify) gst_event_unref);
   g_mutex_clear (&self->config_lock);
   g_cond_clear (&self->config_cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -614,8 +617,53 @@ gst_sip_src_stop (GstBaseSrc *bsrc)
   g_mutex_lock (&self->config_lock);
   g_clear_object (&self->own_socket);
   self->caps_changed = self->caps != NULL;
+  /* what sipbin sent for a call this run carried is stale next run */
+  g_queue_clear_full (&self->oob_events, (GDestroyNotify) gst_event_unref);
   g_mutex_unlock (&self->config_lock);
   return TRUE;
+}
+
+/* Custom out-of-band events (sipbin's sip-call-started, sip-call-hold,
+ * sip-transfer-result) are queued and pushed by the streaming thread: the
+ * thread that sends them (sipbin's signalling thread) never runs the
+ * pipeline's event handlers, and they stay in order with sipsrc's own
+ * events and caps. */
+static gboolean
+gst_sip_src_send_event (GstElement *element, GstEvent *event)
+{
+  GstSipSrc *self = GST_SIP_SRC (element);
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_DOWNSTREAM_OOB)
+    return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
+  g_mutex_lock (&self->config_lock);
+  g_queue_push_tail (&self->oob_events, event);
+  g_cond_broadcast (&self->config_cond);
+  g_cancellable_cancel (self->cancellable);
+  g_mutex_unlock (&self->config_lock);
+  return TRUE;
+}
+
+/* Streaming thread: pushes @events (taken). sipbin's sip-call-started for
+ * the current call makes sipsrc's own (sent before the first packet,
+ * for use without sipbin) unnecessary. */
+static void
+push_oob_events (GstSipSrc *self, GQueue *events)
+{
+  GstEvent *event;
+
+  while ((event = g_queue_pop_head (events))) {
+    const GstStructure *s = gst_event_get_structure (event);
+
+    if (s && gst_structure_has_name (s, "sip-call-started") &&
+        g_strcmp0 (gst_structure_get_string (s, "call-id"),
+            self->active_call_id) == 0) {
+      self->call_started_pending = FALSE;
+      /* its end must follow, even if no packet ever comes */
+      self->call_has_media = TRUE;
+    }
+    GST_DEBUG_OBJECT (self, "pushing %" GST_PTR_FORMAT, s);
+    gst_pad_push_event (GST_BASE_SRC_PAD (self), event);
+  }
 }
 
 static gboolean
@@ -1117,9 +1165,12 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     GError *err = NULL;
     gssize n;
     PacketVerdict verdict;
+    GQueue events = G_QUEUE_INIT;
+    gboolean have_socket;
 
     g_mutex_lock (&self->config_lock);
-    while (!self->flushing && current_socket_locked (self) == NULL) {
+    while (!self->flushing && current_socket_locked (self) == NULL &&
+        g_queue_is_empty (&self->oob_events)) {
       if (self->active_socket) {
         release_active (self);
         if (self->call_has_media) {
@@ -1136,9 +1187,16 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
       g_mutex_unlock (&self->config_lock);
       return GST_FLOW_FLUSHING;
     }
-    if (self->active_generation != self->config_generation) {
+    have_socket = current_socket_locked (self) != NULL;
+    if (have_socket && self->active_generation != self->config_generation) {
       g_cancellable_reset (self->cancellable);
       new_caps = apply_config_locked (self);
+    }
+    if (!g_queue_is_empty (&self->oob_events)) {
+      /* cancelled under this lock: nothing queued later is missed */
+      g_cancellable_reset (self->cancellable);
+      events = self->oob_events;
+      g_queue_init (&self->oob_events);
     }
     if (G_UNLIKELY (self->active_clock != self->clock)) {
       /* arrival times on another clock: no transit difference across */
@@ -1158,10 +1216,9 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
       }
       gst_caps_unref (new_caps);
     }
-    if (self->call_started_pending) {
-      send_call_started (self);
-      self->call_started_pending = FALSE;
-    }
+    push_oob_events (self, &events);
+    if (!have_socket)
+      continue;
 
     if (!g_socket_condition_timed_wait (
             self->active_socket, G_IO_IN, -1, self->cancellable, &err)) {
@@ -1203,6 +1260,11 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     }
     self->stats.packets_pushed++;
     self->call_has_media = TRUE;
+    if (self->call_started_pending) {
+      /* GstBaseSrc pushes it right before this buffer */
+      send_call_started (self);
+      self->call_started_pending = FALSE;
+    }
     *outbuf = buf;
     return GST_FLOW_OK;
   }

@@ -76,12 +76,15 @@ struct _GstSipSrc
   gboolean flushing;
   GCancellable *cancellable;
   GstClock *clock; /* the element's clock, mirrored in set_clock */
+  GQueue oob_events; /* out-of-band events from sipbin, pushed by the
+                      * streaming thread */
 
   /* streaming thread only */
   GSocket *active_socket;
   gchar *active_call_id;
   gboolean call_started_pending;
-  gboolean call_has_media; /* a buffer of this call went downstream */
+  gboolean call_has_media; /* a buffer of this call, or sipbin's
+                            * sip-call-started, went downstream */
   GstSipRtpChannel *channel;
   gint active_generation;
   gint channel_generation;
