@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Calls that survive what real carriers do to a session (SIPp as the far
+end, tshark watching the echo).
+
+- delayed: an INVITE without SDP gets our offer in the 200 and the answer in
+  the ACK; the echo works; a re-INVITE without SDP gets the same session
+  offered again (answer in the ACK) and the echo carries on.
+- update: hold and resume by UPDATE (RFC 3311): answered recvonly then
+  sendrecv with the same codec, nothing sent back while held; an UPDATE
+  without SDP (a session refresh) gets 200 without a body.
+- timer-uac: the caller asks for a 10 s session (Session-Expires, no
+  refresher): our 200 makes it the refresher (refresher=uac, Require:
+  timer); it refreshes with UPDATE and with re-INVITE and the call lasts
+  past 10 s.
+- timer-expiry: the caller is the refresher and never refreshes: we send
+  BYE before the 10 s session expires.
+- timer-update: the caller asks us to refresh (refresher=uas) and allows
+  UPDATE: we refresh with UPDATE at about half the interval, twice.
+- glare: the caller asks us to refresh and knows no UPDATE: our refresh is
+  a re-INVITE without SDP; while it is out, the caller's own re-INVITE gets
+  491 (RFC 3261 14.2); the caller answers ours with an offer in its 200 and
+  our ACK carries the answer.
+
+sipbin runs with session-expires=10 min-se=5 (RFC 4028 forbids a Min-SE
+under 90 s on the wire; short values keep the test short).
+"""
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import siptest as st  # noqa: E402
+
+PACKETS = 50
+TIMER_PROPS = {'session-expires': 10, 'min-se': 5}
+
+
+def echo_check(res, cap, media_port, parts, what):
+    """The caller's pcaps in `parts` came back byte for byte, in order."""
+    streams = cap.streams(media_port)
+    echoed = b''.join(p[3] for p in streams['echoed'])
+    st.log('  captured %d packets from the caller, %d echoed'
+           % (len(streams['sent']), len(streams['echoed'])))
+    sent = b''.join(parts)
+    ok, text = st.compare_echo(sent, echoed, 160, max_missing=4)
+    res.check(ok, what + ': ' + text)
+    return streams
+
+
+def test_delayed_offer(res, tmp):
+    st.log('== delayed offer: INVITE and re-INVITE without SDP')
+    first = st.make_rtp_pcap(os.path.join(tmp, 'd1.pcap'), 0, PACKETS, 160, seed=b'delayed-1')
+    # a new SSRC: the pcap's sequence numbers start again
+    second = st.make_rtp_pcap(os.path.join(tmp, 'd2.pcap'), 0, PACKETS, 160, ssrc=0x2222,
+                              seed=b'delayed-2')
+    with st.Agent(codec='PCMU') as agent:
+        media_port = st.free_rtp_range(4)[0]
+        with st.Capture([media_port]) as cap:
+            r = st.run_sipp('uac_delayed_offer.xml', agent.host, agent.port,
+                            media_port=media_port,
+                            keys={'pcap': os.path.join(tmp, 'd1.pcap'),
+                                  'pcap2': os.path.join(tmp, 'd2.pcap')},
+                            sets={'pause_ms': PACKETS * 20 + 500})
+        res.check(r.rc == 0, 'offers in both 200s (PCMU and telephone-event), answers in the '
+                  'ACKs, BYE answered (sipp exit 0)', st.sipp_report(r))
+        agent.wait_state('ended', timeout=5)
+        res.check(agent.count_state('answered') == 1 and agent.count_state('ended') == 1,
+                  'one call, answered once the ACK brought the answer', agent.output())
+        echo_check(res, cap, media_port, [first, second],
+                   'audio echoed before and after the offerless re-INVITE')
+        res.check(agent.alive(), 'agent still running', agent.output())
+
+
+def test_update_hold(res, tmp):
+    st.log('== hold and resume by UPDATE, and an UPDATE refresh')
+    first = st.make_rtp_pcap(os.path.join(tmp, 'u1.pcap'), 0, PACKETS, 160, seed=b'update-1')
+    st.make_rtp_pcap(os.path.join(tmp, 'uhold.pcap'), 0, 25, 160, ssrc=0x3333, seed=b'update-hold')
+    second = st.make_rtp_pcap(os.path.join(tmp, 'u2.pcap'), 0, PACKETS, 160, ssrc=0x2222,
+                              seed=b'update-2')
+    with st.Agent(codec='PCMU') as agent:
+        media_port = st.free_rtp_range(4)[0]
+        with st.Capture([media_port]) as cap:
+            r = st.run_sipp('uac_update_hold.xml', agent.host, agent.port,
+                            media_port=media_port,
+                            keys={'codec_pt': 0, 'codec_name': 'PCMU',
+                                  'pcap': os.path.join(tmp, 'u1.pcap'),
+                                  'pcap_hold': os.path.join(tmp, 'uhold.pcap'),
+                                  'pcap2': os.path.join(tmp, 'u2.pcap')},
+                            sets={'pause_ms': PACKETS * 20 + 500})
+        res.check(r.rc == 0, 'UPDATE sendonly answered recvonly, UPDATE without SDP answered '
+                  '200 without a body, UPDATE sendrecv answered sendrecv, same codec '
+                  '(sipp exit 0)', st.sipp_report(r))
+        agent.wait_state('ended', timeout=5)
+        res.check(agent.count_state('answered') == 1 and agent.count_state('ended') == 1,
+                  'one call throughout', agent.output())
+        streams = echo_check(res, cap, media_port, [first, second],
+                             'audio echoed before the hold and after the resume, none of '
+                             'the 25 packets sent on hold')
+        res.check(len(streams['sent']) == 2 * PACKETS + 25,
+                  'the caller sent %d packets, 25 of them on hold' % len(streams['sent']))
+
+
+def main():
+    for tool in ('sipp', 'tshark'):
+        st.require(tool)
+    st.require_root('SIPp plays RTP through a raw socket and tshark captures on lo')
+    st.require_agent()
+    if st.fake_agent():
+        st.skip('session handling is sipbin\'s own')
+    res = st.Results('test_session')
+    tmp = tempfile.mkdtemp(prefix='siptest-session-')
+    only = sys.argv[1:]
+    try:
+        for name, fn in (('delayed', test_delayed_offer), ('update', test_update_hold)):
+            if not only or name in only:
+                fn(res, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    res.exit()
+
+
+if __name__ == '__main__':
+    main()
