@@ -1141,6 +1141,17 @@ gst_sip_call_handle_event (GstSipCall *self, gint event, gint status,
     case nua_i_bye:
       set_state (self, GST_SIP_CALL_STATE_ENDED, 200, "remote-hangup");
       break;
+    case nua_r_bye:
+      if (!self->local_hangup &&
+          !gst_sip_endpoint_is_shutting_down (self->endpoint)) {
+        /* a BYE NUA sent by itself: the far end was to refresh the
+         * session and did not (RFC 4028 10) */
+        GST_INFO_OBJECT (self, "call %s: session expired", self->call_id);
+        self->local_hangup = TRUE;
+        g_free (self->hangup_reason);
+        self->hangup_reason = g_strdup ("session-expired");
+      }
+      break;
     case nua_i_state:
       if (callstate == nua_callstate_calling &&
           self->state == GST_SIP_CALL_STATE_CONFIRMED) {

@@ -682,6 +682,13 @@ gst_sip_endpoint_is_ipv6 (GstSipEndpoint *self)
 }
 
 gboolean
+gst_sip_endpoint_is_shutting_down (GstSipEndpoint *self)
+{
+  g_assert (gst_sip_endpoint_in_thread (self));
+  return self->shutting_down;
+}
+
+gboolean
 gst_sip_endpoint_in_thread (GstSipEndpoint *self)
 {
   return g_main_context_is_owner (self->context);

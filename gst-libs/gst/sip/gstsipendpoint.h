@@ -40,6 +40,8 @@ void gst_sip_endpoint_shutdown (GstSipEndpoint *endpoint);
 const gchar *gst_sip_endpoint_get_host (GstSipEndpoint *endpoint);
 gboolean gst_sip_endpoint_is_ipv6 (GstSipEndpoint *endpoint);
 gboolean gst_sip_endpoint_in_thread (GstSipEndpoint *endpoint);
+/* Endpoint thread: nua_shutdown() is ending the calls */
+gboolean gst_sip_endpoint_is_shutting_down (GstSipEndpoint *endpoint);
 
 /* Runs @func on the endpoint thread (at once when already on it). */
 void gst_sip_endpoint_invoke (GstSipEndpoint *endpoint, GSourceFunc func,

@@ -104,6 +104,54 @@ def test_update_hold(res, tmp):
                   'the caller sent %d packets, 25 of them on hold' % len(streams['sent']))
 
 
+def run_timer(res, scenario, what, agent_reason=None, min_s=None, max_s=None):
+    """A session-timer scenario against an echo agent with a 10 s session."""
+    with st.Agent(codec='PCMU', props=TIMER_PROPS) as agent:
+        started = time.monotonic()
+        r = st.run_sipp(scenario, agent.host, agent.port, timeout=40)
+        took = time.monotonic() - started
+        ok = res.check(r.rc == 0, '%s (sipp exit 0, %.1f s)' % (what, took), st.sipp_report(r))
+        if ok and min_s is not None:
+            res.check(min_s <= took <= max_s, 'the call lasted %.1f s (%d..%d s expected)'
+                      % (took, min_s, max_s))
+        agent.wait_state('ended', timeout=5)
+        if agent_reason:
+            out = agent.output()
+            res.check(re.search(r'state=\(string\)ended.*reason=\(string\)%s' % agent_reason,
+                                out) is not None,
+                      'sipbin says the call ended with reason %s' % agent_reason, out)
+        res.check(agent.alive(), 'agent still running', agent.output())
+        return r
+
+
+def test_timer_uac(res, tmp):
+    st.log('== session timer: the caller refreshes by UPDATE and re-INVITE')
+    run_timer(res, 'uac_timer_refresh.xml', 'our 200 makes the caller refresher of a 10 s '
+              'session (refresher=uac, Require: timer); both refreshes answered with the '
+              'interval; no BYE from us at 12 s', agent_reason='remote-hangup', min_s=11,
+              max_s=16)
+
+
+def test_timer_expiry(res, tmp):
+    st.log('== session timer: the caller never refreshes')
+    run_timer(res, 'uac_timer_expire.xml', 'a 10 s session the caller does not refresh: our '
+              'BYE comes before it expires', agent_reason='session-expired', min_s=5,
+              max_s=11)
+
+
+def test_timer_update(res, tmp):
+    st.log('== session timer: we refresh by UPDATE')
+    run_timer(res, 'uac_timer_uas.xml', 'refresher=uas with UPDATE allowed: two UPDATE '
+              'refreshes without SDP from us, each within 8 s', min_s=7, max_s=16)
+
+
+def test_glare(res, tmp):
+    st.log('== session timer: we refresh by re-INVITE; glare gets 491')
+    run_timer(res, 'uac_timer_glare.xml', 'refresher=uas without UPDATE: our refresh is a '
+              're-INVITE without SDP, the caller\'s re-INVITE meanwhile gets 491, our ACK '
+              'answers the offer of its 200', agent_reason='remote-hangup')
+
+
 def main():
     for tool in ('sipp', 'tshark'):
         st.require(tool)
@@ -115,7 +163,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix='siptest-session-')
     only = sys.argv[1:]
     try:
-        for name, fn in (('delayed', test_delayed_offer), ('update', test_update_hold)):
+        for name, fn in (('delayed', test_delayed_offer), ('update', test_update_hold),
+                         ('timer-uac', test_timer_uac), ('timer-expiry', test_timer_expiry),
+                         ('timer-update', test_timer_update), ('glare', test_glare)):
             if not only or name in only:
                 fn(res, tmp)
     finally:
