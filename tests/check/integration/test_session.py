@@ -21,6 +21,14 @@ end, tshark watching the echo).
   491 (RFC 3261 14.2); the caller answers ours with an offer in its 200 and
   our ACK carries the answer.
 
+- agent-hold: the speech loop (the agent on its embedded defaults) greets
+  a caller who sends no RTP; the caller holds the call mid-greeting for
+  10 s (longer than the 6 s no-input timeout) while someone talks in the
+  background, then resumes: nothing is sent to it on hold, nothing said on
+  hold is recognised, no re-prompt fires on hold, and right after the
+  resume the agent carries on (an agent-turn with input=resumed, and
+  speech on the wire).
+
 sipbin runs with session-expires=10 min-se=5 (RFC 4028 forbids a Min-SE
 under 90 s on the wire; short values keep the test short).
 """
@@ -34,6 +42,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
+import speechtest as sp  # noqa: E402
 
 PACKETS = 50
 TIMER_PROPS = {'session-expires': 10, 'min-se': 5}
@@ -152,6 +161,69 @@ def test_glare(res, tmp):
               'answers the offer of its 200', agent_reason='remote-hangup')
 
 
+HOLD_AT = 2.5      # s after the answer: mid-greeting
+HOLD_FOR = 10.0    # longer than the agent's 6 s no-input timeout
+AFTER = 6.0
+
+
+def test_agent_hold(res, tmp):
+    st.log('== the agent on hold: greets on answer, waits on hold, carries on')
+    st.require_elements('sttbridge', 'agent', 'ttsbridge')
+    talk = sp.synthesize('hello are you still there I need to talk to someone', rate=8000)
+    pcap = os.path.join(tmp, 'background.pcap')
+    st.make_rtp_pcap(pcap, 0, payload=sp.encode(talk, 'PCMU'), payload_size=sp.PAYLOAD_SIZE)
+    with st.Agent(codec='PCMU', inner=sp.loop_launch('PCMU').split()) as agent:
+        media_port = st.free_rtp_range(4)[0]
+        with st.Capture([media_port]) as cap:
+            r = st.run_sipp('uac_hold_agent.xml', agent.host, agent.port,
+                            media_port=media_port,
+                            keys={'codec_pt': 0, 'codec_name': 'PCMU', 'pcap_hold': pcap},
+                            sets={'hold_at_ms': int(HOLD_AT * 1000),
+                                  'hold_ms': int(HOLD_FOR * 1000),
+                                  'after_ms': int(AFTER * 1000)},
+                            timeout=HOLD_AT + HOLD_FOR + AFTER + 30)
+        res.check(r.rc == 0, 'hold answered recvonly, resume sendrecv (sipp exit 0)',
+                  st.sipp_report(r))
+        agent.wait_state('ended', timeout=5)
+        turns = agent.element_messages('agent-turn')
+        for m in turns:
+            st.log('  agent-turn input=%s state=%s reply=%r'
+                   % (m.get('input'), m.get('state'), m.get('reply')))
+        inputs = [m.get('input') for m in turns]
+        res.check(inputs[:1] == ['start'] and 'resumed' in inputs,
+                  'agent turns: the greeting, then one on resume (%s)' % inputs, agent.output())
+        res.check('no-input' not in inputs and 'utterance' not in inputs,
+                  'no re-prompt and nothing heard while on hold (%s)' % inputs)
+        finals = [m.get('text') for m in agent.element_messages('transcript') if m.get('final')]
+        res.check(not finals, 'the background talk on hold was not recognised (%s)' % finals)
+
+    pkts = cap.rtp_timed(media_port)
+    ours = [p for p in pkts if p[2] == media_port]
+    theirs = [p for p in pkts if p[1] == media_port]
+    if not res.check(ours, 'the agent sent RTP'):
+        return
+    times = [p[0] for p in ours]
+    onsets = sp.speech_onsets(times, sp.packet_levels([p[5] for p in ours], 'PCMU'))
+    gaps = [(a, b) for a, b in zip(times, times[1:]) if b - a > 1.0]
+    st.log('  agent RTP %.2f..%.2f s, gaps %s, speech onsets %s'
+           % (0, times[-1] - times[0], ['%.2f-%.2f' % (a - times[0], b - times[0])
+                                         for a, b in gaps],
+              ['%.2f' % (o - times[0]) for o in onsets]))
+    first_caller = theirs[0][0] if theirs else None
+    res.check(onsets and (first_caller is None or onsets[0] < first_caller),
+              'the agent greeted before the caller sent a single packet (speech %.2f s '
+              'after its first packet)' % ((onsets[0] - times[0]) if onsets else -1))
+    res.check(len(gaps) == 1 and HOLD_FOR - 1.5 <= gaps[0][1] - gaps[0][0] <= HOLD_FOR + 1.5,
+              'nothing sent to the caller for the %.0f s hold (gaps %s)'
+              % (HOLD_FOR, ['%.1f s' % (b - a) for a, b in gaps]))
+    if gaps:
+        resume = gaps[0][1]
+        after = [o for o in onsets if o >= resume]
+        res.check(after and after[0] - resume < 1.5,
+                  'the agent speaks again %.2f s after the resume'
+                  % ((after[0] - resume) if after else -1))
+
+
 def main():
     for tool in ('sipp', 'tshark'):
         st.require(tool)
@@ -165,7 +237,8 @@ def main():
     try:
         for name, fn in (('delayed', test_delayed_offer), ('update', test_update_hold),
                          ('timer-uac', test_timer_uac), ('timer-expiry', test_timer_expiry),
-                         ('timer-update', test_timer_update), ('glare', test_glare)):
+                         ('timer-update', test_timer_update), ('glare', test_glare),
+                         ('agent-hold', test_agent_hold)):
             if not only or name in only:
                 fn(res, tmp)
     finally:
