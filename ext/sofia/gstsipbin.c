@@ -24,11 +24,23 @@
  *
  * One call at a time: a second INVITE while a call is up gets 486 Busy Here.
  * CANCEL before the answer ends the call with 487. OPTIONS gets 200 with
- * Allow, Accept and Supported. A re-INVITE in the call is answered with the
- * same codec and moves the media to the new address if it changed. NOTIFY
- * is taken only within the subscription of a transfer sipbin started (481
- * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS and
- * NOTIFY get 405 or 501 (an incoming REFER: 405).
+ * Allow, Accept and Supported. A re-INVITE or UPDATE (RFC 3311) in the call
+ * is answered with the same codec, mirrors the direction (a hold,
+ * `sendonly` or `inactive`, is answered `recvonly`/`inactive` and nothing
+ * is sent until the far end resumes) and moves the media to the new
+ * address if it changed; an UPDATE without SDP refreshes the session. An
+ * INVITE or re-INVITE without SDP (delayed offer) gets our offer in the
+ * 200 and its answer in the ACK. Session timers (RFC 4028,
+ * #GstSipBin:session-expires) are kept by the caller or by us. While our
+ * own re-INVITE is out, an offer from the far end gets 491. NOTIFY is taken
+ * only within the subscription of a transfer sipbin started (481
+ * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY
+ * and UPDATE get 405 or 501 (an incoming REFER: 405).
+ *
+ * When the call is answered sipbin sends `sip-call-started` into the
+ * pipeline (the agent greets then), and `sip-call-hold` (`held`) when the
+ * far end holds or resumes: out-of-band custom events with `call-id`,
+ * pushed by sipsrc.
  *
  * The call ends with a BYE from the caller, with the #GstSipBin::hangup
  * action signal, when an element inside posts an `agent-action` message
@@ -67,7 +79,8 @@
  * - `ended`: the call is over; `status` (int: the final SIP status for
  *   calls never answered, 200 for calls that were) and `reason` (string:
  *   "remote-hangup", "local-hangup", "cancelled", "rejected", "busy",
- *   "error" or "shutdown"; for calls we placed also "declined",
+ *   "error", "shutdown", "media-timeout", "session-expired" or
+ *   "no-answer-sdp"; for calls we placed also "declined",
  *   "no-answer", "not-found" or "failed")
  *
  * Transfers post `sip-transfer` element messages with `target` (string:
