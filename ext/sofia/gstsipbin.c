@@ -153,6 +153,7 @@ enum
   PROP_PASSWORD,
   PROP_SESSION_EXPIRES,
   PROP_MIN_SE,
+  PROP_EXTERNAL_ADDRESS,
 };
 
 enum
@@ -387,6 +388,23 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
   /**
+   * GstSipBin:external-address:
+   *
+   * Behind 1:1 NAT (a cloud VM with a public address mapped to its private
+   * one): the public IP address to name in Contact, Via and the SDP. SIP
+   * and RTP are then received on every local address of that family (the
+   * NAT forwards to ours); #GstSipBin:media-address, when set, still says
+   * where RTP is bound. NULL: the addresses we listen on are named.
+   * Standalone sipbin reads it at NULL->READY.
+   */
+  g_object_class_install_property (gobject_class, PROP_EXTERNAL_ADDRESS,
+      g_param_spec_string ("external-address", "External address",
+          "Public IP address for Contact, Via and SDP behind 1:1 NAT (NULL: "
+          "the local ones)",
+          NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
    * GstSipBin:min-se:
    *
    * The shortest session interval accepted, in seconds: an INVITE asking
@@ -498,8 +516,10 @@ gst_sip_bin_finalize (GObject *object)
   g_free (self->local_uri);
   g_free (self->codecs);
   g_free (self->media_address);
+  g_free (self->external_address);
   g_free (self->user_agent);
   g_free (self->local_media_address);
+  g_free (self->sdp_media_address);
   g_free (self->transfer_target);
   g_free (self->registrar);
   g_free (self->username);
@@ -581,6 +601,10 @@ gst_sip_bin_set_property (
     case PROP_MIN_SE:
       self->min_se = g_value_get_uint (value);
       break;
+    case PROP_EXTERNAL_ADDRESS:
+      g_free (self->external_address);
+      self->external_address = g_value_dup_string (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -655,6 +679,9 @@ gst_sip_bin_get_property (
       break;
     case PROP_MIN_SE:
       g_value_set_uint (value, self->min_se);
+      break;
+    case PROP_EXTERNAL_ADDRESS:
+      g_value_set_string (value, self->external_address);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -968,6 +995,41 @@ bind_rtp_socket (
   return NULL;
 }
 
+/* Call with call_lock held: binds the call's RTP socket on @address
+ * (taken; NULL: none was found) and decides what our SDP names. With
+ * #GstSipBin:external-address the SDP names that and, unless media-address
+ * says where, the socket listens on every local address of its family: a
+ * 1:1 NAT forwards the public address to one of ours. */
+static gboolean
+bind_media_locked (GstSipBin *self, gchar *address, GError **error)
+{
+  gchar *external;
+  gboolean media_address_set;
+
+  GST_OBJECT_LOCK (self);
+  external = g_strdup (self->external_address);
+  media_address_set = self->media_address != NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (external && !media_address_set) {
+    g_free (address);
+    address = g_strdup (strchr (external, ':') ? "::" : "0.0.0.0");
+  }
+  if (address)
+    self->rtp_socket =
+        bind_rtp_socket (self, address, &self->local_media_port, error);
+  else
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "no local media address (set media-address)");
+  if (self->rtp_socket == NULL) {
+    g_free (address);
+    g_free (external);
+    return FALSE;
+  }
+  self->local_media_address = address;
+  self->sdp_media_address = external ? external : g_strdup (address);
+  return TRUE;
+}
+
 static guint64
 packets_received (GstElement *src)
 {
@@ -1086,6 +1148,7 @@ release_media_locked (GstSipBin *self)
   self->remote_held = FALSE;
   self->media_started = FALSE;
   g_clear_pointer (&self->local_media_address, g_free);
+  g_clear_pointer (&self->sdp_media_address, g_free);
   if (self->ring_timer) {
     g_source_destroy (self->ring_timer);
     g_source_unref (self->ring_timer);
@@ -1104,7 +1167,7 @@ static gchar *
 build_answer_locked (GstSipBin *self, const GstSipSdpOffer *offer)
 {
   return gst_sip_sdp_build_answer (offer, self->codec,
-      self->telephone_event_pt >= 0, self->local_media_address,
+      self->telephone_event_pt >= 0, self->sdp_media_address,
       self->local_media_port, self->session_id, self->session_version,
       ANSWER_PTIME);
 }
@@ -1123,7 +1186,7 @@ static gchar *
 build_offer_locked (GstSipBin *self, const GPtrArray *codecs)
 {
   return gst_sip_sdp_build_offer (codecs, OFFER_TELEPHONE_EVENT_PT,
-      self->local_media_address, self->local_media_port, self->session_id,
+      self->sdp_media_address, self->local_media_port, self->session_id,
       self->session_version, ANSWER_PTIME);
 }
 
@@ -1152,7 +1215,7 @@ answer_call (gpointer data)
       sdp_out = build_offer_locked (self, self->offered);
     } else if ((offer = gst_sip_sdp_offer_parse (sdp, len, NULL))) {
       sdp_out = build_answer_locked (self, offer);
-      local = host_port (self->local_media_address, self->local_media_port);
+      local = host_port (self->sdp_media_address, self->local_media_port);
       remote = host_port (offer->address, offer->port);
       post_answered (
           self, call, self->codec, self->telephone_event_pt, local, remote);
@@ -1227,7 +1290,7 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
     held = self->remote_held;
     if (!early)
       self->media_started = TRUE;
-    local = host_port (self->local_media_address, self->local_media_port);
+    local = host_port (self->sdp_media_address, self->local_media_port);
     remote = host_port (answer->address, answer->port);
   }
   if (!early) {
@@ -1367,17 +1430,11 @@ take_outgoing_call (
   } else if (self->call) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_BUSY,
         "a call is already up");
-  } else {
-    self->local_media_address = outgoing_media_address (self, call);
-    if (self->local_media_address)
-      self->rtp_socket = bind_rtp_socket (
-          self, self->local_media_address, &self->local_media_port, &err);
-    if (self->rtp_socket == NULL) {
-      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
-          "no RTP socket: %s", err ? err->message : "no local media address");
-      g_clear_error (&err);
-      g_clear_pointer (&self->local_media_address, g_free);
-    }
+  } else if (!bind_media_locked (
+                 self, outgoing_media_address (self, call), &err)) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
+        "no RTP socket: %s", err->message);
+    g_clear_error (&err);
   }
   if (self->rtp_socket == NULL || self->call) {
     g_mutex_unlock (&self->call_lock);
@@ -1655,7 +1712,7 @@ on_answer (GstSipCall *call, GstSipBin *self)
     hold_changed = configure_media (self, answer) && !first;
     held = self->remote_held;
     if (first) {
-      local = host_port (self->local_media_address, self->local_media_port);
+      local = host_port (self->sdp_media_address, self->local_media_port);
       remote = host_port (answer->address, answer->port);
       self->media_started = TRUE;
     }
@@ -1732,16 +1789,11 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
     return;
   }
 
-  self->local_media_address = local_media_address (self, offer);
-  if (self->local_media_address)
-    self->rtp_socket = bind_rtp_socket (
-        self, self->local_media_address, &self->local_media_port, &err);
-  if (self->rtp_socket == NULL) {
+  if (!bind_media_locked (self, local_media_address (self, offer), &err)) {
     GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE, (NULL),
         ("No RTP socket for call %s: %s", gst_sip_call_get_call_id (call),
-            err ? err->message : "no local media address"));
+            err->message));
     g_clear_error (&err);
-    g_clear_pointer (&self->local_media_address, g_free);
     g_mutex_unlock (&self->call_lock);
     gst_sip_sdp_offer_free (offer);
     gst_sip_call_respond (
@@ -1846,16 +1898,11 @@ take_offerless_call_unlock (GstSipBin *self, GstSipCall *call)
           "the pipeline takes none of PCMU, PCMA and G722");
     return;
   }
-  self->local_media_address = offerless_media_address (self, call);
-  if (self->local_media_address)
-    self->rtp_socket = bind_rtp_socket (
-        self, self->local_media_address, &self->local_media_port, &err);
-  if (self->rtp_socket == NULL) {
+  if (!bind_media_locked (self, offerless_media_address (self, call), &err)) {
     GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE, (NULL),
         ("No RTP socket for call %s: %s", gst_sip_call_get_call_id (call),
-            err ? err->message : "no local media address (set media-address)"));
+            err->message));
     g_clear_error (&err);
-    g_clear_pointer (&self->local_media_address, g_free);
     g_mutex_unlock (&self->call_lock);
     g_ptr_array_unref (offered);
     gst_sip_call_respond (
@@ -2152,8 +2199,8 @@ static gboolean
 start_endpoint (GstSipBin *self)
 {
   GError *err = NULL;
-  gchar *uri, *ua;
-  guint session_expires, min_se;
+  gchar *uri, *ua, *external;
+  GstSipEndpointSettings settings = GST_SIP_ENDPOINT_SETTINGS_INIT;
   GstSipEndpoint *endpoint;
   GstSipCall *attached;
 
@@ -2178,8 +2225,9 @@ start_endpoint (GstSipBin *self)
   GST_OBJECT_LOCK (self);
   uri = g_strdup (self->local_uri);
   ua = g_strdup (self->user_agent);
-  session_expires = self->session_expires;
-  min_se = self->min_se;
+  settings.session_expires = self->session_expires;
+  settings.min_se = self->min_se;
+  settings.external_address = external = g_strdup (self->external_address);
   attached = self->attached_call ? gst_object_ref (self->attached_call) : NULL;
   GST_OBJECT_UNLOCK (self);
 
@@ -2192,10 +2240,12 @@ start_endpoint (GstSipBin *self)
     gst_object_unref (attached);
     g_free (uri);
     g_free (ua);
+    g_free (external);
     return TRUE;
   }
 
-  endpoint = gst_sip_endpoint_new_full (uri, ua, session_expires, min_se, &err);
+  endpoint = gst_sip_endpoint_new_full (uri, ua, &settings, &err);
+  g_free (external);
   if (endpoint == NULL) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
         ("Could not listen for SIP on %s", uri), ("%s", err->message));

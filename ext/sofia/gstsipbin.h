@@ -25,6 +25,7 @@ struct _GstSipBin
   gchar *local_uri;
   gchar *codecs;
   gchar *media_address;
+  gchar *external_address;
   gchar *user_agent;
   guint rtp_port_min;
   guint rtp_port_max;
@@ -48,7 +49,8 @@ struct _GstSipBin
   GstElement *rtp_sink;
   GstSipCall *call;
   GSocket *rtp_socket;
-  gchar *local_media_address;
+  gchar *local_media_address; /* the RTP socket's */
+  gchar *sdp_media_address; /* what our SDP names (external-address) */
   gint local_media_port;
   GstSipCodec *codec; /* NULL until the offer/answer picked one */
   GPtrArray *offered; /* our offer's codecs (GstSipCodec), while its

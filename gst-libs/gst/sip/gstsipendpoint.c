@@ -16,6 +16,7 @@
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_uniqueid.h>
 #include <sofia-sip/nua.h>
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
@@ -463,6 +464,9 @@ endpoint_thread (gpointer data)
       NUTAG_URL (self->bind_url),
       TAG_IF (self->contact_user, NUTAG_M_USERNAME (self->contact_user)),
       NUTAG_MEDIA_ENABLE (0), NUTAG_AUTOANSWER (0),
+      /* RFC 3581: our requests ask for the port they came from, so that
+       * responses find us behind NAT (answering, NTA always honours it) */
+      NTATAG_CLIENT_RPORT (1),
       /* an answer may have to go in the ACK (delayed offer) */
       NUTAG_AUTOACK (0), NUTAG_ENABLEMESSAGE (0),
       NUTAG_APPL_METHOD ("OPTIONS, UPDATE"),
@@ -499,7 +503,8 @@ endpoint_thread (gpointer data)
 /* "sip:agent@[::1]:5060;transport=tcp" -> bind "sip:[::1]:5060;transport=tcp",
  * contact user "agent", host "::1" */
 static gboolean
-parse_local_uri (GstSipEndpoint *self, const gchar *local_uri, GError **error)
+parse_local_uri (GstSipEndpoint *self, const gchar *local_uri,
+    const gchar *external_address, GError **error)
 {
   su_home_t home[1] = {SU_HOME_INIT (home)};
   url_t *url = url_make (home, local_uri);
@@ -517,10 +522,28 @@ parse_local_uri (GstSipEndpoint *self, const gchar *local_uri, GError **error)
     self->host = g_strndup (url->url_host + 1, strlen (url->url_host) - 2);
   else
     self->host = g_strdup (url->url_host);
-  self->bind_url = g_strdup_printf ("%s:%s%s%s%s%s",
-      url->url_type == url_sips ? "sips" : "sip", url->url_host,
-      url->url_port ? ":" : "", url->url_port ? url->url_port : "",
-      url->url_params ? ";" : "", url->url_params ? url->url_params : "");
+  if (external_address && !g_hostname_is_ip_address (external_address)) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "external address '%s' is not an IP address", external_address);
+    goto out;
+  }
+  if (external_address) {
+    /* NTA binds to maddr and names the URL's host in Contact and Via; a
+     * maddr other than the wildcard would be named too (nta.c), so the
+     * stack listens on every local address of the family. */
+    gboolean v6 = strchr (external_address, ':') != NULL;
+
+    self->bind_url = g_strdup_printf ("%s:%s%s%s%s%s;maddr=%s%s%s",
+        url->url_type == url_sips ? "sips" : "sip", v6 ? "[" : "",
+        external_address, v6 ? "]" : "", url->url_port ? ":" : "",
+        url->url_port ? url->url_port : "", v6 ? "[::]" : "0.0.0.0",
+        url->url_params ? ";" : "", url->url_params ? url->url_params : "");
+  } else {
+    self->bind_url = g_strdup_printf ("%s:%s%s%s%s%s",
+        url->url_type == url_sips ? "sips" : "sip", url->url_host,
+        url->url_port ? ":" : "", url->url_port ? url->url_port : "",
+        url->url_params ? ";" : "", url->url_params ? url->url_params : "");
+  }
   ok = TRUE;
 out:
   su_home_deinit (home);
@@ -565,27 +588,31 @@ GstSipEndpoint *
 gst_sip_endpoint_new (
     const gchar *local_uri, const gchar *user_agent, GError **error)
 {
-  return gst_sip_endpoint_new_full (local_uri, user_agent,
-      GST_SIP_SESSION_EXPIRES_DEFAULT, GST_SIP_MIN_SE_DEFAULT, error);
+  return gst_sip_endpoint_new_full (local_uri, user_agent, NULL, error);
 }
 
 GstSipEndpoint *
 gst_sip_endpoint_new_full (const gchar *local_uri, const gchar *user_agent,
-    guint session_expires, guint min_se, GError **error)
+    const GstSipEndpointSettings *settings, GError **error)
 {
+  static const GstSipEndpointSettings defaults = GST_SIP_ENDPOINT_SETTINGS_INIT;
   GstSipEndpoint *self;
 
   gst_sip_agent_init ();
+  if (settings == NULL)
+    settings = &defaults;
 
   self = g_object_new (GST_TYPE_SIP_ENDPOINT, NULL);
   gst_object_ref_sink (self);
-  if (!parse_local_uri (self, local_uri, error)) {
+  if (!parse_local_uri (self, local_uri, settings->external_address, error)) {
     gst_object_unref (self);
     return NULL;
   }
   self->user_agent = g_strdup (user_agent);
-  self->session_expires = session_expires;
-  self->min_se = session_expires ? MIN (min_se, session_expires) : min_se;
+  self->session_expires = settings->session_expires;
+  self->min_se = settings->session_expires
+      ? MIN (settings->min_se, settings->session_expires)
+      : settings->min_se;
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
   self->thread = g_thread_new ("sip-endpoint", endpoint_thread, self);

@@ -30,10 +30,24 @@ GstSipEndpoint *gst_sip_endpoint_new (
  * forbids a Min-SE under 90 on the wire; lower values are for tests. */
 #define GST_SIP_SESSION_EXPIRES_DEFAULT 1800
 #define GST_SIP_MIN_SE_DEFAULT 90
-/* @session_expires 0: no session timer is asked for; one the far end asks
- * for is still honoured */
+typedef struct
+{
+  /* 0: no session timer is asked for; one the far end asks for is still
+   * honoured */
+  guint session_expires;
+  guint min_se;
+  /* behind 1:1 NAT: the public address that Contact and Via name; SIP is
+   * then received on every local address (the NAT forwards to ours) */
+  const gchar *external_address;
+} GstSipEndpointSettings;
+
+#define GST_SIP_ENDPOINT_SETTINGS_INIT \
+  { \
+    GST_SIP_SESSION_EXPIRES_DEFAULT, GST_SIP_MIN_SE_DEFAULT, NULL \
+  }
+
 GstSipEndpoint *gst_sip_endpoint_new_full (const gchar *local_uri,
-    const gchar *user_agent, guint session_expires, guint min_se,
+    const gchar *user_agent, const GstSipEndpointSettings *settings,
     GError **error);
 void gst_sip_endpoint_shutdown (GstSipEndpoint *endpoint);
 

@@ -1112,6 +1112,10 @@ build_call (gpointer data, gpointer user_data)
     if (has_property (sipbin, "media-timeout"))
       g_object_set (
           sipbin, "media-timeout", sc->config->media_timeout * 1000, NULL);
+    if (sc->config->external_address &&
+        has_property (sipbin, "external-address"))
+      g_object_set (
+          sipbin, "external-address", sc->config->external_address, NULL);
     if (sc->office->attended_transfer && has_property (sipbin, "transfer-mode"))
       g_object_set (sipbin, "transfer-mode", "application", NULL);
     foreach_element (pipeline, apply_office, sc);
@@ -1337,6 +1341,7 @@ gboolean
 gst_sip_server_start (GstSipServer *self, GError **error)
 {
   GstSipServerConfig *c = self->config;
+  GstSipEndpointSettings settings = GST_SIP_ENDPOINT_SETTINGS_INIT;
   gchar *uri;
 
   if (g_mkdir_with_parents (c->records, 0750) != 0 ||
@@ -1349,8 +1354,10 @@ gst_sip_server_start (GstSipServer *self, GError **error)
   /* two builders: a call's set-up never waits for more than one other */
   self->builders = g_thread_pool_new (build_call, self, 2, FALSE, NULL);
   uri = g_strdup_printf ("sip:agent@%s", c->listen);
-  self->endpoint = gst_sip_endpoint_new_full (uri, "gst-sip-agent/" VERSION,
-      c->session_expires, GST_SIP_MIN_SE_DEFAULT, error);
+  settings.session_expires = c->session_expires;
+  settings.external_address = c->external_address;
+  self->endpoint = gst_sip_endpoint_new_full (
+      uri, "gst-sip-agent/" VERSION, &settings, error);
   g_free (uri);
   if (self->endpoint == NULL)
     return FALSE;

@@ -15,7 +15,7 @@
 static const gchar *server_keys[] = {"listen", "records", "max-calls", "launch",
     "default-office", "drain-timeout", "retry-after", "rtp-port-min",
     "rtp-port-max", "media-address", "record-audio", "stt-preload",
-    "media-timeout", "session-expires", NULL};
+    "media-timeout", "session-expires", "external-address", NULL};
 static const gchar *office_keys[] = {"did", "script", "voice", "tts",
     "language", "transfer", "transfer-mode", "record-audio", "trunk", NULL};
 static const gchar *trunk_keys[] = {"registrar", "proxy", "username",
@@ -58,6 +58,7 @@ gst_sip_server_config_unref (GstSipServerConfig *config)
   g_free (config->launch);
   g_free (config->default_office);
   g_free (config->media_address);
+  g_free (config->external_address);
   g_free (config->record_audio);
   g_ptr_array_unref (config->offices);
   g_ptr_array_unref (config->trunks);
@@ -233,6 +234,7 @@ load_server (Loader *ld)
   if (!get_string (ld, g, "launch", &c->launch) ||
       !get_string (ld, g, "default-office", &c->default_office) ||
       !get_string (ld, g, "media-address", &c->media_address) ||
+      !get_string (ld, g, "external-address", &c->external_address) ||
       !get_record_audio (ld, g, &c->record_audio) ||
       !get_uint (ld, g, "max-calls", 1, 10000, &c->max_calls) ||
       !get_uint (ld, g, "drain-timeout", 0, 86400, &c->drain_timeout) ||
@@ -243,6 +245,10 @@ load_server (Loader *ld)
       !get_uint (ld, g, "rtp-port-max", 1025, 65535, &c->rtp_port_max) ||
       !get_uint (ld, g, "stt-preload", 0, 10000, &c->stt_preload))
     return FALSE;
+  if (c->external_address && !g_hostname_is_ip_address (c->external_address))
+    return fail (ld, line_of (ld, g, "external-address"),
+        "external-address must be an IP address, not '%s'",
+        c->external_address);
   if (c->rtp_port_max <= c->rtp_port_min)
     return fail (ld, line_of (ld, g, "rtp-port-max"),
         "rtp-port-max (%u) must be above rtp-port-min (%u)", c->rtp_port_max,

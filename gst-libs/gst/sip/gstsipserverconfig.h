@@ -42,6 +42,8 @@ typedef struct
   guint drain_timeout; /* s */
   guint media_timeout; /* s without RTP (not on hold) before BYE; 0: off */
   guint session_expires; /* RFC 4028 session interval asked for, s; 0: none */
+  gchar *external_address; /* 1:1 NAT: the public address for Contact, Via
+                            * and SDP, or NULL */
   guint retry_after; /* s, in 503 responses */
   guint rtp_port_min, rtp_port_max;
   gchar *media_address;
