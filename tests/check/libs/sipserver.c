@@ -39,6 +39,8 @@ GST_START_TEST (test_config_values_and_defaults)
                                 "records = recs\n"
                                 "max-calls = 7\n"
                                 "stt-preload = 12\n"
+                                "external-address = 203.0.113.5\n"
+                                "session-expires = 600\n"
                                 "\n"
                                 "[office main]\n"
                                 "did = +1 (919) 555-0100, +19195550101\n"
@@ -53,6 +55,8 @@ GST_START_TEST (test_config_values_and_defaults)
   fail_unless_equals_string (c->records, "/etc/gsa/recs");
   fail_unless_equals_int (c->max_calls, 7);
   fail_unless_equals_int (c->stt_preload, 12);
+  fail_unless_equals_string (c->external_address, "203.0.113.5");
+  fail_unless_equals_int (c->session_expires, 600);
   fail_unless_equals_int (c->drain_timeout, 30);
   fail_unless_equals_int (c->retry_after, 30);
   fail_unless_equals_string (c->launch, GST_SIP_SERVER_DEFAULT_LAUNCH);
@@ -65,7 +69,7 @@ GST_START_TEST (test_config_values_and_defaults)
   fail_unless_equals_string (o->tts_backend, "espeak");
   fail_unless_equals_string (o->voice, "es");
   fail_unless_equals_string (o->transfer, "tel:+19195550110");
-  fail_unless_equals_int (o->line, 8);
+  fail_unless_equals_int (o->line, 10);
   gst_sip_server_config_unref (c);
 }
 
@@ -101,6 +105,10 @@ GST_START_TEST (test_config_errors_name_the_line)
                 "+19195550100\n",
       "/etc/gsa/test.conf:2: stt-preload must be a whole number from 0 to "
       "10000");
+  expect_error ("[server]\nexternal-address = nat.example.com\n[office a]\n"
+                "did = +19195550100\n",
+      "/etc/gsa/test.conf:2: external-address must be an IP address, not "
+      "'nat.example.com'");
   expect_error ("[office two words]\ndid = +19195550100\n",
       "/etc/gsa/test.conf:1: office names are one word");
   expect_error ("", "/etc/gsa/test.conf:1: no [office NAME] group");
