@@ -170,6 +170,16 @@ transfer_result (Fixture *f, gboolean success, gint status, const gchar *target,
       f->h, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s)));
 }
 
+/* How sipbin reports a hold or its end: out of band, through sipsrc. */
+static void
+hold (Fixture *f, gboolean held)
+{
+  fail_unless (gst_harness_push_event (f->h,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new (GST_AGENT_EVENT_SIP_CALL_HOLD, "held",
+              G_TYPE_BOOLEAN, held, NULL))));
+}
+
 static void
 speech_started (Fixture *f)
 {
@@ -1072,6 +1082,39 @@ GST_START_TEST (test_no_input_waits_for_playout)
   /* the caller started talking: no re-prompt over them */
   speech_started (f);
   expect_silence (f, 1000);
+  say (f, "sales please");
+  hear (f, "Your name?", NULL);
+  fixture_free (f);
+  g_free (script);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_hold_pauses_and_resumes)
+{
+  gchar *script = quick_flow_script ();
+  Fixture *f = fixture_new (script);
+
+  start (f);
+  expect_text (f, "Say sales or support.");
+  tts (f, GST_AGENT_EVENT_TTS_STARTED, "Say sales or support.", FALSE, FALSE);
+  hold (f, TRUE);
+  /* what it was saying is cut in ttsbridge too */
+  fail_unless (wait_event (f, GST_AGENT_EVENT_BARGE_IN, WAIT_US));
+  /* no re-prompt into the hold (timeout = 0.3 s), and nothing heard on
+   * hold counts */
+  say (f, "sales");
+  press (f, "2");
+  speech_started (f);
+  expect_silence (f, 1200);
+  hold (f, FALSE);
+  hear (f, "Thank you for holding.", "Sales or support?", NULL);
+  fail_unless_equals_string (
+      gst_structure_get_string (
+          expect_message (f, "agent-turn", "input", "resumed"), "matched"),
+      "resumed");
+  /* the timers run again */
+  hear (f, "Hello?", "Sales or support?", NULL);
   say (f, "sales please");
   hear (f, "Your name?", NULL);
   fixture_free (f);
@@ -2350,6 +2393,7 @@ agent_suite (void)
   tcase_add_test (tc, test_no_match_reprompts_then_global_intent);
   tcase_add_test (tc, test_no_input_reprompt_and_fallback);
   tcase_add_test (tc, test_no_input_waits_for_playout);
+  tcase_add_test (tc, test_hold_pauses_and_resumes);
   tcase_add_test (tc, test_no_input_without_feedback);
   tcase_add_test (tc, test_global_group_after_states);
   tcase_add_test (tc, test_slot_yesno);

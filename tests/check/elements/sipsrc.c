@@ -418,6 +418,84 @@ GST_START_TEST (test_call_started_event)
 
 GST_END_TEST;
 
+static GstPadProbeReturn
+note_event_thread (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+  if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM_OOB)
+    g_atomic_pointer_set ((gpointer *) data, g_thread_self ());
+  return GST_PAD_PROBE_OK;
+}
+
+/* sipbin announces an answered call (and a hold) with out-of-band events
+ * given to sipsrc: they go downstream at once, before any packet, from
+ * sipsrc's streaming thread; sipsrc then sends no sip-call-started of its
+ * own for that call. */
+GST_START_TEST (test_announced_call_events)
+{
+  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  GSocket *rtp = udp_socket (), *caller = udp_socket ();
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *to = g_inet_socket_address_new (lo, local_port (rtp));
+  guint8 pkt[12 + 160];
+  gsize len = make_rtp (pkt, 0, 7, 160, 0x3333, FALSE, 160);
+  gpointer pusher = NULL;
+  GstBuffer *buf;
+  GstEvent *ev;
+  gint started = 0, held = 0, i;
+
+  gst_util_set_object_arg (G_OBJECT (h->element), "caps", PCMU_CAPS);
+  g_object_set (h->element, "remote-address", "127.0.0.1", "remote-port",
+      (gint) local_port (caller), "call-id", "c1@example.com", "socket", rtp,
+      NULL);
+  gst_pad_add_probe (h->sinkpad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      note_event_thread, &pusher, NULL);
+  gst_harness_play (h);
+  fail_unless (gst_element_send_event (h->element,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new ("sip-call-started", "call-id", G_TYPE_STRING,
+              "c1@example.com", NULL))));
+  fail_unless (gst_element_send_event (h->element,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new ("sip-call-hold", "held", G_TYPE_BOOLEAN, TRUE,
+              "call-id", G_TYPE_STRING, "c1@example.com", NULL))));
+  for (i = 0; i < 500 && held == 0; i++) {
+    while ((ev = gst_harness_try_pull_event (h))) {
+      if (gst_event_has_name (ev, "sip-call-started")) {
+        fail_unless_equals_int (held, 0);
+        started++;
+      }
+      held += gst_event_has_name (ev, "sip-call-hold");
+      gst_event_unref (ev);
+    }
+    if (held == 0)
+      g_usleep (10000);
+  }
+  fail_unless_equals_int (started, 1);
+  fail_unless_equals_int (held, 1);
+  fail_unless (pusher != NULL && pusher != g_thread_self (),
+      "sipbin's events must be pushed by the streaming thread");
+
+  /* the first packet brings no second sip-call-started */
+  send_raw (caller, to, pkt, len);
+  buf = gst_harness_pull (h);
+  fail_unless (buf != NULL);
+  gst_buffer_unref (buf);
+  while ((ev = gst_harness_try_pull_event (h))) {
+    fail_if (gst_event_has_name (ev, "sip-call-started"));
+    gst_event_unref (ev);
+  }
+
+  gst_harness_teardown (h);
+  g_object_unref (to);
+  g_object_unref (lo);
+  g_object_unref (rtp);
+  g_object_unref (caller);
+}
+
+GST_END_TEST;
+
 /* When sipbin takes the socket away at the end of a call, sipsrc says so
  * at once, so that the speech loop stops talking to nobody and reports
  * what it has. */
@@ -825,6 +903,7 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_reception_reset_on_new_call);
   tcase_add_test (tc, test_telephone_events);
   tcase_add_test (tc, test_call_started_event);
+  tcase_add_test (tc, test_announced_call_events);
   tcase_add_test (tc, test_call_ended_event);
   tcase_add_test (tc, test_no_socket_waits_and_stops_cleanly);
   tcase_add_test (tc, test_quick_start_stop);

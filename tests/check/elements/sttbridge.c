@@ -600,6 +600,56 @@ GST_START_TEST (test_call_end_reports_last_words)
 }
 GST_END_TEST;
 
+static void
+push_hold (GstHarness *h, gboolean held)
+{
+  fail_unless (gst_harness_push_event (h,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new ("sip-call-hold", "held", G_TYPE_BOOLEAN, held,
+              "call-id", G_TYPE_STRING, "a@example.com", NULL))));
+}
+
+GST_START_TEST (test_hold_is_not_listened_to)
+{
+  GstHarness *h = stt_harness (8000, NULL);
+  GBytes *music = caller_audio (
+      "kal", "please hold the line your call is important to us", "mulaw");
+  GBytes *audio = caller_audio ("slt", "please take a message", "mulaw");
+  gsize len;
+  const guint8 *data = g_bytes_get_data (music, &len);
+  GstClockTime ts = 0;
+  gchar *text;
+  GstEvent *ev;
+  gboolean hold_seen = FALSE;
+
+  /* the far end holds mid-sentence: that utterance is dropped, and what
+   * comes on hold (an announcement here) is not listened to */
+  push_audio (h, 8000, data, len / 2, &ts);
+  push_hold (h, TRUE);
+  push_audio (h, 8000, data, len, &ts);
+  text = push_silence_until_text (h, 8000, &ts, 2000, NULL);
+  fail_unless (text == NULL, "heard \"%s\" on hold", text);
+  while ((ev = gst_harness_try_pull_event (h))) {
+    fail_if (
+        gst_agent_event_is (ev, GST_AGENT_EVENT_SPEECH_STARTED) && hold_seen,
+        "speech detected on hold");
+    hold_seen |= gst_agent_event_is (ev, "sip-call-hold");
+    gst_event_unref (ev);
+  }
+  fail_unless (hold_seen, "sip-call-hold was not passed on");
+  /* off hold: the caller is heard again */
+  push_hold (h, FALSE);
+  answer_silence (h, 8000);
+  text = recognize (h, 8000, audio, &ts);
+  fail_unless (
+      text && strstr (text, "message"), "after the hold: \"%s\"", text);
+  g_free (text);
+  gst_harness_teardown (h);
+  g_bytes_unref (music);
+  g_bytes_unref (audio);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_latency_includes_hangover)
 {
   GstHarness *h = stt_harness (8000, "hangover=700");
@@ -956,6 +1006,7 @@ sttbridge_suite (void)
   tcase_add_test (tc, test_voice_activity_and_barge_in);
   tcase_add_test (tc, test_serialized_events_pass);
   tcase_add_test (tc, test_call_end_reports_last_words);
+  tcase_add_test (tc, test_hold_is_not_listened_to);
   tcase_add_test (tc, test_latency_includes_hangover);
   tcase_add_test (tc, test_missing_model_fails_cleanly);
   tcase_add_test (tc, test_flush_drops_utterance);
