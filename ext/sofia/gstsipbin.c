@@ -1768,52 +1768,30 @@ parse_offer_or_reject (GstSipBin *self, GstSipCall *call, gboolean *offerless)
   return offer;
 }
 
-/* Negotiates @call's @offer (taken) against the pipeline, sets up its media
- * and answers it (180, then 200 after ring-time). Call with call_lock held;
- * returns with it released. Any thread: responses are marshalled to the
- * endpoint. */
+/* Call with call_lock held: the RTP socket of an incoming call, or a
+ * warning (the caller then answers 503). */
+static gboolean
+bind_call_media_locked (GstSipBin *self, GstSipCall *call, gchar *address)
+{
+  GError *err = NULL;
+
+  if (bind_media_locked (self, address, &err))
+    return TRUE;
+  GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE, (NULL),
+      ("No RTP socket for call %s: %s", gst_sip_call_get_call_id (call),
+          err->message));
+  g_clear_error (&err);
+  return FALSE;
+}
+
+/* Call with call_lock held, @call taken as ours; returns with it released.
+ * Follows the call's offers and transfers, rings (180) and answers after
+ * #GstSipBin:ring-time. */
 static void
-take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
+ring_call_unlock (GstSipBin *self, GstSipCall *call)
 {
   GstSipEndpoint *endpoint = gst_sip_call_get_endpoint (call);
-  const GstSipCodec *codec;
-  GError *err = NULL;
   guint ring_time;
-
-  codec = choose_codec (self, offer, NULL);
-  if (codec == NULL) {
-    g_mutex_unlock (&self->call_lock);
-    gst_sip_sdp_offer_free (offer);
-    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
-        "no offered codec is accepted by the pipeline");
-    return;
-  }
-
-  if (!bind_media_locked (self, local_media_address (self, offer), &err)) {
-    GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE, (NULL),
-        ("No RTP socket for call %s: %s", gst_sip_call_get_call_id (call),
-            err->message));
-    g_clear_error (&err);
-    g_mutex_unlock (&self->call_lock);
-    gst_sip_sdp_offer_free (offer);
-    gst_sip_call_respond (
-        call, 503, "Service Unavailable", NULL, "no media port available");
-    return;
-  }
-
-  self->call = gst_object_ref (call);
-  self->codec = gst_sip_codec_copy (codec);
-  self->telephone_event_pt = offer->telephone_event_pt;
-  self->session_id = g_get_real_time () / G_USEC_PER_SEC;
-  self->session_version = 1;
-  GST_INFO_OBJECT (self, "call %s: %s/%d on %s:%d -> %s:%d",
-      gst_sip_call_get_call_id (call), codec->encoding_name, codec->clock_rate,
-      self->local_media_address, self->local_media_port, offer->address,
-      offer->port);
-  /* Media first, so that the caller's first packets after our 200 are
-   * already received. */
-  configure_media (self, offer);
-  gst_sip_sdp_offer_free (offer);
 
   GST_OBJECT_LOCK (self);
   ring_time = self->ring_time;
@@ -1837,6 +1815,49 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
     self->ring_timer = gst_sip_endpoint_add_timeout (
         endpoint, ring_time, answer_call, self, NULL);
   g_mutex_unlock (&self->call_lock);
+}
+
+/* Negotiates @call's @offer (taken) against the pipeline, sets up its media
+ * and answers it (180, then 200 after ring-time). Call with call_lock held;
+ * returns with it released. Any thread: responses are marshalled to the
+ * endpoint. */
+static void
+take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
+{
+  const GstSipCodec *codec;
+
+  codec = choose_codec (self, offer, NULL);
+  if (codec == NULL) {
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_sdp_offer_free (offer);
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
+        "no offered codec is accepted by the pipeline");
+    return;
+  }
+
+  if (!bind_call_media_locked (self, call, local_media_address (self, offer))) {
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_sdp_offer_free (offer);
+    gst_sip_call_respond (
+        call, 503, "Service Unavailable", NULL, "no media port available");
+    return;
+  }
+
+  self->call = gst_object_ref (call);
+  self->codec = gst_sip_codec_copy (codec);
+  self->telephone_event_pt = offer->telephone_event_pt;
+  self->session_id = g_get_real_time () / G_USEC_PER_SEC;
+  self->session_version = 1;
+  GST_INFO_OBJECT (self, "call %s: %s/%d on %s:%d -> %s:%d",
+      gst_sip_call_get_call_id (call), codec->encoding_name, codec->clock_rate,
+      self->local_media_address, self->local_media_port, offer->address,
+      offer->port);
+  /* Media first, so that the caller's first packets after our 200 are
+   * already received. */
+  configure_media (self, offer);
+  gst_sip_sdp_offer_free (offer);
+
+  ring_call_unlock (self, call);
 }
 
 /* Our media address for a call that made no offer: #GstSipBin:media-address,
@@ -1878,10 +1899,7 @@ offerless_media_address (GstSipBin *self, GstSipCall *call)
 static void
 take_offerless_call_unlock (GstSipBin *self, GstSipCall *call)
 {
-  GstSipEndpoint *endpoint = gst_sip_call_get_endpoint (call);
   GPtrArray *offered;
-  GError *err = NULL;
-  guint ring_time;
 
   g_mutex_unlock (&self->call_lock);
   offered = offerable_codecs (self);
@@ -1898,11 +1916,8 @@ take_offerless_call_unlock (GstSipBin *self, GstSipCall *call)
           "the pipeline takes none of PCMU, PCMA and G722");
     return;
   }
-  if (!bind_media_locked (self, offerless_media_address (self, call), &err)) {
-    GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE, (NULL),
-        ("No RTP socket for call %s: %s", gst_sip_call_get_call_id (call),
-            err->message));
-    g_clear_error (&err);
+  if (!bind_call_media_locked (
+          self, call, offerless_media_address (self, call))) {
     g_mutex_unlock (&self->call_lock);
     g_ptr_array_unref (offered);
     gst_sip_call_respond (
@@ -1917,25 +1932,7 @@ take_offerless_call_unlock (GstSipBin *self, GstSipCall *call)
   GST_INFO_OBJECT (self, "call %s without an offer: we offer from %s:%d",
       gst_sip_call_get_call_id (call), self->local_media_address,
       self->local_media_port);
-  GST_OBJECT_LOCK (self);
-  ring_time = self->ring_time;
-  GST_OBJECT_UNLOCK (self);
-  g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
-  g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
-  g_signal_connect (
-      call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
-  g_mutex_unlock (&self->call_lock);
-
-  if (gst_sip_call_get_state (call) < GST_SIP_CALL_STATE_RINGING)
-    gst_sip_call_respond (call, 180, "Ringing", NULL, NULL);
-  else
-    post_call_message (self, call, "ringing", NULL);
-
-  g_mutex_lock (&self->call_lock);
-  if (self->call == call)
-    self->ring_timer = gst_sip_endpoint_add_timeout (
-        endpoint, ring_time, answer_call, self, NULL);
-  g_mutex_unlock (&self->call_lock);
+  ring_call_unlock (self, call);
 }
 
 /* A call for this bin: its offer (or none) is negotiated and it rings. */
