@@ -22,7 +22,10 @@
  *                        call-id); out of band like sip-call-ended. On
  *                        success sipbin hangs up; on failure the call goes
  *                        on and the agent takes the conversation back
- *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's)
+ *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's, plus start);
+ *                        out of band once the call's media flows (a
+ *                        GstAudioDecoder would hold a serialized one while
+ *                        a phone sends events instead of audio)
  *   "stt-speech-started" sttbridge, once the caller has spoken for
  *                        min-barge-in (running-time: guint64)
  *   "agent-barge-in"     agent, when it stops talking because the caller

@@ -31,7 +31,14 @@
  * #GstSipSrc:telephone-event-payload) are taken out of the audio stream. Each
  * key press posts two `dtmf-event` element messages, one when the digit starts
  * and one when it ends, and sends the same structure downstream as a
- * serialized custom event:
+ * custom event: out of band (`GST_EVENT_CUSTOM_DOWNSTREAM_OOB`) once media
+ * of the call went downstream, so that it reaches the agent at once even
+ * though GstAudioDecoder (mulawdec, avdec_g722) holds serialized events
+ * until its next decoded buffer and a phone may send no audio while a key is
+ * held; before the call's first buffer it is serialized, behind the call's
+ * `sip-call-started`. A `dtmf-event` custom downstream event sent to sipsrc
+ * with gst_element_send_event() (sipbin does, for SIP INFO key presses) goes
+ * down the same way.
  *
  * - `type` (int): 1 (a DTMF event), as rtpdtmfdepay posts it
  * - `number` (int): 0-9, 10 (*), 11 (#), 12-15 (A-D)
@@ -126,6 +133,7 @@ GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE, GST_TYPE_SIP_SRC);
 
 static void gst_sip_src_finalize (GObject *object);
 static gboolean gst_sip_src_set_clock (GstElement *element, GstClock *clock);
+static gboolean gst_sip_src_send_event (GstElement *element, GstEvent *event);
 static void gst_sip_src_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec);
 static void gst_sip_src_get_property (
@@ -259,6 +267,7 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
       "(ms, on the end message); also sent downstream as a custom event");
 
   element_class->set_clock = GST_DEBUG_FUNCPTR (gst_sip_src_set_clock);
+  element_class->send_event = GST_DEBUG_FUNCPTR (gst_sip_src_send_event);
   basesrc_class->start = GST_DEBUG_FUNCPTR (gst_sip_src_start);
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_sip_src_stop);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_sip_src_unlock);
@@ -301,6 +310,7 @@ gst_sip_src_finalize (GObject *object)
   g_free (self->remote_host);
   g_free (self->call_id);
   g_free (self->active_call_id);
+  g_list_free_full (self->injected, (GDestroyNotify) gst_structure_free);
   g_clear_object (&self->socket);
   g_clear_object (&self->own_socket);
   gst_clear_caps (&self->caps);
@@ -753,7 +763,7 @@ apply_config_locked (GstSipSrc *self)
     g_free (self->active_call_id);
     self->active_call_id = g_strdup (self->call_id);
     self->call_started_pending = TRUE;
-    self->call_has_media = FALSE;
+    g_atomic_int_set (&self->call_has_media, FALSE);
   }
   gst_sip_rtp_channel_refresh (
       self->channel, &self->channel_generation, &self->signalled);
@@ -794,6 +804,26 @@ queue_serialized_event (GstSipSrc *self, GstEvent *event)
   GST_ELEMENT_CLASS (parent_class)->send_event (GST_ELEMENT (self), event);
 }
 
+/* A key press goes downstream out of band once media of the call went
+ * downstream: a serialized event waits inside GstAudioDecoder (mulawdec,
+ * avdec_g722) for its next decoded buffer, and a phone that sends RFC 4733
+ * events instead of audio while a key is held, or an INFO between two
+ * silences, would reach the agent only when audio resumes. Pushed from the
+ * streaming thread (or the thread of send_event) it still comes after the
+ * audio pushed before it. Before the call's first buffer, sip-call-started,
+ * caps and segment are still queued in GstBaseSrc: the event queues behind
+ * them, serialized, so that it never overtakes the start of its call. */
+static void
+send_dtmf_event (GstSipSrc *self, GstStructure *s)
+{
+  if (g_atomic_int_get (&self->call_has_media))
+    gst_pad_push_event (GST_BASE_SRC_PAD (self),
+        gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s));
+  else
+    queue_serialized_event (
+        self, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s));
+}
+
 static void
 post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
     guint duration_ms)
@@ -807,11 +837,55 @@ post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
     gst_structure_set (s, "duration", G_TYPE_INT, (gint) duration_ms, NULL);
 
   GST_DEBUG_OBJECT (self, "DTMF %u %s", event, start ? "start" : "end");
-  queue_serialized_event (self,
-      gst_event_new_custom (
-          GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_copy (s)));
+  send_dtmf_event (self, gst_structure_copy (s));
   gst_element_post_message (
       GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* A `dtmf-event` given to the element (sipbin does, for a key press that
+ * came in a SIP INFO) goes down like the ones of RFC 4733 packets: out of
+ * band once the call's media flows, else behind the call's start. The bus
+ * message is for whoever sends it to post. */
+static gboolean
+gst_sip_src_send_event (GstElement *element, GstEvent *event)
+{
+  GstSipSrc *self = GST_SIP_SRC (element);
+
+  if (GST_EVENT_IS_DOWNSTREAM (event) &&
+      gst_event_has_name (event, "dtmf-event")) {
+    GstStructure *s = gst_structure_copy (gst_event_get_structure (event));
+
+    GST_DEBUG_OBJECT (self, "injected %" GST_PTR_FORMAT, s);
+    gst_event_unref (event);
+    if (g_atomic_int_get (&self->call_has_media)) {
+      send_dtmf_event (self, s);
+    } else {
+      /* The streaming thread may not have queued this call's
+       * sip-call-started yet: it queues these after it. */
+      g_mutex_lock (&self->config_lock);
+      self->injected = g_list_append (self->injected, s);
+      g_atomic_int_set (&self->have_injected, TRUE);
+      g_mutex_unlock (&self->config_lock);
+    }
+    return TRUE;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
+}
+
+/* Streaming thread, after this call's sip-call-started was queued. */
+static void
+queue_injected (GstSipSrc *self)
+{
+  GList *events, *l;
+
+  g_mutex_lock (&self->config_lock);
+  events = self->injected;
+  self->injected = NULL;
+  g_atomic_int_set (&self->have_injected, FALSE);
+  g_mutex_unlock (&self->config_lock);
+  for (l = events; l; l = l->next)
+    send_dtmf_event (self, l->data);
+  g_list_free (events);
 }
 
 /* `name` with the current call's Call-ID, when sipbin gave one. */
@@ -1122,8 +1196,12 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     while (!self->flushing && current_socket_locked (self) == NULL) {
       if (self->active_socket) {
         release_active (self);
+        /* key presses of the call that ended are nobody's */
+        g_list_free_full (self->injected, (GDestroyNotify) gst_structure_free);
+        self->injected = NULL;
+        g_atomic_int_set (&self->have_injected, FALSE);
         if (self->call_has_media) {
-          self->call_has_media = FALSE;
+          g_atomic_int_set (&self->call_has_media, FALSE);
           g_mutex_unlock (&self->config_lock);
           send_call_ended (self);
           g_mutex_lock (&self->config_lock);
@@ -1162,6 +1240,8 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
       send_call_started (self);
       self->call_started_pending = FALSE;
     }
+    if (G_UNLIKELY (g_atomic_int_get (&self->have_injected)))
+      queue_injected (self);
 
     if (!g_socket_condition_timed_wait (
             self->active_socket, G_IO_IN, -1, self->cancellable, &err)) {
@@ -1201,8 +1281,11 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
       self->discont = FALSE;
     }
+    if (G_UNLIKELY (g_atomic_int_get (&self->have_injected)))
+      queue_injected (self);
     self->stats.packets_pushed++;
-    self->call_has_media = TRUE;
+    if (G_UNLIKELY (!self->call_has_media))
+      g_atomic_int_set (&self->call_has_media, TRUE);
     *outbuf = buf;
     return GST_FLOW_OK;
   }

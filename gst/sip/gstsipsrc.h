@@ -76,12 +76,15 @@ struct _GstSipSrc
   gboolean flushing;
   GCancellable *cancellable;
   GstClock *clock; /* the element's clock, mirrored in set_clock */
+  GList *injected; /* dtmf-event structures sent to the element before the
+                    * call's media flowed (GstSipSrc::send_event) */
+  gint have_injected; /* atomic: injected is not empty */
 
   /* streaming thread only */
   GSocket *active_socket;
   gchar *active_call_id;
   gboolean call_started_pending;
-  gboolean call_has_media; /* a buffer of this call went downstream */
+  gint call_has_media; /* atomic: a buffer of this call went downstream */
   GstSipRtpChannel *channel;
   gint active_generation;
   gint channel_generation;

@@ -342,15 +342,149 @@ GST_START_TEST (test_telephone_events)
   check_dtmf (pop_dtmf_message (&f), 10, TRUE);
   fail_unless (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT) == NULL);
 
-  /* the same events travel downstream in order with the audio */
+  /* the same events travel downstream; the call's audio already went, so
+   * out of band */
   while ((ev = gst_harness_try_pull_event (f.h))) {
-    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM &&
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM_OOB &&
         gst_event_has_name (ev, "dtmf-event"))
       n_custom++;
     gst_event_unref (ev);
   }
   fail_unless_equals_int (n_custom, 5);
   fail_unless_equals_int (element_stat (f.h->element, "dtmf-events"), 3);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* The dtmf-event events that reached the end of @h within @timeout_ms:
+ * each as "N+" (start) or "N-" (end). */
+static gchar *
+wait_dtmf_events (GstHarness *h, guint n_wanted, guint timeout_ms)
+{
+  GString *got = g_string_new (NULL);
+  guint n = 0, waited = 0;
+  GstEvent *ev;
+
+  while (n < n_wanted && waited < timeout_ms) {
+    while ((ev = gst_harness_try_pull_event (h))) {
+      if (gst_event_has_name (ev, "dtmf-event")) {
+        const GstStructure *s = gst_event_get_structure (ev);
+        gint number = -1;
+        gboolean start = FALSE;
+
+        gst_structure_get_int (s, "number", &number);
+        gst_structure_get_boolean (s, "start", &start);
+        g_string_append_printf (got, "%d%c", number, start ? '+' : '-');
+        n++;
+      }
+      gst_event_unref (ev);
+    }
+    if (n < n_wanted) {
+      g_usleep (10000);
+      waited += 10;
+    }
+  }
+  return g_string_free (got, FALSE);
+}
+
+/* A phone that sends RFC 4733 events instead of audio while a key is held:
+ * the digit must reach the element after the decoder at once, not when audio
+ * resumes. GstAudioDecoder (mulawdec) holds serialized events until its
+ * next decoded buffer; sipsrc sends them out of band for that reason. */
+GST_START_TEST (test_dtmf_passes_decoder_without_audio)
+{
+  GstHarness *h =
+      gst_harness_new_parse ("sipsrc name=src ! rtppcmudepay ! mulawdec");
+  GstElement *src = gst_bin_get_by_name (GST_BIN (h->element), "src");
+  GSocket *caller = udp_socket (), *rtp_socket;
+  GSocketAddress *to;
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  guint8 pkt[12 + 160];
+  GstBuffer *buf;
+  gchar *got;
+  gsize len;
+  guint16 seq;
+
+  g_object_set (src, "address", "127.0.0.1", "port", 0, "remote-address",
+      "127.0.0.1", "remote-port", (gint) local_port (caller),
+      "telephone-event-payload", 101, NULL);
+  gst_util_set_object_arg (G_OBJECT (src), "caps", PCMU_CAPS);
+  gst_harness_play (h);
+  g_object_get (src, "socket", &rtp_socket, NULL);
+  to = g_inet_socket_address_new (lo, local_port (rtp_socket));
+
+  len = make_rtp (pkt, 0, 1, 0, 0x4444, FALSE, 160);
+  send_raw (caller, to, pkt, len);
+  buf = gst_harness_pull (h);
+  fail_unless (buf != NULL);
+  gst_buffer_unref (buf);
+
+  /* '7' pressed, updates, three end packets; no audio after it */
+  for (seq = 2; seq <= 7; seq++) {
+    guint8 ev[16];
+
+    make_rtp (ev, 101, seq, 160, 0x4444, seq == 2, 4);
+    ev[12] = 7;
+    ev[13] = (seq >= 5 ? 0x80 : 0) | 10;
+    GST_WRITE_UINT16_BE (ev + 14, MIN (seq - 1, 4) * 160);
+    send_raw (caller, to, ev, 16);
+  }
+  got = wait_dtmf_events (h, 2, 2000);
+  fail_unless_equals_string (got, "7+7-");
+  g_free (got);
+
+  gst_harness_teardown (h);
+  gst_object_unref (src);
+  g_object_unref (to);
+  g_object_unref (lo);
+  g_object_unref (rtp_socket);
+  g_object_unref (caller);
+}
+
+GST_END_TEST;
+
+/* sipbin hands sipsrc the key presses of SIP INFO requests with
+ * gst_element_send_event(): they go down like RFC 4733 ones. Before the
+ * call's first buffer they wait behind sip-call-started; after it they are
+ * out of band. */
+GST_START_TEST (test_injected_dtmf_event)
+{
+  Fixture f;
+  GstStructure *s = gst_structure_new ("dtmf-event", "type", G_TYPE_INT, 1,
+      "number", G_TYPE_INT, 3, "volume", G_TYPE_INT, 0, "method", G_TYPE_INT, 3,
+      "start", G_TYPE_BOOLEAN, TRUE, NULL);
+  GstEvent *ev;
+  gboolean seen_started = FALSE;
+  gint n = 0;
+
+  fixture_setup (&f, "strict");
+  /* before any media: queued behind sip-call-started */
+  fail_unless (gst_element_send_event (f.h->element,
+      gst_event_new_custom (
+          GST_EVENT_CUSTOM_DOWNSTREAM_OOB, gst_structure_copy (s))));
+  send_rtp (&f, NULL, 0, 1, 0x1234);
+  fail_unless_equals_int (pull_seq (&f, NULL), 1);
+  while ((ev = gst_harness_try_pull_event (f.h))) {
+    if (gst_event_has_name (ev, "sip-call-started"))
+      seen_started = TRUE;
+    if (gst_event_has_name (ev, "dtmf-event")) {
+      fail_unless (seen_started, "dtmf-event overtook sip-call-started");
+      fail_unless_equals_int (GST_EVENT_TYPE (ev), GST_EVENT_CUSTOM_DOWNSTREAM);
+      n++;
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (n, 1);
+
+  /* media flows: out of band, at once */
+  fail_unless (gst_element_send_event (
+      f.h->element, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s)));
+  ev = gst_harness_try_pull_event (f.h);
+  fail_unless (ev != NULL);
+  fail_unless (gst_event_has_name (ev, "dtmf-event"));
+  fail_unless_equals_int (GST_EVENT_TYPE (ev), GST_EVENT_CUSTOM_DOWNSTREAM_OOB);
+  gst_event_unref (ev);
   fixture_teardown (&f);
 }
 
@@ -824,6 +958,8 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_reception_ssrc_change_restarts);
   tcase_add_test (tc, test_reception_reset_on_new_call);
   tcase_add_test (tc, test_telephone_events);
+  tcase_add_test (tc, test_dtmf_passes_decoder_without_audio);
+  tcase_add_test (tc, test_injected_dtmf_event);
   tcase_add_test (tc, test_call_started_event);
   tcase_add_test (tc, test_call_ended_event);
   tcase_add_test (tc, test_no_socket_waits_and_stops_cleanly);
