@@ -171,6 +171,8 @@ static gboolean gst_sip_bin_dial (
 static void on_call_state_changed (GstSipCall *call, gint state, gint status,
     const gchar *reason, GstSipBin *self);
 static void on_reoffer (GstSipCall *call, GstSipBin *self);
+static void on_call_dtmf (GstSipCall *call, gint number, gint duration_ms,
+    gint method, GstSipBin *self);
 static void on_transfer_progress (GstSipCall *call, gint state, gint status,
     const gchar *reason, GstSipBin *self);
 
@@ -1253,6 +1255,7 @@ take_outgoing_call (
   g_signal_connect (
       call, "state-changed", G_CALLBACK (on_call_state_changed), self);
   g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
   g_signal_connect (
       call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
   g_mutex_unlock (&self->call_lock);
@@ -1503,6 +1506,7 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
   ring_time = self->ring_time;
   GST_OBJECT_UNLOCK (self);
   g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
   g_signal_connect (
       call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
   g_mutex_unlock (&self->call_lock);
@@ -1617,6 +1621,42 @@ send_transfer_result (GstSipBin *self, GstSipCall *call, const gchar *target,
           src, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s)))
     GST_DEBUG_OBJECT (self, "nobody inside took sip-transfer-result");
   gst_object_unref (src);
+}
+
+/* Endpoint thread: a key press in a SIP INFO. It goes to the bus as the
+ * start and end `dtmf-event` messages an RFC 4733 key press gives, and
+ * into the pipeline through sipsrc, which sends the events down as it does
+ * its own (out of band once the call's media flows). The INFO comes when
+ * the key is released (it carries the duration), so both go at once. */
+static void
+on_call_dtmf (GstSipCall *call, gint number, gint duration_ms, gint method,
+    GstSipBin *self)
+{
+  GstElement *src;
+  gint i;
+
+  g_mutex_lock (&self->call_lock);
+  src = self->rtp_src && self->call == call ? gst_object_ref (self->rtp_src)
+                                            : NULL;
+  g_mutex_unlock (&self->call_lock);
+
+  for (i = 0; i < 2; i++) {
+    GstStructure *s = gst_structure_new ("dtmf-event", "type", G_TYPE_INT, 1,
+        "number", G_TYPE_INT, number, "method", G_TYPE_INT, method, "start",
+        G_TYPE_BOOLEAN, i == 0, NULL);
+
+    if (i == 1 && duration_ms >= 0)
+      gst_structure_set (s, "duration", G_TYPE_INT, duration_ms, NULL);
+    if (src &&
+        !gst_element_send_event (src,
+            gst_event_new_custom (
+                GST_EVENT_CUSTOM_DOWNSTREAM_OOB, gst_structure_copy (s))))
+      GST_DEBUG_OBJECT (self, "sipsrc did not take the dtmf-event");
+    gst_element_post_message (
+        GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+  }
+  if (src)
+    gst_object_unref (src);
 }
 
 /* Endpoint thread. */

@@ -30,7 +30,7 @@ GST_DEBUG_CATEGORY_STATIC (sofia_debug);
  * the implicit subscription of a REFER we send (a transfer); NUA answers
  * one that matches no subscription of ours with 481, and an incoming REFER
  * still gets 405. */
-#define ALLOWED_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY"
+#define ALLOWED_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO"
 #define SUPPORTED_EXTENSIONS ""
 
 struct _GstSipEndpoint
@@ -384,6 +384,16 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
         return;
       }
       break;
+    case nua_i_info:
+      /* answered here (NUTAG_APPL_METHOD): key presses (DTMF) */
+      if (call && sip) {
+        gst_sip_call_handle_info (call, sip);
+        return;
+      }
+      if (sip)
+        nua_respond (
+            nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS (nua), TAG_END ());
+      break;
     case nua_i_state:
       tl_gets (tags, NUTAG_CALLSTATE_REF (callstate), TAG_END ());
       break;
@@ -448,7 +458,7 @@ endpoint_thread (gpointer data)
       NUTAG_URL (self->bind_url),
       TAG_IF (self->contact_user, NUTAG_M_USERNAME (self->contact_user)),
       NUTAG_MEDIA_ENABLE (0), NUTAG_AUTOANSWER (0), NUTAG_AUTOACK (1),
-      NUTAG_ENABLEMESSAGE (0), NUTAG_APPL_METHOD ("OPTIONS"),
+      NUTAG_ENABLEMESSAGE (0), NUTAG_APPL_METHOD ("OPTIONS, INFO"),
       SIPTAG_ALLOW_STR (ALLOWED_METHODS),
       SIPTAG_SUPPORTED_STR (SUPPORTED_EXTENSIONS),
       SIPTAG_ACCEPT_STR ("application/sdp"),
