@@ -144,6 +144,7 @@ enum
 {
   SIGNAL_HANGUP,
   SIGNAL_TRANSFER,
+  SIGNAL_SEND_DTMF,
   SIGNAL_DIAL,
   SIGNAL_TRANSFER_FAILED,
   N_SIGNALS
@@ -171,6 +172,7 @@ static gboolean gst_sip_bin_dial (
 static void on_call_state_changed (GstSipCall *call, gint state, gint status,
     const gchar *reason, GstSipBin *self);
 static void on_reoffer (GstSipCall *call, GstSipBin *self);
+static gboolean gst_sip_bin_send_dtmf (GstSipBin *self, const gchar *keys);
 static void on_call_dtmf (GstSipCall *call, gint number, gint duration_ms,
     gint method, GstSipBin *self);
 static void on_transfer_progress (GstSipCall *call, gint state, gint status,
@@ -255,6 +257,25 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
   signals[SIGNAL_HANGUP] = g_signal_new_class_handler ("hangup",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
       G_CALLBACK (gst_sip_bin_hangup), NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  /**
+   * GstSipBin::send-dtmf:
+   * @sipbin: the sipbin
+   * @keys: the keys to press: `0`-`9`, `*`, `#`, `A`-`D`
+   *
+   * Presses @keys in the call (to reach an extension through an IVR), by
+   * way of the sipsink's #GstSipSink::send-dtmf: RFC 4733 events when the
+   * far end offered telephone-event, else tones in the audio on a G.711
+   * call. An `agent-action` message with `action=send-dtmf` and `digits`
+   * does the same.
+   *
+   * Returns: %FALSE when no call is answered, a key is out of range, or
+   *   the call has neither telephone-event nor G.711.
+   */
+  signals[SIGNAL_SEND_DTMF] = g_signal_new_class_handler ("send-dtmf",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_sip_bin_send_dtmf), NULL, NULL, NULL, G_TYPE_BOOLEAN, 1,
+      G_TYPE_STRING);
 
   /**
    * GstSipBin:transfer-target:
@@ -956,6 +977,9 @@ configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
         offer->address, "remote-port", offer->port, "sending", sending,
         "socket", self->rtp_socket, NULL);
   }
+  if (self->rtp_sink)
+    g_object_set (self->rtp_sink, "telephone-event-payload",
+        self->telephone_event_pt, NULL);
   gst_caps_unref (caps);
   watch_media_locked (self, offer);
 }
@@ -1623,6 +1647,27 @@ send_transfer_result (GstSipBin *self, GstSipCall *call, const gchar *target,
   gst_object_unref (src);
 }
 
+static gboolean
+gst_sip_bin_send_dtmf (GstSipBin *self, const gchar *keys)
+{
+  GstElement *sink = NULL;
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call && self->rtp_sink && self->rtp_socket &&
+      (gst_sip_call_get_state (self->call) == GST_SIP_CALL_STATE_ANSWERED ||
+          gst_sip_call_get_state (self->call) == GST_SIP_CALL_STATE_CONFIRMED))
+    sink = gst_object_ref (self->rtp_sink);
+  g_mutex_unlock (&self->call_lock);
+  if (sink == NULL) {
+    GST_WARNING_OBJECT (self, "send-dtmf %s: no answered call", keys);
+    return FALSE;
+  }
+  g_signal_emit_by_name (sink, "send-dtmf", keys, &ok);
+  gst_object_unref (sink);
+  return ok;
+}
+
 /* Endpoint thread: a key press in a SIP INFO. It goes to the bus as the
  * start and end `dtmf-event` messages an RFC 4733 key press gives, and
  * into the pipeline through sipsrc, which sends the events down as it does
@@ -2060,6 +2105,16 @@ gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
     GST_INFO_OBJECT (self, "%s asks to transfer to %s",
         GST_OBJECT_NAME (GST_MESSAGE_SRC (message)), target ? target : "?");
     gst_sip_bin_transfer (self, target);
+  } else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
+      is_agent_action (gst_message_get_structure (message), "send-dtmf")) {
+    const gchar *digits = gst_structure_get_string (
+        gst_message_get_structure (message), "digits");
+
+    GST_INFO_OBJECT (self, "%s asks to send DTMF %s",
+        GST_OBJECT_NAME (GST_MESSAGE_SRC (message)), digits ? digits : "?");
+    if (digits == NULL || !gst_sip_bin_send_dtmf (self, digits))
+      GST_WARNING_OBJECT (
+          self, "could not send DTMF %s", digits ? digits : "(no digits)");
   }
   GST_BIN_CLASS (parent_class)->handle_message (bin, message);
 }
