@@ -900,11 +900,17 @@ call_event (GstSipSrc *self, GstEventType type, const gchar *name)
   return gst_event_new_custom (type, s);
 }
 
+/* With the call's telephone-event payload type (-1: none), so that
+ * sttbridge knows whether keys come as RFC 4733 events or as tones. */
 static void
 send_call_started (GstSipSrc *self)
 {
-  queue_serialized_event (
-      self, call_event (self, GST_EVENT_CUSTOM_DOWNSTREAM, "sip-call-started"));
+  GstEvent *event =
+      call_event (self, GST_EVENT_CUSTOM_DOWNSTREAM, "sip-call-started");
+
+  gst_structure_set (gst_event_writable_structure (event),
+      "telephone-event-payload", G_TYPE_INT, self->dtmf_pt, NULL);
+  queue_serialized_event (self, event);
 }
 
 /* The call's socket was taken away (the call ended). Pushed from the
