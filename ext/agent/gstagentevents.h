@@ -9,7 +9,8 @@
  *
  * downstream (serialized, custom):
  *   "sip-call-started"   sipsrc, before the first packet of each call
- *                        (call-id: string, may be absent)
+ *                        (call-id: string, may be absent;
+ *                        telephone-event-payload: int, -1 = none)
  *   "sip-call-ended"     sipsrc, when the call's socket is taken away
  *                        (call-id), after media of that call went out;
  *                        out of band (GstAudioDecoder would hold a
@@ -22,10 +23,13 @@
  *                        call-id); out of band like sip-call-ended. On
  *                        success sipbin hangs up; on failure the call goes
  *                        on and the agent takes the conversation back
- *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's, plus start);
- *                        out of band once the call's media flows (a
- *                        GstAudioDecoder would hold a serialized one while
- *                        a phone sends events instead of audio)
+ *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's, plus start;
+ *                        RFC 4733 keys, method 1, and SIP INFO keys that
+ *                        sipbin hands it, method 3); out of band once the
+ *                        call's media flows (a GstAudioDecoder would hold
+ *                        a serialized one while a phone sends events
+ *                        instead of audio). sttbridge, serialized: keys
+ *                        heard as tones, method 2
  *   "stt-speech-started" sttbridge, once the caller has spoken for
  *                        min-barge-in (running-time: guint64)
  *   "agent-barge-in"     agent, when it stops talking because the caller

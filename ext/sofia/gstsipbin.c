@@ -27,8 +27,24 @@
  * Allow, Accept and Supported. A re-INVITE in the call is answered with the
  * same codec and moves the media to the new address if it changed. NOTIFY
  * is taken only within the subscription of a transfer sipbin started (481
- * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS and
- * NOTIFY get 405 or 501 (an incoming REFER: 405).
+ * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS,
+ * NOTIFY and INFO get 405 or 501 (an incoming REFER: 405).
+ *
+ * ## DTMF
+ * Keys reach the bus and the pipeline as `dtmf-event` (rtpdtmfdepay's
+ * fields `type`, `number`, `volume`, `method`, plus `start`), start and
+ * end, whichever way the caller sends them: RFC 4733 events (sipsrc posts
+ * them, `method` 1), SIP INFO in the call (sipbin posts them, `method` 3),
+ * or tones in the audio when the far end offered no telephone-event
+ * (sttbridge, `method` 2). An INFO with `application/dtmf-relay`
+ * (`Signal=5`, `Duration=160`) or `application/dtmf` (`5`) is answered 200
+ * and its key goes into the pipeline through sipsrc; a body that is no key
+ * gets 400, another content type 415, an Info-Package header 469 (RFC
+ * 6086). The #GstSipBin::send-dtmf action signal, or an `agent-action`
+ * message with `action=send-dtmf` and `digits` (the agent's `send-dtmf`
+ * script action), presses keys in the call through sipsink: RFC 4733
+ * events when the far end offered telephone-event, else tones in G.711
+ * audio.
  *
  * The call ends with a BYE from the caller, with the #GstSipBin::hangup
  * action signal, when an element inside posts an `agent-action` message

@@ -209,7 +209,10 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
    * The SIP Call-ID of the current call, set by sipbin with the socket. It
    * is carried by the `sip-call-started` event that sipsrc sends downstream
    * before the first packet of every call, so that elements keeping
-   * per-call state (the agent) know a new conversation began.
+   * per-call state (the agent) know a new conversation began. The event
+   * also carries `telephone-event-payload` (int, -1 when the call has
+   * none), so that sttbridge knows whether keys come as RFC 4733 events
+   * or as tones in the audio.
    */
   g_object_class_install_property (gobject_class, PROP_CALL_ID,
       g_param_spec_string ("call-id", "Call-ID",
