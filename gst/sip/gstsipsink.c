@@ -538,7 +538,7 @@ linear_to_alaw (gint pcm)
     mask = 0x55;
     pcm = -pcm - 1;
   }
-  for (seg = 0; seg < 8 && pcm > (0x1f << seg); seg++)
+  for (seg = 0; seg < 8 && pcm > (0x20 << seg) - 1; seg++)
     ;
   if (seg >= 8)
     return 0x7f ^ mask;

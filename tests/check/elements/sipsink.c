@@ -300,31 +300,52 @@ tone_power (const gint *x, guint n, gdouble freq)
   return s1 * s1 + s2 * s2 - c * s1 * s2;
 }
 
-/* No telephone-event on a PCMU call: the key is two tones in the audio
+static gint
+alaw_to_linear (guint8 a)
+{
+  gint t, seg;
+
+  a ^= 0x55;
+  t = (a & 0x0f) << 4;
+  seg = (a & 0x70) >> 4;
+  if (seg == 0)
+    t += 8;
+  else
+    t = (t + 0x108) << (seg - 1);
+  return (a & 0x80) ? t : -t;
+}
+
+/* No telephone-event on a G.711 call: the key is two tones in the audio
  * (ITU-T Q.23: '8' is 852 Hz + 1336 Hz), in packets that keep the audio's
  * header. */
-GST_START_TEST (test_send_dtmf_inband_pcmu)
+static void
+check_inband (const gchar *caps, guint8 pt, gint (*decode) (guint8))
 {
   DtmfFixture f;
   guint8 pkt[2048];
   gint samples[160];
   guint i, j, tone_packets = 0;
+  gdouble err, sig;
 
-  dtmf_setup (&f, PCMU_CAPS, -1);
+  dtmf_setup (&f, caps, -1);
   fail_unless (send_dtmf (f.h->element, "8"));
   for (i = 0; i < 10; i++) {
-    gssize n = push_and_receive (&f, i, pkt, sizeof (pkt));
+    gssize n;
     gdouble want, other;
 
+    fail_unless_equals_int (
+        gst_harness_push (f.h, audio_packet (pt, 100 + i, 1000 + 160 * i)),
+        GST_FLOW_OK);
+    n = g_socket_receive (f.far_end, (gchar *) pkt, sizeof (pkt), NULL, NULL);
     fail_unless_equals_int (n, 172);
-    fail_unless_equals_int (pkt[1], 0);
+    fail_unless_equals_int (pkt[1], pt);
     fail_unless_equals_int (GST_READ_UINT16_BE (pkt + 2), 100 + i);
     fail_unless_equals_int (GST_READ_UINT32_BE (pkt + 4), 1000 + 160 * i);
     if (pkt[12] == 0xff && pkt[13] == 0xff)
-      continue; /* the audio (silence) */
+      continue; /* the audio */
     tone_packets++;
     for (j = 0; j < 160; j++)
-      samples[j] = ulaw_to_linear (pkt[12 + j]);
+      samples[j] = decode (pkt[12 + j]);
     want =
         MIN (tone_power (samples, 160, 852), tone_power (samples, 160, 1336));
     other = MAX (
@@ -332,9 +353,30 @@ GST_START_TEST (test_send_dtmf_inband_pcmu)
         MAX (tone_power (samples, 160, 1209), tone_power (samples, 160, 1477)));
     fail_unless (
         want > 20 * other, "packet %u: tones %g, others %g", i, want, other);
+    /* and the samples are the two sines, G.711-encoded: the error is the
+     * codec's quantization (about -38 dB for a correct encoder) */
+    err = sig = 0;
+    for (j = 0; j < 160; j++) {
+      gdouble t = (tone_packets - 1) * 160 + j;
+      gdouble v = 7000.0 *
+          (sin (2 * G_PI * 852 * t / 8000) + sin (2 * G_PI * 1336 * t / 8000));
+
+      err += (samples[j] - v) * (samples[j] - v);
+      sig += v * v;
+    }
+    fail_unless (err < sig / 1000, "packet %u: quantization error %g of %g", i,
+        err, sig);
   }
   fail_unless_equals_int (tone_packets, 5);
   dtmf_teardown (&f);
+}
+
+GST_START_TEST (test_send_dtmf_inband_g711)
+{
+  check_inband (PCMU_CAPS, 0, ulaw_to_linear);
+  check_inband ("application/x-rtp,media=audio,clock-rate=8000,"
+                "encoding-name=PCMA,payload=8",
+      8, alaw_to_linear);
 }
 
 GST_END_TEST;
@@ -382,7 +424,7 @@ sipsink_suite (void)
   tcase_add_test (tc, test_caps_offered_upstream);
   tcase_add_test (tc, test_sink_follows_source_latch);
   tcase_add_test (tc, test_send_dtmf_rfc4733);
-  tcase_add_test (tc, test_send_dtmf_inband_pcmu);
+  tcase_add_test (tc, test_send_dtmf_inband_g711);
   tcase_add_test (tc, test_send_dtmf_refused);
   return s;
 }
