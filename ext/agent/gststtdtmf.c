@@ -95,8 +95,8 @@ gst_stt_dtmf_new (GstElement *owner)
   d->bus = gst_bus_new ();
   gst_bus_set_sync_handler (d->bus, on_message, d, NULL);
   gst_element_set_bus (d->detect, d->bus);
-  d->src = gst_pad_new ("dtmfsrc", GST_PAD_SRC);
-  d->sink = gst_pad_new ("dtmfsink", GST_PAD_SINK);
+  d->src = gst_object_ref_sink (gst_pad_new ("dtmfsrc", GST_PAD_SRC));
+  d->sink = gst_object_ref_sink (gst_pad_new ("dtmfsink", GST_PAD_SINK));
   gst_pad_set_chain_function (d->sink, swallow);
   gst_pad_set_active (d->src, TRUE);
   gst_pad_set_active (d->sink, TRUE);

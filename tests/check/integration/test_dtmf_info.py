@@ -72,8 +72,8 @@ def main():
     res = st.Results('test_dtmf_info')
     with tempfile.TemporaryDirectory(prefix='siptest-info-') as tmp:
         pcap = os.path.join(tmp, 'audio.pcap')
-        # 4 s of PCMU silence-ish noise so that the call's media flows
-        st.make_rtp_pcap(pcap, 0, n_packets=200)
+        # 4 s of PCMU silence, so that the call's media flows
+        st.make_rtp_pcap(pcap, 0, payload=b'\xff' * 160 * 200)
         script = os.path.join(tmp, 'menu.ini')
         with open(script, 'w') as f:
             f.write(SCRIPT)
