@@ -18,6 +18,13 @@
  * cannot take a packet, the packet is dropped and counted in
  * #GstSipSink:stats. Inside sipbin, EOS reaching sipsink hangs up the call.
  *
+ * The #GstSipSink::send-dtmf action signal (sipbin's `send-dtmf` calls it)
+ * presses keys towards the far end: RFC 4733 events with
+ * #GstSipSink:telephone-event-payload, else the two Q.23 tones in a PCMU or
+ * PCMA call's audio. Each event (or tone) packet takes the place of one
+ * audio packet from the payloader, with its sequence number and SSRC, so the
+ * sequence stays continuous and the keys go at the audio's pace.
+ *
  * Unlike udpsink, #GstBaseSink:sync defaults to %FALSE: the sources of a
  * call pipeline (sipsrc, ttsbridge) are live and already paced, and waiting
  * on the clock again would add latency to every packet. Set sync=true when
