@@ -20,6 +20,8 @@ PACKAGES=(
   flite espeak-ng
   # test peers: SIPp, baresip, tshark; unshare/ip for the corpus replay
   sip-tester baresip-core tshark iproute2 util-linux procps valgrind
+  # the carrier side of a trunk in test_trunk: registrar, proxy, digest auth
+  kamailio
   # benchmarks (bench/run.py): system calls per packet
   strace
 )

@@ -201,6 +201,7 @@ typedef enum
   ITEM_CALL_STARTED,
   ITEM_CALL_ENDED,
   ITEM_TRANSFER_RESULT,
+  ITEM_CALL_HOLD,
   ITEM_EVENT,
   ITEM_EOS,
   ITEM_OUTPUT,
@@ -215,6 +216,7 @@ typedef struct
   gchar *target; /* TRANSFER_RESULT */
   gint status; /* TRANSFER_RESULT */
   gboolean success; /* TRANSFER_RESULT */
+  gboolean held; /* CALL_HOLD */
   GstEvent *event; /* EVENT, CALL_*, TRANSFER_RESULT: to forward downstream */
   GstAgentOutput *output;
 } Item;
@@ -1046,6 +1048,7 @@ start_conversation (GstAgent *self, const gchar *call_id, gboolean from_segment)
       self, "new conversation (call-id %s)", call_id ? call_id : "none");
   d->call_id = g_strdup (call_id);
   d->from_segment = from_segment;
+  d->on_hold = FALSE;
   d->fields = gst_structure_new_empty ("intake-fields");
   d->conversation = GST_AGENT_CONVERSATION_ACTIVE;
   /* every call starts in ttsbridge's own voice */
@@ -1137,6 +1140,37 @@ barge_in (GstAgent *self, const gchar *why)
   return TRUE;
 }
 
+/* The far end put the call on hold or took it off. On hold nobody
+ * listens: the agent stops talking (ttsbridge drops what it holds), its
+ * no-input timer stops, and input is ignored (sipsink sends nothing
+ * anyway). Off hold, the backend says where the conversation stands. */
+static void
+handle_hold (GstAgent *self, const gchar *call_id, gboolean held)
+{
+  GstAgentDialog *d = &self->dialog;
+  GstAgentInput input = {GST_AGENT_INPUT_RESUMED, NULL, 0};
+
+  if (call_id && d->call_id && g_strcmp0 (call_id, d->call_id) != 0)
+    return;
+  if (held == d->on_hold)
+    return;
+  d->on_hold = held;
+  if (held) {
+    GST_INFO_OBJECT (self, "call on hold: the agent waits");
+    if (speaking (self)) {
+      stop_speaking (self);
+      self->backend->klass->cancel (self->backend, d->turn);
+      d->turn++;
+      push_barge_in_event (self);
+    }
+    d->no_input_deadline = 0;
+    return;
+  }
+  GST_INFO_OBJECT (self, "call off hold: the agent carries on");
+  if (d->conversation == GST_AGENT_CONVERSATION_ACTIVE && !d->transfer_pending)
+    call_backend_input (self, &input, "resumed");
+}
+
 static void
 handle_caller_input (
     GstAgent *self, const GstAgentInput *input, const gchar *what)
@@ -1145,6 +1179,10 @@ handle_caller_input (
 
   if (d->conversation != GST_AGENT_CONVERSATION_ACTIVE) {
     GST_DEBUG_OBJECT (self, "no conversation to take %s input", what);
+    return;
+  }
+  if (d->on_hold) {
+    GST_DEBUG_OBJECT (self, "ignoring %s input on hold", what);
     return;
   }
   if (speaking (self) && !barge_in (self, what)) {
@@ -1162,7 +1200,7 @@ handle_speech_started (GstAgent *self)
 {
   GstAgentDialog *d = &self->dialog;
 
-  if (d->conversation != GST_AGENT_CONVERSATION_ACTIVE)
+  if (d->conversation != GST_AGENT_CONVERSATION_ACTIVE || d->on_hold)
     return;
   if (speaking (self)) {
     barge_in (self, "speech");
@@ -1284,6 +1322,11 @@ handle_item (GstAgent *self, Item *item)
       ensure_stream (self);
       gst_pad_push_event (self->srcpad, gst_event_ref (item->event));
       break;
+    case ITEM_CALL_HOLD:
+      handle_hold (self, item->text, item->held);
+      ensure_stream (self);
+      gst_pad_push_event (self->srcpad, gst_event_ref (item->event));
+      break;
     case ITEM_EVENT:
       ensure_stream (self);
       gst_pad_push_event (self->srcpad, gst_event_ref (item->event));
@@ -1323,7 +1366,8 @@ check_timers (GstAgent *self)
       (!speaking (self) || now >= d->action_deadline))
     post_action (self);
 
-  if (d->conversation != GST_AGENT_CONVERSATION_ACTIVE || !d->awaiting_input)
+  if (d->conversation != GST_AGENT_CONVERSATION_ACTIVE || !d->awaiting_input ||
+      d->on_hold)
     return;
   if (d->no_input_deadline == 0) {
     if (d->feedback_seen ? !speaking (self) : g_queue_is_empty (&d->held))
@@ -1348,7 +1392,7 @@ next_wakeup (GstAgent *self)
     next = MIN (next, sentence_expiry (self, s));
   if (d->pending_action)
     next = MIN (next, d->action_deadline);
-  if (d->awaiting_input && d->no_input_deadline)
+  if (d->awaiting_input && d->no_input_deadline && !d->on_hold)
     next = MIN (next, d->no_input_deadline);
   return MAX (next - now, 0);
 }
@@ -1510,6 +1554,11 @@ custom_sink_event (GstAgent *self, GstEvent *event)
   } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_ENDED)) {
     item = item_new (ITEM_CALL_ENDED);
     item->text = g_strdup (gst_structure_get_string (s, "call-id"));
+    item->event = gst_event_ref (event);
+  } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_HOLD)) {
+    item = item_new (ITEM_CALL_HOLD);
+    item->text = g_strdup (gst_structure_get_string (s, "call-id"));
+    gst_structure_get_boolean (s, "held", &item->held);
     item->event = gst_event_ref (event);
   } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_TRANSFER_RESULT)) {
     item = item_new (ITEM_TRANSFER_RESULT);

@@ -34,7 +34,8 @@ typedef struct
   gchar *call_id;
   gboolean from_segment; /* started by a SEGMENT, no sip-call-started yet */
   guint turn;
-  const gchar *turn_input; /* "start", "utterance", "dtmf", "no-input" */
+  const gchar *turn_input; /* "start", "utterance", "dtmf", "no-input",
+                            * "transfer-failed", "resumed" */
   GString *reply; /* what the current turn said */
   GstStructure *fields; /* intake fields of the conversation */
   gchar *state; /* current dialog state */
@@ -46,6 +47,10 @@ typedef struct
   GQueue held; /* sentences not pushed yet (pacing) */
   GQueue in_flight; /* pushed, not finished playing */
   gint64 playout_end; /* estimated end of what was pushed (monotonic) */
+
+  /* the far end holds the call (sip-call-hold): nothing is said, heard or
+   * timed until it resumes */
+  gboolean on_hold;
 
   /* waiting for the caller */
   gboolean awaiting_input;

@@ -51,6 +51,10 @@ typedef struct _GstAgentBackendClass GstAgentBackendClass;
  *   happen (@text: its target, @status: the SIP status, 0 when it never
  *   started) and the caller is still on the line: the conversation that
  *   ended with that ACTION goes on, the backend says what now
+ * @GST_AGENT_INPUT_RESUMED: the far end took the call off hold. On hold
+ *   the element cut what was being said (cancel()) and waited; the backend
+ *   says where the conversation stands (the script thanks the caller and
+ *   asks its current question again)
  */
 typedef enum
 {
@@ -58,6 +62,7 @@ typedef enum
   GST_AGENT_INPUT_DTMF,
   GST_AGENT_INPUT_NO_INPUT,
   GST_AGENT_INPUT_TRANSFER_FAILED,
+  GST_AGENT_INPUT_RESUMED,
 } GstAgentInputType;
 
 typedef struct

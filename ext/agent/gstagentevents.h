@@ -8,9 +8,18 @@
  *   sipsrc ... ! sttbridge ! agent ! ttsbridge ! ... sipsink
  *
  * downstream (serialized, custom):
- *   "sip-call-started"   sipsrc, before the first packet of each call
- *                        (call-id: string, may be absent;
- *                        telephone-event-payload: int, -1 = none)
+ *   "sip-call-started"   sipbin through sipsrc when the call is answered,
+ *                        out of band (call-id: string); without sipbin,
+ *                        sipsrc itself, serialized, before the first packet
+ *                        of each call (call-id may be absent). Both carry
+ *                        telephone-event-payload (int, -1 = none), which
+ *                        tells sttbridge whether to listen for DTMF tones
+ *   "sip-call-hold"      sipbin through sipsrc, out of band, when the far
+ *                        end puts the call on hold (held=TRUE: its SDP is
+ *                        sendonly or inactive, we must not send) or takes
+ *                        it off hold (held=FALSE) (call-id). sttbridge stops
+ *                        listening, the agent stops talking and its timers,
+ *                        and carries on when the hold ends
  *   "sip-call-ended"     sipsrc, when the call's socket is taken away
  *                        (call-id), after media of that call went out;
  *                        out of band (GstAudioDecoder would hold a
@@ -59,6 +68,7 @@ G_BEGIN_DECLS
 
 #define GST_AGENT_EVENT_SIP_CALL_STARTED "sip-call-started"
 #define GST_AGENT_EVENT_SIP_CALL_ENDED "sip-call-ended"
+#define GST_AGENT_EVENT_SIP_CALL_HOLD "sip-call-hold"
 #define GST_AGENT_EVENT_SIP_TRANSFER_RESULT "sip-transfer-result"
 #define GST_AGENT_EVENT_DTMF "dtmf-event"
 #define GST_AGENT_EVENT_SPEECH_STARTED "stt-speech-started"

@@ -31,6 +31,7 @@ GST_DEBUG_CATEGORY_STATIC (agent_script_debug);
 #define BUILTIN_NAME "(built-in default script)"
 #define DEFAULT_NO_MATCH "Sorry, I didn't catch that."
 #define DEFAULT_NO_INPUT "Sorry, I didn't hear anything."
+#define DEFAULT_RESUMED "Thank you for holding."
 #define DEFAULT_FALLBACK \
   "say I'm sorry, I'm having trouble understanding. Goodbye.; hangup"
 /* A failed transfer without a transfer-failed key: this, then back to the
@@ -928,6 +929,7 @@ typedef struct
   guint max_retries;
   gboolean barge_in;
   gchar *no_match, *no_input;
+  gchar *resumed; /* said when the caller takes us off hold */
   ActionList *fallback;
   ActionList *transfer_failed;
 } Script;
@@ -1005,6 +1007,7 @@ script_free (Script *s)
     state_free (s->global);
   g_free (s->no_match);
   g_free (s->no_input);
+  g_free (s->resumed);
   action_list_free (s->fallback);
   action_list_free (s->transfer_failed);
   g_free (s);
@@ -1501,7 +1504,7 @@ parse_script_group (Loader *ld, GroupLines *g)
 {
   static const gchar *const allowed[] = {"start", "outbound-start", "timeout",
       "max-retries", "no-match", "no-input", "fallback", "transfer-failed",
-      "barge-in", NULL};
+      "barge-in", "resumed", NULL};
   Script *sc = ld->script;
   gint timeout = sc->timeout_ms, retries = sc->max_retries,
        barge_in = sc->barge_in;
@@ -1528,6 +1531,11 @@ parse_script_group (Loader *ld, GroupLines *g)
     g_free (sc->no_input);
     sc->no_input = v;
     add_template (ld, v, key_line (ld, g->name, "no-input"));
+  }
+  if ((v = get_value (ld, g->name, "resumed"))) {
+    g_free (sc->resumed);
+    sc->resumed = v;
+    add_template (ld, v, key_line (ld, g->name, "resumed"));
   }
   if (sc->fallback && !list_ends_state (sc->fallback))
     return fail (ld, sc->fallback->line,
@@ -2090,6 +2098,7 @@ script_new (const gchar *filename, const GstAgentBackendConfig *config)
   sc->barge_in = TRUE;
   sc->no_match = g_strdup (DEFAULT_NO_MATCH);
   sc->no_input = g_strdup (DEFAULT_NO_INPUT);
+  sc->resumed = g_strdup (DEFAULT_RESUMED);
   return sc;
 }
 
@@ -2611,6 +2620,18 @@ handle_dtmf (GstAgentScriptBackend *self, gchar digit, gchar **heard)
   return g_strdup ("no-match");
 }
 
+/* Back from hold: what was being said was cut, so say where we are. Not
+ * a retry: the caller did nothing wrong. */
+static gchar *
+handle_resumed (GstAgentScriptBackend *self)
+{
+  State *s = self->state;
+
+  emit_say (self, self->script->resumed);
+  emit_say (self, s->reprompt ? s->reprompt : s->say);
+  return g_strdup ("resumed");
+}
+
 static gchar *
 handle_no_input (GstAgentScriptBackend *self, gchar **heard)
 {
@@ -2843,6 +2864,9 @@ script_input (GstAgentBackend *backend, guint turn, const GstAgentInput *input)
       break;
     case GST_AGENT_INPUT_TRANSFER_FAILED:
       matched = handle_transfer_failed (self, input, &heard);
+      break;
+    case GST_AGENT_INPUT_RESUMED:
+      matched = handle_resumed (self);
       break;
   }
   emit_done (

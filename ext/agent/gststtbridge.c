@@ -689,6 +689,11 @@ gst_stt_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL), ("audio before caps"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  if (self->held) {
+    /* on hold: music or silence from the far end is nobody speaking */
+    gst_buffer_unref (buf);
+    return GST_FLOW_OK;
+  }
   lower_decode_priority (self);
   if (self->fed_samples == 0 && GST_BUFFER_PTS_IS_VALID (buf))
     self->base_running_time = gst_segment_to_running_time (
@@ -832,7 +837,11 @@ gst_stt_bridge_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
           self->backend) {
         gint pt = -1;
 
+        /* sipbin's is out of band: the stream lock keeps it from running
+         * alongside the chain function if a queue sits upstream */
         GST_INFO_OBJECT (self, "new call: recognition starts afresh");
+        GST_PAD_STREAM_LOCK (pad);
+        self->held = FALSE;
         start_conversation (self);
         /* auto: keys come as RFC 4733 events from sipsrc when the far end
          * offered telephone-event, else as tones */
@@ -845,6 +854,21 @@ gst_stt_bridge_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
               self->far_end_rfc4733 ? "off (RFC 4733)" : "on");
           gst_stt_dtmf_reset (self->dtmf);
         }
+        GST_PAD_STREAM_UNLOCK (pad);
+      } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_HOLD) &&
+          self->backend) {
+        gboolean held = FALSE;
+
+        gst_structure_get_boolean (
+            gst_event_get_structure (event), "held", &held);
+        GST_INFO_OBJECT (self, "%s",
+            held ? "on hold: not listening" : "off hold: listening afresh");
+        /* what was being heard when the hold began is dropped, and
+         * recognition starts afresh (noise floor included) on resume */
+        GST_PAD_STREAM_LOCK (pad);
+        self->held = held;
+        start_conversation (self);
+        GST_PAD_STREAM_UNLOCK (pad);
       } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_ENDED) &&
           self->backend && self->in_rate) {
         /* A caller who hangs up mid-sentence: what was said so far is

@@ -71,6 +71,7 @@ struct _GstSttBridge
   gboolean barge_in_sent;
   gboolean caps_sent;
   gboolean needs_priming;
+  gboolean held; /* the call is on hold: audio is not listened to */
   gsize settle_left; /* samples before the detector has settled */
   GThread *niced_thread; /* the thread whose priority we lowered */
   gint niced_tid;

@@ -24,11 +24,23 @@
  *
  * One call at a time: a second INVITE while a call is up gets 486 Busy Here.
  * CANCEL before the answer ends the call with 487. OPTIONS gets 200 with
- * Allow, Accept and Supported. A re-INVITE in the call is answered with the
- * same codec and moves the media to the new address if it changed. NOTIFY
- * is taken only within the subscription of a transfer sipbin started (481
- * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS,
- * NOTIFY and INFO get 405 or 501 (an incoming REFER: 405).
+ * Allow, Accept and Supported. A re-INVITE or UPDATE (RFC 3311) in the call
+ * is answered with the same codec, mirrors the direction (a hold,
+ * `sendonly` or `inactive`, is answered `recvonly`/`inactive` and nothing
+ * is sent until the far end resumes) and moves the media to the new
+ * address if it changed; an UPDATE without SDP refreshes the session. An
+ * INVITE or re-INVITE without SDP (delayed offer) gets our offer in the
+ * 200 and its answer in the ACK. Session timers (RFC 4028,
+ * #GstSipBin:session-expires) are kept by the caller or by us. While our
+ * own re-INVITE is out, an offer from the far end gets 491. NOTIFY is taken
+ * only within the subscription of a transfer sipbin started (481
+ * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY,
+ * UPDATE and INFO get 405 or 501 (an incoming REFER: 405).
+ *
+ * When the call is answered sipbin sends `sip-call-started` into the
+ * pipeline (the agent greets then), and `sip-call-hold` (`held`) when the
+ * far end holds or resumes: out-of-band custom events with `call-id`,
+ * pushed by sipsrc.
  *
  * ## DTMF
  * Keys reach the bus and the pipeline as `dtmf-event` (rtpdtmfdepay's
@@ -83,7 +95,8 @@
  * - `ended`: the call is over; `status` (int: the final SIP status for
  *   calls never answered, 200 for calls that were) and `reason` (string:
  *   "remote-hangup", "local-hangup", "cancelled", "rejected", "busy",
- *   "error" or "shutdown"; for calls we placed also "declined",
+ *   "error", "shutdown", "media-timeout", "session-expired" or
+ *   "no-answer-sdp"; for calls we placed also "declined",
  *   "no-answer", "not-found" or "failed")
  *
  * Transfers post `sip-transfer` element messages with `target` (string:
@@ -154,6 +167,8 @@ enum
   PROP_REGISTRAR,
   PROP_USERNAME,
   PROP_PASSWORD,
+  PROP_SESSION_EXPIRES,
+  PROP_MIN_SE,
 };
 
 enum
@@ -188,6 +203,9 @@ static gboolean gst_sip_bin_dial (
 static void on_call_state_changed (GstSipCall *call, gint state, gint status,
     const gchar *reason, GstSipBin *self);
 static void on_reoffer (GstSipCall *call, GstSipBin *self);
+static void send_call_event (GstSipBin *self, GstSipCall *call,
+    const gchar *name, const gchar *first_field, ...);
+static void on_answer (GstSipCall *call, GstSipBin *self);
 static gboolean gst_sip_bin_send_dtmf (GstSipBin *self, const gchar *keys);
 static void on_call_dtmf (GstSipCall *call, gint number, gint duration_ms,
     gint method, GstSipBin *self);
@@ -388,6 +406,38 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       g_param_spec_string ("password", "Password",
           "Digest password for the registrar", NULL,
           G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSipBin:session-expires:
+   *
+   * Session timers (RFC 4028): the session interval, in seconds, sipbin
+   * asks for in its INVITEs and 2xx (`Supported: timer`,
+   * `Session-Expires`). The caller refreshes the session by default; when
+   * it asks us to (`refresher=uas`) or knows no session timers, sipbin
+   * refreshes at half the interval, with UPDATE when the far end allows it,
+   * else with a re-INVITE. When the far end should refresh and does not,
+   * sipbin hangs up (BYE) shortly before the session expires. 0 asks for
+   * no session timer (one the caller asks for is still kept). Takes effect
+   * when the bin goes to READY.
+   */
+  g_object_class_install_property (gobject_class, PROP_SESSION_EXPIRES,
+      g_param_spec_uint ("session-expires", "Session expires",
+          "Session timer interval in seconds (RFC 4028; 0: not asked for)", 0,
+          86400, GST_SIP_SESSION_EXPIRES_DEFAULT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSipBin:min-se:
+   *
+   * The shortest session interval accepted, in seconds: an INVITE asking
+   * for less gets 422 with Min-SE (RFC 4028 says never below 90; lower
+   * values are for tests). Takes effect when the bin goes to READY.
+   */
+  g_object_class_install_property (gobject_class, PROP_MIN_SE,
+      g_param_spec_uint ("min-se", "Minimum session expires",
+          "Shortest session timer interval accepted, in seconds", 1, 86400,
+          GST_SIP_MIN_SE_DEFAULT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TRANSFER_TIMEOUT,
       g_param_spec_uint ("transfer-timeout", "Transfer timeout",
           "Milliseconds to wait for a transfer's final NOTIFY before it fails",
@@ -473,6 +523,8 @@ gst_sip_bin_init (GstSipBin *self)
   self->rtp_port_max = DEFAULT_RTP_PORT_MAX;
   self->ring_time = DEFAULT_RING_TIME;
   self->transfer_timeout = DEFAULT_TRANSFER_TIMEOUT;
+  self->session_expires = GST_SIP_SESSION_EXPIRES_DEFAULT;
+  self->min_se = GST_SIP_MIN_SE_DEFAULT;
   self->telephone_event_pt = -1;
   g_mutex_init (&self->call_lock);
 }
@@ -493,6 +545,7 @@ gst_sip_bin_finalize (GObject *object)
   g_free (self->password);
   g_free (self->transfer_uri);
   gst_sip_codec_free (self->codec);
+  g_clear_pointer (&self->offered, g_ptr_array_unref);
   gst_clear_object (&self->attached_call);
   g_mutex_clear (&self->call_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -560,6 +613,12 @@ gst_sip_bin_set_property (
     case PROP_PASSWORD:
       g_free (self->password);
       self->password = g_value_dup_string (value);
+      break;
+    case PROP_SESSION_EXPIRES:
+      self->session_expires = g_value_get_uint (value);
+      break;
+    case PROP_MIN_SE:
+      self->min_se = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -630,6 +689,12 @@ gst_sip_bin_get_property (
     case PROP_USERNAME:
       g_value_set_string (value, self->username);
       break;
+    case PROP_SESSION_EXPIRES:
+      g_value_set_uint (value, self->session_expires);
+      break;
+    case PROP_MIN_SE:
+      g_value_set_uint (value, self->min_se);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -669,6 +734,51 @@ post_answered (GstSipBin *self, GstSipCall *call, const GstSipCodec *codec,
       G_TYPE_INT, codec->clock_rate, "telephone-event-payload", G_TYPE_INT,
       telephone_event_pt, "local-media", G_TYPE_STRING, local, "remote-media",
       G_TYPE_STRING, remote, NULL);
+}
+
+/* An out-of-band custom event @name (with @call's `call-id` and the
+ * fields given) into the pipeline through sipsrc, which pushes it from its
+ * streaming thread. Out of band: GstAudioDecoder would hold a serialized
+ * one until the next decoded audio, and on hold none may come. */
+static void
+send_call_event (GstSipBin *self, GstSipCall *call, const gchar *name,
+    const gchar *first_field, ...)
+{
+  GstElement *src;
+  GstStructure *s;
+  va_list args;
+
+  g_mutex_lock (&self->call_lock);
+  src = self->rtp_src ? gst_object_ref (self->rtp_src) : NULL;
+  g_mutex_unlock (&self->call_lock);
+  if (src == NULL)
+    return;
+  s = gst_structure_new (
+      name, "call-id", G_TYPE_STRING, gst_sip_call_get_call_id (call), NULL);
+  if (first_field) {
+    va_start (args, first_field);
+    gst_structure_set_valist (s, first_field, args);
+    va_end (args);
+  }
+  if (!gst_element_send_event (
+          src, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s)))
+    GST_DEBUG_OBJECT (self, "nobody inside took %s", name);
+  gst_object_unref (src);
+}
+
+/* The call is answered and its codec known: the conversation starts (the
+ * agent greets now, not when the caller's first packet arrives). @held:
+ * the far end's SDP already holds the call. telephone-event-payload tells
+ * sttbridge whether the caller's keys come as RFC 4733 events (sipsrc
+ * reports them) or as tones it must listen for. */
+static void
+media_started (GstSipBin *self, GstSipCall *call, gboolean held)
+{
+  send_call_event (self, call, "sip-call-started", "telephone-event-payload",
+      G_TYPE_INT, self->telephone_event_pt, NULL);
+  if (held)
+    send_call_event (
+        self, call, "sip-call-hold", "held", G_TYPE_BOOLEAN, TRUE, NULL);
 }
 
 /* ---- finding the media elements ---- */
@@ -972,10 +1082,16 @@ watch_media_locked (GstSipBin *self, const GstSipSdpOffer *sdp)
         self->endpoint, 1000, check_media, self, NULL);
 }
 
-static void
+/* Call with call_lock held, after the far end's SDP (offer or answer).
+ * Returns TRUE when it put the call on hold or took it off hold. */
+static gboolean
 configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
 {
   GstCaps *caps = gst_sip_codec_to_caps (self->codec);
+  /* RFC 3264 6.1: the far end receives nothing (sendonly or inactive):
+   * we must not send, and it has put us on hold */
+  gboolean held = (offer->direction & GST_SIP_DIRECTION_RECVONLY) == 0;
+  gboolean changed = held != self->remote_held;
 
   if (self->rtp_src) {
     g_object_set (self->rtp_src, "caps", caps, "telephone-event-payload",
@@ -985,19 +1101,17 @@ configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
         self->rtp_socket, NULL);
   }
   if (self->rtp_sink) {
-    /* RFC 3264 6.1: answering a sendonly or inactive offer (hold), we
-     * must not send. */
-    gboolean sending = (offer->direction & GST_SIP_DIRECTION_RECVONLY) != 0;
-
     g_object_set (self->rtp_sink, "caps", caps, "remote-address",
-        offer->address, "remote-port", offer->port, "sending", sending,
-        "socket", self->rtp_socket, NULL);
+        offer->address, "remote-port", offer->port, "sending", !held, "socket",
+        self->rtp_socket, NULL);
   }
   if (self->rtp_sink)
     g_object_set (self->rtp_sink, "telephone-event-payload",
         self->telephone_event_pt, NULL);
   gst_caps_unref (caps);
   watch_media_locked (self, offer);
+  self->remote_held = held;
+  return changed;
 }
 
 /* Call with call_lock held. */
@@ -1013,6 +1127,9 @@ release_media_locked (GstSipBin *self)
   g_clear_object (&self->rtp_socket);
   gst_sip_codec_free (self->codec);
   self->codec = NULL;
+  g_clear_pointer (&self->offered, g_ptr_array_unref);
+  self->remote_held = FALSE;
+  self->media_started = FALSE;
   g_clear_pointer (&self->local_media_address, g_free);
   if (self->ring_timer) {
     g_source_destroy (self->ring_timer);
@@ -1046,13 +1163,23 @@ host_port (const gchar *host, gint port)
   return g_strdup_printf ("%s:%d", host, port);
 }
 
+/* Call with call_lock held: our offer of @codecs (delayed offer) */
+static gchar *
+build_offer_locked (GstSipBin *self, const GPtrArray *codecs)
+{
+  return gst_sip_sdp_build_offer (codecs, OFFER_TELEPHONE_EVENT_PT,
+      self->local_media_address, self->local_media_port, self->session_id,
+      self->session_version, ANSWER_PTIME);
+}
+
 static gboolean
 answer_call (gpointer data)
 {
   GstSipBin *self = data;
   GstSipSdpOffer *offer;
-  gchar *answer = NULL, *local, *remote;
+  gchar *sdp_out = NULL, *local, *remote;
   GstSipCall *call = NULL;
+  gboolean answered = FALSE, held = FALSE;
   gsize len;
   const gchar *sdp;
 
@@ -1065,9 +1192,11 @@ answer_call (gpointer data)
       gst_sip_call_get_state (self->call) == GST_SIP_CALL_STATE_RINGING) {
     call = gst_object_ref (self->call);
     sdp = gst_sip_call_get_remote_sdp (call, &len);
-    offer = gst_sip_sdp_offer_parse (sdp, len, NULL);
-    if (offer) {
-      answer = build_answer_locked (self, offer);
+    if (sdp == NULL && self->offered) {
+      /* delayed offer: the answer comes in the ACK ("answer" signal) */
+      sdp_out = build_offer_locked (self, self->offered);
+    } else if ((offer = gst_sip_sdp_offer_parse (sdp, len, NULL))) {
+      sdp_out = build_answer_locked (self, offer);
       local = host_port (self->local_media_address, self->local_media_port);
       remote = host_port (offer->address, offer->port);
       post_answered (
@@ -1075,16 +1204,21 @@ answer_call (gpointer data)
       g_free (local);
       g_free (remote);
       gst_sip_sdp_offer_free (offer);
+      answered = TRUE;
+      held = self->remote_held;
+      self->media_started = TRUE;
     }
   }
   g_mutex_unlock (&self->call_lock);
 
   if (call) {
-    if (answer)
-      gst_sip_call_respond (call, 200, "OK", answer, NULL);
+    if (sdp_out)
+      gst_sip_call_respond (call, 200, "OK", sdp_out, NULL);
+    if (answered)
+      media_started (self, call, held);
     gst_object_unref (call);
   }
-  g_free (answer);
+  g_free (sdp_out);
   return G_SOURCE_REMOVE;
 }
 
@@ -1110,7 +1244,7 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
   GstSipSdpOffer *answer = NULL;
   const GstSipCodec *codec = NULL;
   GstPromise *promise = NULL;
-  gboolean early = state == GST_SIP_CALL_STATE_RINGING;
+  gboolean early = state == GST_SIP_CALL_STATE_RINGING, held = FALSE;
   gchar *local = NULL, *remote = NULL;
   const gchar *sdp;
   gsize len;
@@ -1135,6 +1269,9 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
     /* early media: we listen (announcements, ringback), we do not talk */
     if (early && self->rtp_sink)
       g_object_set (self->rtp_sink, "sending", FALSE, NULL);
+    held = self->remote_held;
+    if (!early)
+      self->media_started = TRUE;
     local = host_port (self->local_media_address, self->local_media_port);
     remote = host_port (answer->address, answer->port);
   }
@@ -1150,6 +1287,7 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
   } else if (codec) {
     post_answered (
         self, call, codec, answer->telephone_event_pt, local, remote);
+    media_started (self, call, held);
     if (promise)
       reply_dial (promise, call, TRUE, 200, "answered");
     promise = NULL;
@@ -1207,21 +1345,19 @@ outgoing_media_address (GstSipBin *self, GstSipCall *call)
   return address;
 }
 
-/* Binds the call's RTP socket, offers what the pipeline takes and sends
- * the INVITE. @promise (taken) is replied when the call is answered or
- * fails. */
-static gboolean
-take_outgoing_call (
-    GstSipBin *self, GstSipCall *call, GstPromise *promise, GError **error)
+/* What we offer: the codecs the pipeline takes both ways, in
+ * #GstSipBin:codecs order (GstSipCodec, owned). */
+static GPtrArray *
+offerable_codecs (GstSipBin *self)
 {
   GPtrArray *offerable = gst_sip_sdp_offerable_codecs (), *offered;
   GstCaps *recv_caps = peer_caps (self->rtp_src, "src");
   GstCaps *send_caps = peer_caps (self->rtp_sink, "sink");
-  gchar **preference = NULL, *sdp;
-  GError *err = NULL;
+  gchar **preference = NULL;
   guint i;
 
-  offered = g_ptr_array_new ();
+  offered =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sip_codec_free);
   GST_OBJECT_LOCK (self);
   if (self->codecs && *self->codecs)
     preference = g_strsplit (self->codecs, ",", -1);
@@ -1233,7 +1369,7 @@ take_outgoing_call (
     if (gst_caps_can_intersect (caps, recv_caps) &&
         gst_caps_can_intersect (caps, send_caps) &&
         preference_rank (preference, c->encoding_name, i) != G_MAXINT)
-      g_ptr_array_add (offered, c);
+      g_ptr_array_add (offered, gst_sip_codec_copy (c));
     gst_caps_unref (caps);
   }
   gst_caps_unref (recv_caps);
@@ -1254,6 +1390,20 @@ take_outgoing_call (
     }
   }
   g_strfreev (preference);
+  g_ptr_array_unref (offerable);
+  return offered;
+}
+
+/* Binds the call's RTP socket, offers what the pipeline takes and sends
+ * the INVITE. @promise (taken) is replied when the call is answered or
+ * fails. */
+static gboolean
+take_outgoing_call (
+    GstSipBin *self, GstSipCall *call, GstPromise *promise, GError **error)
+{
+  GPtrArray *offered = offerable_codecs (self);
+  GError *err = NULL;
+  gchar *sdp;
 
   g_mutex_lock (&self->call_lock);
   if (offered->len == 0) {
@@ -1277,7 +1427,6 @@ take_outgoing_call (
   if (self->rtp_socket == NULL || self->call) {
     g_mutex_unlock (&self->call_lock);
     g_ptr_array_unref (offered);
-    g_ptr_array_unref (offerable);
     if (promise)
       reply_dial (promise, call, FALSE, 0, (*error)->message);
     return FALSE;
@@ -1287,14 +1436,12 @@ take_outgoing_call (
   self->session_id = g_get_real_time () / G_USEC_PER_SEC;
   self->session_version = 1;
   self->dial_promise = promise;
-  sdp = gst_sip_sdp_build_offer (offered, OFFER_TELEPHONE_EVENT_PT,
-      self->local_media_address, self->local_media_port, self->session_id,
-      self->session_version, ANSWER_PTIME);
+  sdp = build_offer_locked (self, offered);
   g_ptr_array_unref (offered);
-  g_ptr_array_unref (offerable);
   g_signal_connect (
       call, "state-changed", G_CALLBACK (on_call_state_changed), self);
   g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
   g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
   g_signal_connect (
       call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
@@ -1404,6 +1551,32 @@ on_call_state_changed (GstSipCall *call, gint state, gint status,
   }
 }
 
+/* An offerless re-INVITE (RFC 3264 8, RFC 3261 14.2): our 2xx offers the
+ * session as it is, unchanged (same version); the answer comes in the ACK
+ * (on_answer). */
+static void
+offer_current_session (GstSipBin *self, GstSipCall *call)
+{
+  GPtrArray *codecs;
+  gchar *offer = NULL;
+
+  g_mutex_lock (&self->call_lock);
+  if (call == self->call && self->codec) {
+    codecs = g_ptr_array_new ();
+    g_ptr_array_add (codecs, self->codec);
+    offer = build_offer_locked (self, codecs);
+    g_ptr_array_unref (codecs);
+  }
+  g_mutex_unlock (&self->call_lock);
+  if (offer)
+    gst_sip_call_respond (call, 200, "OK", offer, NULL);
+  else
+    gst_sip_call_respond (call, 500, "Server Internal Error", NULL, NULL);
+  g_free (offer);
+}
+
+/* Endpoint thread: an offer inside the call (re-INVITE, UPDATE, or the
+ * 2xx of our session refresh), answered at once. */
 static void
 on_reoffer (GstSipCall *call, GstSipBin *self)
 {
@@ -1411,14 +1584,12 @@ on_reoffer (GstSipCall *call, GstSipBin *self)
   const GstSipCodec *codec;
   GError *err = NULL;
   gchar *answer = NULL;
+  gboolean hold_changed = FALSE, held = FALSE;
   gsize len;
   const gchar *sdp = gst_sip_call_get_remote_sdp (call, &len);
 
   if (sdp == NULL) {
-    /* Offerless re-INVITE: this dialog's answer would be our offer
-     * (RFC 3261 14.2); not supported yet. */
-    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
-        "re-INVITE without SDP offer not supported");
+    offer_current_session (self, call);
     return;
   }
   offer = gst_sip_sdp_offer_parse (sdp, len, &err);
@@ -1446,7 +1617,8 @@ on_reoffer (GstSipCall *call, GstSipBin *self)
     self->telephone_event_pt = offer->telephone_event_pt;
     self->session_version++;
     /* Same session, possibly a new media address (re-anchor). */
-    configure_media (self, offer);
+    hold_changed = configure_media (self, offer) && self->media_started;
+    held = self->remote_held;
     answer = build_answer_locked (self, offer);
   }
   g_mutex_unlock (&self->call_lock);
@@ -1456,14 +1628,112 @@ on_reoffer (GstSipCall *call, GstSipBin *self)
   else
     gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
         "no codec in common with the call in progress");
+  if (hold_changed)
+    send_call_event (
+        self, call, "sip-call-hold", "held", G_TYPE_BOOLEAN, held, NULL);
   g_free (answer);
   gst_sip_sdp_offer_free (offer);
 }
 
-/* The INVITE's offer, or NULL after rejecting the call: 400 for SDP that
- * does not parse, 488 for no usable audio or no SDP at all. */
+/* The codec of @answer that we offered (RFC 3264 6: an answer picks from
+ * the offer), or NULL */
+static const GstSipCodec *
+answered_codec (const GPtrArray *offered, const GstSipSdpOffer *answer)
+{
+  guint i, j;
+
+  for (i = 0; i < answer->codecs->len; i++) {
+    const GstSipCodec *a = g_ptr_array_index (answer->codecs, i);
+
+    for (j = 0; j < offered->len; j++) {
+      const GstSipCodec *o = g_ptr_array_index (offered, j);
+
+      if (a->pt == o->pt &&
+          g_ascii_strcasecmp (a->encoding_name, o->encoding_name) == 0)
+        return a;
+    }
+  }
+  return NULL;
+}
+
+/* Endpoint thread: the ACK brought the answer to the offer of our 2xx
+ * (delayed offer: the call starts now; an offerless re-INVITE: the
+ * session goes on). No answer, or one we cannot use: hang up (RFC 3261
+ * 13.3.1.4). */
+static void
+on_answer (GstSipCall *call, GstSipBin *self)
+{
+  GstSipSdpOffer *answer = NULL;
+  const GstSipCodec *codec = NULL;
+  gchar *local = NULL, *remote = NULL;
+  gboolean first = FALSE, hold_changed = FALSE, held = FALSE;
+  GPtrArray *offered;
+  const gchar *sdp;
+  gsize len;
+
+  sdp = gst_sip_call_get_remote_sdp (call, &len);
+  if (sdp)
+    answer = gst_sip_sdp_offer_parse (sdp, len, NULL);
+
+  g_mutex_lock (&self->call_lock);
+  if (call != self->call) {
+    g_mutex_unlock (&self->call_lock);
+    gst_sip_sdp_offer_free (answer);
+    return;
+  }
+  offered = self->offered ? g_ptr_array_ref (self->offered) : NULL;
+  if (offered == NULL && self->codec) {
+    offered = g_ptr_array_new ();
+    g_ptr_array_add (offered, self->codec);
+  }
+  if (answer && offered)
+    codec = answered_codec (offered, answer);
+  if (codec) {
+    first = self->codec == NULL;
+    if (first || codec->pt != self->codec->pt) {
+      GstSipCodec *copy = gst_sip_codec_copy (codec);
+
+      gst_sip_codec_free (self->codec);
+      self->codec = copy;
+    }
+    g_clear_pointer (&self->offered, g_ptr_array_unref);
+    self->telephone_event_pt = answer->telephone_event_pt;
+    hold_changed = configure_media (self, answer) && !first;
+    held = self->remote_held;
+    if (first) {
+      local = host_port (self->local_media_address, self->local_media_port);
+      remote = host_port (answer->address, answer->port);
+      self->media_started = TRUE;
+    }
+  }
+  g_mutex_unlock (&self->call_lock);
+
+  if (codec == NULL) {
+    GST_ELEMENT_WARNING (self, STREAM, WRONG_TYPE, (NULL),
+        ("Call %s: the ACK brought %s to our offer: hanging up",
+            gst_sip_call_get_call_id (call),
+            sdp ? "no usable answer" : "no answer"));
+    gst_sip_call_hangup_full (call, "no-answer-sdp");
+  } else if (first) {
+    post_answered (
+        self, call, codec, answer->telephone_event_pt, local, remote);
+    media_started (self, call, held);
+  } else if (hold_changed) {
+    send_call_event (
+        self, call, "sip-call-hold", "held", G_TYPE_BOOLEAN, held, NULL);
+  }
+  if (offered)
+    g_ptr_array_unref (offered);
+  g_free (local);
+  g_free (remote);
+  gst_sip_sdp_offer_free (answer);
+}
+
+/* The INVITE's offer, or NULL: after rejecting the call (400 for SDP that
+ * does not parse, 488 for no usable audio), or with @offerless set for an
+ * INVITE without SDP (delayed offer: we offer in the 200). */
 static GstSipSdpOffer *
-parse_offer_or_reject (GstSipBin *self, GstSipCall *call)
+parse_offer_or_reject (GstSipBin *self, GstSipCall *call, gboolean *offerless)
 {
   GstSipSdpOffer *offer;
   GError *err = NULL;
@@ -1471,12 +1741,9 @@ parse_offer_or_reject (GstSipBin *self, GstSipCall *call)
   gsize len;
 
   sdp = gst_sip_call_get_remote_sdp (call, &len);
-  if (sdp == NULL) {
-    /* Delayed offer (our offer in the 200, answer in the ACK) */
-    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
-        "INVITE without SDP offer not supported");
+  *offerless = sdp == NULL;
+  if (sdp == NULL)
     return NULL;
-  }
   offer = gst_sip_sdp_offer_parse (sdp, len, &err);
   if (offer == NULL) {
     GST_INFO_OBJECT (self, "rejecting call: %s", err->message);
@@ -1546,6 +1813,7 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
   ring_time = self->ring_time;
   GST_OBJECT_UNLOCK (self);
   g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
   g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
   g_signal_connect (
       call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
@@ -1566,19 +1834,121 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
   g_mutex_unlock (&self->call_lock);
 }
 
+/* Our media address for a call that made no offer: #GstSipBin:media-address,
+ * the address we listen on, or the numeric host the caller sent the
+ * INVITE to (an address that reaches us). */
+static gchar *
+offerless_media_address (GstSipBin *self, GstSipCall *call)
+{
+  const gchar *host = gst_sip_endpoint_get_host (self->endpoint);
+  const gchar *request_uri = gst_sip_call_get_request_uri (call);
+  gchar *address;
+  GInetAddress *inet;
+
+  GST_OBJECT_LOCK (self);
+  address = g_strdup (self->media_address);
+  GST_OBJECT_UNLOCK (self);
+  if (address)
+    return address;
+  inet = g_inet_address_new_from_string (host);
+  if (inet && !g_inet_address_get_is_any (inet))
+    address = g_strdup (host);
+  g_clear_object (&inet);
+  if (address == NULL && gst_sip_uri_has_numeric_host (request_uri)) {
+    const gchar *at = strchr (request_uri, '@');
+    const gchar *h = at ? at + 1 : request_uri + 4;
+
+    if (*h == '[')
+      address = g_strndup (h + 1, strcspn (h + 1, "]"));
+    else
+      address = g_strndup (h, strcspn (h, ":;?>"));
+  }
+  return address;
+}
+
+/* Delayed offer (RFC 3261 13.2.1): an INVITE without SDP. Binds the
+ * call's RTP socket and rings; answer_call() offers what the pipeline
+ * takes in the 200 and on_answer() starts the media from the ACK's answer.
+ * Call with call_lock held; returns with it released. */
 static void
-on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, GstSipBin *self)
+take_offerless_call_unlock (GstSipBin *self, GstSipCall *call)
+{
+  GstSipEndpoint *endpoint = gst_sip_call_get_endpoint (call);
+  GPtrArray *offered;
+  GError *err = NULL;
+  guint ring_time;
+
+  g_mutex_unlock (&self->call_lock);
+  offered = offerable_codecs (self);
+  g_mutex_lock (&self->call_lock);
+  if (offered->len == 0 || self->call) {
+    gboolean busy = self->call != NULL;
+
+    g_mutex_unlock (&self->call_lock);
+    g_ptr_array_unref (offered);
+    if (busy)
+      gst_sip_call_respond (call, 486, "Busy Here", NULL, NULL);
+    else
+      gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
+          "the pipeline takes none of PCMU, PCMA and G722");
+    return;
+  }
+  self->local_media_address = offerless_media_address (self, call);
+  if (self->local_media_address)
+    self->rtp_socket = bind_rtp_socket (
+        self, self->local_media_address, &self->local_media_port, &err);
+  if (self->rtp_socket == NULL) {
+    GST_ELEMENT_WARNING (self, RESOURCE, OPEN_READ_WRITE, (NULL),
+        ("No RTP socket for call %s: %s", gst_sip_call_get_call_id (call),
+            err ? err->message : "no local media address (set media-address)"));
+    g_clear_error (&err);
+    g_clear_pointer (&self->local_media_address, g_free);
+    g_mutex_unlock (&self->call_lock);
+    g_ptr_array_unref (offered);
+    gst_sip_call_respond (
+        call, 503, "Service Unavailable", NULL, "no media port available");
+    return;
+  }
+  self->call = gst_object_ref (call);
+  self->offered = offered;
+  self->telephone_event_pt = -1;
+  self->session_id = g_get_real_time () / G_USEC_PER_SEC;
+  self->session_version = 1;
+  GST_INFO_OBJECT (self, "call %s without an offer: we offer from %s:%d",
+      gst_sip_call_get_call_id (call), self->local_media_address,
+      self->local_media_port);
+  GST_OBJECT_LOCK (self);
+  ring_time = self->ring_time;
+  GST_OBJECT_UNLOCK (self);
+  g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
+  g_signal_connect (
+      call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
+  g_mutex_unlock (&self->call_lock);
+
+  if (gst_sip_call_get_state (call) < GST_SIP_CALL_STATE_RINGING)
+    gst_sip_call_respond (call, 180, "Ringing", NULL, NULL);
+  else
+    post_call_message (self, call, "ringing", NULL);
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call == call)
+    self->ring_timer = gst_sip_endpoint_add_timeout (
+        endpoint, ring_time, answer_call, self, NULL);
+  g_mutex_unlock (&self->call_lock);
+}
+
+/* A call for this bin: its offer (or none) is negotiated and it rings. */
+static void
+take_new_call (GstSipBin *self, GstSipCall *call)
 {
   GstSipSdpOffer *offer;
-
-  post_call_message (self, call, "incoming", NULL);
-  g_signal_connect (
-      call, "state-changed", G_CALLBACK (on_call_state_changed), self);
+  gboolean offerless;
 
   /* The offer is checked first: a broken one gets its 400 even while a
    * call is up. */
-  offer = parse_offer_or_reject (self, call);
-  if (offer == NULL)
+  offer = parse_offer_or_reject (self, call, &offerless);
+  if (offer == NULL && !offerless)
     return;
 
   g_mutex_lock (&self->call_lock);
@@ -1588,7 +1958,19 @@ on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, GstSipBin *self)
     gst_sip_call_respond (call, 486, "Busy Here", NULL, NULL);
     return;
   }
-  take_call_unlock (self, call, offer);
+  if (offerless)
+    take_offerless_call_unlock (self, call);
+  else
+    take_call_unlock (self, call, offer);
+}
+
+static void
+on_incoming_call (GstSipEndpoint *endpoint, GstSipCall *call, GstSipBin *self)
+{
+  post_call_message (self, call, "incoming", NULL);
+  g_signal_connect (
+      call, "state-changed", G_CALLBACK (on_call_state_changed), self);
+  take_new_call (self, call);
 }
 
 static void
@@ -1645,22 +2027,9 @@ static void
 send_transfer_result (GstSipBin *self, GstSipCall *call, const gchar *target,
     gboolean success, gint status)
 {
-  GstElement *src;
-  GstStructure *s;
-
-  g_mutex_lock (&self->call_lock);
-  src = self->rtp_src ? gst_object_ref (self->rtp_src) : NULL;
-  g_mutex_unlock (&self->call_lock);
-  if (src == NULL)
-    return;
-  s = gst_structure_new ("sip-transfer-result", "success", G_TYPE_BOOLEAN,
+  send_call_event (self, call, "sip-transfer-result", "success", G_TYPE_BOOLEAN,
       success, "status", G_TYPE_INT, status, "target", G_TYPE_STRING,
-      target ? target : "", "call-id", G_TYPE_STRING,
-      gst_sip_call_get_call_id (call), NULL);
-  if (!gst_element_send_event (
-          src, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s)))
-    GST_DEBUG_OBJECT (self, "nobody inside took sip-transfer-result");
-  gst_object_unref (src);
+      target ? target : "", NULL);
 }
 
 static gboolean
@@ -1888,6 +2257,7 @@ start_endpoint (GstSipBin *self)
 {
   GError *err = NULL;
   gchar *uri, *ua;
+  guint session_expires, min_se;
   GstSipEndpoint *endpoint;
   GstSipCall *attached;
 
@@ -1912,6 +2282,8 @@ start_endpoint (GstSipBin *self)
   GST_OBJECT_LOCK (self);
   uri = g_strdup (self->local_uri);
   ua = g_strdup (self->user_agent);
+  session_expires = self->session_expires;
+  min_se = self->min_se;
   attached = self->attached_call ? gst_object_ref (self->attached_call) : NULL;
   GST_OBJECT_UNLOCK (self);
 
@@ -1927,7 +2299,7 @@ start_endpoint (GstSipBin *self)
     return TRUE;
   }
 
-  endpoint = gst_sip_endpoint_new (uri, ua, &err);
+  endpoint = gst_sip_endpoint_new_full (uri, ua, session_expires, min_se, &err);
   if (endpoint == NULL) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
         ("Could not listen for SIP on %s", uri), ("%s", err->message));
@@ -1955,7 +2327,6 @@ start_endpoint (GstSipBin *self)
 static void
 take_attached_call (GstSipBin *self)
 {
-  GstSipSdpOffer *offer;
   GstSipCall *call;
 
   GST_OBJECT_LOCK (self);
@@ -1990,11 +2361,7 @@ take_attached_call (GstSipBin *self)
   post_call_message (self, call, "incoming", NULL);
   g_signal_connect (
       call, "state-changed", G_CALLBACK (on_call_state_changed), self);
-  offer = parse_offer_or_reject (self, call);
-  if (offer) {
-    g_mutex_lock (&self->call_lock);
-    take_call_unlock (self, call, offer);
-  }
+  take_new_call (self, call);
   gst_object_unref (call);
 }
 

@@ -36,6 +36,8 @@ struct _GstSipBin
   gchar *registrar;
   gchar *username;
   gchar *password;
+  guint session_expires; /* s, 0: not asked for */
+  guint min_se; /* s */
   GstSipCall *attached_call;
 
   /* call state, call_lock; the endpoint thread works on it */
@@ -48,8 +50,12 @@ struct _GstSipBin
   GSocket *rtp_socket;
   gchar *local_media_address;
   gint local_media_port;
-  GstSipCodec *codec;
+  GstSipCodec *codec; /* NULL until the offer/answer picked one */
+  GPtrArray *offered; /* our offer's codecs (GstSipCodec), while its
+                       * answer is awaited (delayed offer) */
   gint telephone_event_pt;
+  gboolean remote_held; /* the far end's SDP puts us on hold */
+  gboolean media_started; /* sip-call-started went into the pipeline */
   guint64 session_id;
   guint64 session_version;
   GSource *ring_timer;

@@ -35,10 +35,10 @@
  * of the call went downstream, so that it reaches the agent at once even
  * though GstAudioDecoder (mulawdec, avdec_g722) holds serialized events
  * until its next decoded buffer and a phone may send no audio while a key is
- * held; before the call's first buffer it is serialized, behind the call's
- * `sip-call-started`. A `dtmf-event` custom downstream event sent to sipsrc
- * with gst_element_send_event() (sipbin does, for SIP INFO key presses) goes
- * down the same way.
+ * held; before the call's start went downstream it is serialized, behind
+ * the call's `sip-call-started`. sipbin sends the key presses of SIP INFO
+ * requests into the pipeline the same way, as out-of-band `dtmf-event`
+ * events given to sipsrc with gst_element_send_event().
  *
  * - `type` (int): 1 (a DTMF event), as rtpdtmfdepay posts it
  * - `number` (int): 0-9, 10 (*), 11 (#), 12-15 (A-D)
@@ -133,7 +133,7 @@ GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE, GST_TYPE_SIP_SRC);
 
 static void gst_sip_src_finalize (GObject *object);
 static gboolean gst_sip_src_set_clock (GstElement *element, GstClock *clock);
-static gboolean gst_sip_src_send_event (GstElement *element, GstEvent *event);
+static void send_call_started (GstSipSrc *self);
 static void gst_sip_src_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec);
 static void gst_sip_src_get_property (
@@ -141,6 +141,7 @@ static void gst_sip_src_get_property (
 static gboolean gst_sip_src_start (GstBaseSrc *bsrc);
 static gboolean gst_sip_src_stop (GstBaseSrc *bsrc);
 static gboolean gst_sip_src_unlock (GstBaseSrc *bsrc);
+static gboolean gst_sip_src_send_event (GstElement *element, GstEvent *event);
 static gboolean gst_sip_src_unlock_stop (GstBaseSrc *bsrc);
 static gboolean gst_sip_src_negotiate (GstBaseSrc *bsrc);
 static GstCaps *gst_sip_src_get_caps (GstBaseSrc *bsrc, GstCaps *filter);
@@ -313,13 +314,13 @@ gst_sip_src_finalize (GObject *object)
   g_free (self->remote_host);
   g_free (self->call_id);
   g_free (self->active_call_id);
-  g_list_free_full (self->injected, (GDestroyNotify) gst_structure_free);
   g_clear_object (&self->socket);
   g_clear_object (&self->own_socket);
   gst_clear_caps (&self->caps);
   g_clear_object (&self->cancellable);
   gst_clear_object (&self->clock);
   gst_clear_object (&self->active_clock);
+  g_queue_clear_full (&self->oob_events, (GDestroyNotify) gst_event_unref);
   g_mutex_clear (&self->config_lock);
   g_cond_clear (&self->config_cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -627,8 +628,53 @@ gst_sip_src_stop (GstBaseSrc *bsrc)
   g_mutex_lock (&self->config_lock);
   g_clear_object (&self->own_socket);
   self->caps_changed = self->caps != NULL;
+  /* what sipbin sent for a call this run carried is stale next run */
+  g_queue_clear_full (&self->oob_events, (GDestroyNotify) gst_event_unref);
   g_mutex_unlock (&self->config_lock);
   return TRUE;
+}
+
+/* Custom out-of-band events (sipbin's sip-call-started, sip-call-hold,
+ * sip-transfer-result) are queued and pushed by the streaming thread: the
+ * thread that sends them (sipbin's signalling thread) never runs the
+ * pipeline's event handlers, and they stay in order with sipsrc's own
+ * events and caps. */
+static gboolean
+gst_sip_src_send_event (GstElement *element, GstEvent *event)
+{
+  GstSipSrc *self = GST_SIP_SRC (element);
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_DOWNSTREAM_OOB)
+    return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
+  g_mutex_lock (&self->config_lock);
+  g_queue_push_tail (&self->oob_events, event);
+  g_cond_broadcast (&self->config_cond);
+  g_cancellable_cancel (self->cancellable);
+  g_mutex_unlock (&self->config_lock);
+  return TRUE;
+}
+
+/* Streaming thread: pushes @events (taken). sipbin's sip-call-started for
+ * the current call makes sipsrc's own (sent before the first packet,
+ * for use without sipbin) unnecessary. */
+static void
+push_oob_events (GstSipSrc *self, GQueue *events)
+{
+  GstEvent *event;
+
+  while ((event = g_queue_pop_head (events))) {
+    const GstStructure *s = gst_event_get_structure (event);
+
+    if (s && gst_structure_has_name (s, "sip-call-started") &&
+        g_strcmp0 (gst_structure_get_string (s, "call-id"),
+            self->active_call_id) == 0) {
+      self->call_started_pending = FALSE;
+      /* its end must follow, even if no packet ever comes */
+      self->call_has_media = TRUE;
+    }
+    GST_DEBUG_OBJECT (self, "pushing %" GST_PTR_FORMAT, s);
+    gst_pad_push_event (GST_BASE_SRC_PAD (self), event);
+  }
 }
 
 static gboolean
@@ -766,7 +812,7 @@ apply_config_locked (GstSipSrc *self)
     g_free (self->active_call_id);
     self->active_call_id = g_strdup (self->call_id);
     self->call_started_pending = TRUE;
-    g_atomic_int_set (&self->call_has_media, FALSE);
+    self->call_has_media = FALSE;
   }
   gst_sip_rtp_channel_refresh (
       self->channel, &self->channel_generation, &self->signalled);
@@ -807,24 +853,30 @@ queue_serialized_event (GstSipSrc *self, GstEvent *event)
   GST_ELEMENT_CLASS (parent_class)->send_event (GST_ELEMENT (self), event);
 }
 
-/* A key press goes downstream out of band once media of the call went
- * downstream: a serialized event waits inside GstAudioDecoder (mulawdec,
- * avdec_g722) for its next decoded buffer, and a phone that sends RFC 4733
- * events instead of audio while a key is held, or an INFO between two
- * silences, would reach the agent only when audio resumes. Pushed from the
- * streaming thread (or the thread of send_event) it still comes after the
- * audio pushed before it. Before the call's first buffer, sip-call-started,
- * caps and segment are still queued in GstBaseSrc: the event queues behind
- * them, serialized, so that it never overtakes the start of its call. */
+/* A key press goes downstream out of band once the call's start went
+ * downstream (sipbin's sip-call-started, or a buffer of the call): a
+ * serialized event waits inside GstAudioDecoder (mulawdec, avdec_g722) for
+ * its next decoded buffer, and a phone that sends RFC 4733 events instead
+ * of audio while a key is held would reach the agent only when audio
+ * resumes. Pushed from the streaming thread it still comes after the audio
+ * pushed before it. Before that (sipsrc without sipbin, a key before the
+ * call's first audio) it is serialized, queued in GstBaseSrc behind the
+ * call's own sip-call-started, so that it never overtakes the start of its
+ * call. */
 static void
 send_dtmf_event (GstSipSrc *self, GstStructure *s)
 {
-  if (g_atomic_int_get (&self->call_has_media))
+  if (self->call_has_media) {
     gst_pad_push_event (GST_BASE_SRC_PAD (self),
         gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s));
-  else
-    queue_serialized_event (
-        self, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s));
+    return;
+  }
+  if (self->call_started_pending) {
+    send_call_started (self);
+    self->call_started_pending = FALSE;
+  }
+  queue_serialized_event (
+      self, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s));
 }
 
 static void
@@ -843,52 +895,6 @@ post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
   send_dtmf_event (self, gst_structure_copy (s));
   gst_element_post_message (
       GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
-}
-
-/* A `dtmf-event` given to the element (sipbin does, for a key press that
- * came in a SIP INFO) goes down like the ones of RFC 4733 packets: out of
- * band once the call's media flows, else behind the call's start. The bus
- * message is for whoever sends it to post. */
-static gboolean
-gst_sip_src_send_event (GstElement *element, GstEvent *event)
-{
-  GstSipSrc *self = GST_SIP_SRC (element);
-
-  if (GST_EVENT_IS_DOWNSTREAM (event) &&
-      gst_event_has_name (event, "dtmf-event")) {
-    GstStructure *s = gst_structure_copy (gst_event_get_structure (event));
-
-    GST_DEBUG_OBJECT (self, "injected %" GST_PTR_FORMAT, s);
-    gst_event_unref (event);
-    if (g_atomic_int_get (&self->call_has_media)) {
-      send_dtmf_event (self, s);
-    } else {
-      /* The streaming thread may not have queued this call's
-       * sip-call-started yet: it queues these after it. */
-      g_mutex_lock (&self->config_lock);
-      self->injected = g_list_append (self->injected, s);
-      g_atomic_int_set (&self->have_injected, TRUE);
-      g_mutex_unlock (&self->config_lock);
-    }
-    return TRUE;
-  }
-  return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
-}
-
-/* Streaming thread, after this call's sip-call-started was queued. */
-static void
-queue_injected (GstSipSrc *self)
-{
-  GList *events, *l;
-
-  g_mutex_lock (&self->config_lock);
-  events = self->injected;
-  self->injected = NULL;
-  g_atomic_int_set (&self->have_injected, FALSE);
-  g_mutex_unlock (&self->config_lock);
-  for (l = events; l; l = l->next)
-    send_dtmf_event (self, l->data);
-  g_list_free (events);
 }
 
 /* `name` with the current call's Call-ID, when sipbin gave one. */
@@ -1200,17 +1206,16 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     GError *err = NULL;
     gssize n;
     PacketVerdict verdict;
+    GQueue events = G_QUEUE_INIT;
+    gboolean have_socket;
 
     g_mutex_lock (&self->config_lock);
-    while (!self->flushing && current_socket_locked (self) == NULL) {
+    while (!self->flushing && current_socket_locked (self) == NULL &&
+        g_queue_is_empty (&self->oob_events)) {
       if (self->active_socket) {
         release_active (self);
-        /* key presses of the call that ended are nobody's */
-        g_list_free_full (self->injected, (GDestroyNotify) gst_structure_free);
-        self->injected = NULL;
-        g_atomic_int_set (&self->have_injected, FALSE);
         if (self->call_has_media) {
-          g_atomic_int_set (&self->call_has_media, FALSE);
+          self->call_has_media = FALSE;
           g_mutex_unlock (&self->config_lock);
           send_call_ended (self);
           g_mutex_lock (&self->config_lock);
@@ -1223,9 +1228,16 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
       g_mutex_unlock (&self->config_lock);
       return GST_FLOW_FLUSHING;
     }
-    if (self->active_generation != self->config_generation) {
+    have_socket = current_socket_locked (self) != NULL;
+    if (have_socket && self->active_generation != self->config_generation) {
       g_cancellable_reset (self->cancellable);
       new_caps = apply_config_locked (self);
+    }
+    if (!g_queue_is_empty (&self->oob_events)) {
+      /* cancelled under this lock: nothing queued later is missed */
+      g_cancellable_reset (self->cancellable);
+      events = self->oob_events;
+      g_queue_init (&self->oob_events);
     }
     if (G_UNLIKELY (self->active_clock != self->clock)) {
       /* arrival times on another clock: no transit difference across */
@@ -1245,12 +1257,9 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
       }
       gst_caps_unref (new_caps);
     }
-    if (self->call_started_pending) {
-      send_call_started (self);
-      self->call_started_pending = FALSE;
-    }
-    if (G_UNLIKELY (g_atomic_int_get (&self->have_injected)))
-      queue_injected (self);
+    push_oob_events (self, &events);
+    if (!have_socket)
+      continue;
 
     if (!g_socket_condition_timed_wait (
             self->active_socket, G_IO_IN, -1, self->cancellable, &err)) {
@@ -1290,11 +1299,13 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
       self->discont = FALSE;
     }
-    if (G_UNLIKELY (g_atomic_int_get (&self->have_injected)))
-      queue_injected (self);
     self->stats.packets_pushed++;
-    if (G_UNLIKELY (!self->call_has_media))
-      g_atomic_int_set (&self->call_has_media, TRUE);
+    self->call_has_media = TRUE;
+    if (self->call_started_pending) {
+      /* GstBaseSrc pushes it right before this buffer */
+      send_call_started (self);
+      self->call_started_pending = FALSE;
+    }
     *outbuf = buf;
     return GST_FLOW_OK;
   }

@@ -76,15 +76,15 @@ struct _GstSipSrc
   gboolean flushing;
   GCancellable *cancellable;
   GstClock *clock; /* the element's clock, mirrored in set_clock */
-  GList *injected; /* dtmf-event structures sent to the element before the
-                    * call's media flowed (GstSipSrc::send_event) */
-  gint have_injected; /* atomic: injected is not empty */
+  GQueue oob_events; /* out-of-band events from sipbin, pushed by the
+                      * streaming thread */
 
   /* streaming thread only */
   GSocket *active_socket;
   gchar *active_call_id;
   gboolean call_started_pending;
-  gint call_has_media; /* atomic: a buffer of this call went downstream */
+  gboolean call_has_media; /* a buffer of this call, or sipbin's
+                            * sip-call-started, went downstream */
   GstSipRtpChannel *channel;
   gint active_generation;
   gint channel_generation;

@@ -10,6 +10,7 @@
 #include <gst/sip/gstsiptrunk.h>
 
 #include <string.h>
+#include <sofia-sip/msg.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
@@ -18,6 +19,13 @@
 
 GST_DEBUG_CATEGORY_STATIC (gst_sip_call_debug);
 #define GST_CAT_DEFAULT gst_sip_call_debug
+
+typedef enum
+{
+  OFFER_IN_INVITE, /* answered in the INVITE's response */
+  OFFER_IN_UPDATE, /* answered in the UPDATE's response */
+  OFFER_IN_2XX, /* the 2xx of our own offerless re-INVITE: answered in ACK */
+} OfferSource;
 
 struct _GstSipCall
 {
@@ -50,6 +58,16 @@ struct _GstSipCall
   gchar *replaces_uri; /* once answered: the far end's Contact with our
                         * dialog as Replaces (RFC 3891) */
 
+  /* Offer/answer inside the dialog (RFC 3264 8, RFC 3311). A "reoffer"
+   * handler answers through gst_sip_call_respond(); where the answer goes
+   * depends on where the offer came from. */
+  OfferSource offer_source;
+  gboolean reinvite_pending; /* a re-INVITE of the far end awaits our answer */
+  msg_t *update_request; /* the UPDATE whose offer is being answered */
+  gboolean
+      answer_in_ack; /* our 2xx carried an offer: the answer is in the ACK */
+  gboolean reinvite_sent; /* our own re-INVITE (a session refresh) is out */
+
   /* Blind transfer (REFER). transfer_busy is taken atomically by the thread
    * that asks for a transfer and released after the final report; the rest
    * belongs to the endpoint thread. */
@@ -65,6 +83,7 @@ enum
   SIGNAL_STATE_CHANGED,
   SIGNAL_REOFFER,
   SIGNAL_TRANSFER_PROGRESS,
+  SIGNAL_ANSWER,
   SIGNAL_DTMF,
   N_SIGNALS
 };
@@ -93,6 +112,8 @@ gst_sip_call_finalize (GObject *object)
   g_free (self->route);
   g_free (self->hangup_reason);
   g_free (self->replaces_uri);
+  if (self->update_request)
+    msg_destroy (self->update_request);
   if (self->auth_trunk)
     gst_object_unref (self->auth_trunk);
   gst_object_unref (self->endpoint);
@@ -110,9 +131,20 @@ gst_sip_call_class_init (GstSipCallClass *klass)
   signals[SIGNAL_STATE_CHANGED] = g_signal_new ("state-changed",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 3, G_TYPE_INT, G_TYPE_INT, G_TYPE_STRING);
-  /* a re-INVITE arrived: the handler answers it with gst_sip_call_respond();
-   * its offer is gst_sip_call_get_remote_sdp() */
+  /* An offer inside the dialog, on the endpoint thread: a re-INVITE (its
+   * offer is gst_sip_call_get_remote_sdp(), NULL for an offerless one:
+   * answer with an offer of ours, the far end answers in its ACK and
+   * "answer" follows), an UPDATE with SDP, or the 2xx of a session-refresh
+   * re-INVITE of ours that went without SDP. The handler answers at once
+   * with gst_sip_call_respond(); the call puts the answer where it belongs
+   * (the response, or the ACK). */
   signals[SIGNAL_REOFFER] = g_signal_new ("reoffer", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /* The ACK brought the far end's answer to the offer we put in a 2xx
+   * (delayed offer, RFC 3261 13.2.1): gst_sip_call_get_remote_sdp(), or
+   * NULL when the ACK had none (RFC 3261 13.3.1.4: hang up). On the
+   * endpoint thread. */
+  signals[SIGNAL_ANSWER] = g_signal_new ("answer", G_TYPE_FROM_CLASS (klass),
       G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   /**
@@ -423,6 +455,31 @@ response_free (gpointer data)
   g_free (r);
 }
 
+/* RFC 3261 13.2.2.4: an offer in a 2xx is answered in the ACK; one we
+ * cannot take is still ACKed, then the call is hung up. */
+static void
+ack_with_answer (GstSipCall *self, const Response *r)
+{
+  self->offer_source = OFFER_IN_INVITE;
+  if (r->status >= 200 && r->status < 300 && r->sdp) {
+    nua_ack (self->nh, SIPTAG_CONTENT_TYPE_STR ("application/sdp"),
+        SIPTAG_PAYLOAD_STR (r->sdp), TAG_END ());
+    return;
+  }
+  GST_WARNING_OBJECT (self,
+      "call %s: cannot answer the offer in the 2xx "
+      "of our re-INVITE (%u %s): hanging up",
+      self->call_id, r->status, r->warning ? r->warning : "");
+  nua_ack (self->nh, TAG_END ());
+  self->local_hangup = TRUE;
+  g_free (self->hangup_reason);
+  self->hangup_reason = g_strdup ("error");
+  nua_bye (self->nh,
+      SIPTAG_REASON_STR ("SIP;cause=488;text=\"Not Acceptable "
+                         "Here\""),
+      TAG_END ());
+}
+
 static gboolean
 do_respond (gpointer data)
 {
@@ -431,25 +488,50 @@ do_respond (gpointer data)
   gchar *warning = NULL;
   gchar retry_after[16];
   gboolean initial = self->state < GST_SIP_CALL_STATE_ANSWERED;
+  msg_t *update = NULL;
 
   if (self->state == GST_SIP_CALL_STATE_ENDED || self->nh == NULL)
     return G_SOURCE_REMOVE;
-  /* A re-INVITE in a confirmed call is answered without a state change. */
-  if (!initial && self->offer == NULL && r->sdp == NULL)
+  if (!initial && self->offer_source == OFFER_IN_2XX) {
+    ack_with_answer (self, r);
     return G_SOURCE_REMOVE;
+  }
+  if (!initial && self->offer_source == OFFER_IN_UPDATE) {
+    update = self->update_request;
+    self->update_request = NULL;
+    self->offer_source = OFFER_IN_INVITE;
+    if (update == NULL)
+      return G_SOURCE_REMOVE;
+  } else if (!initial) {
+    /* A re-INVITE in a confirmed call is answered without a state change,
+     * once. */
+    if (!self->reinvite_pending)
+      return G_SOURCE_REMOVE;
+    if (r->status >= 200)
+      self->reinvite_pending = FALSE;
+  }
+  /* Our 2xx carries the offer when the INVITE had none: its answer comes
+   * in the ACK (RFC 3261 13.2.1) */
+  if (update == NULL && r->status >= 200 && r->status < 300 && r->sdp &&
+      self->offer == NULL)
+    self->answer_in_ack = TRUE;
 
   if (r->warning)
     warning = g_strdup_printf ("399 gst-sip-agent \"%s\"", r->warning);
   g_snprintf (retry_after, sizeof (retry_after), "%u", r->retry_after);
-  /* NUA keeps the phrase pointer past this call: intern it. */
+  /* NUA keeps the phrase pointer past this call: intern it. Without
+   * NUTAG_WITH() it answers the INVITE. */
   nua_respond (self->nh, r->status,
       r->phrase ? g_intern_string (r->phrase) : sip_status_phrase (r->status),
+      TAG_IF (update, NUTAG_WITH (update)),
       TAG_IF (r->sdp, SIPTAG_CONTENT_TYPE_STR ("application/sdp")),
       TAG_IF (r->sdp, SIPTAG_PAYLOAD_STR (r->sdp)),
       TAG_IF (warning, SIPTAG_WARNING_STR (warning)),
       TAG_IF (r->retry_after, SIPTAG_RETRY_AFTER_STR (retry_after)),
       TAG_END ());
   g_free (warning);
+  if (update)
+    msg_destroy (update);
 
   if (!initial)
     return G_SOURCE_REMOVE;
@@ -914,8 +996,10 @@ handle_invite_response (
     self->final_status = status;
     if (sip && sip->sip_contact && self->nh)
       self->replaces_uri = make_replaces_uri (self, sip);
+    gst_sip_call_note_peer_allow (self, sip);
+    /* NUTAG_AUTOACK is off (answers can come in ACKs): we ACK */
+    nua_ack (self->nh, TAG_END ());
     set_state (self, GST_SIP_CALL_STATE_ANSWERED, status, NULL);
-    /* NUA sends the ACK itself (NUTAG_AUTOACK) */
     set_state (self, GST_SIP_CALL_STATE_CONFIRMED, status, NULL);
     return;
   }
@@ -932,20 +1016,141 @@ handle_invite_response (
 }
 
 void
+gst_sip_call_note_peer_allow (GstSipCall *self, const sip_t *sip)
+{
+  /* RFC 4028 9: refresh with UPDATE when the far end takes it; NUA
+   * otherwise refreshes with a re-INVITE */
+  if (self->nh && sip && SIP_IS_ALLOWED (sip->sip_allow, sip_method_update))
+    nua_set_hparams (self->nh, NUTAG_UPDATE_REFRESH (1), TAG_END ());
+}
+
+/* Emits "reoffer" for the offer in gst_sip_call_get_remote_sdp(); the
+ * handler is expected to answer at once (it runs on this thread). */
+static gboolean
+emit_reoffer (GstSipCall *self, OfferSource source)
+{
+  self->offer_source = source;
+  g_signal_emit (self, signals[SIGNAL_REOFFER], 0);
+  if (self->offer_source == source) {
+    /* nobody answered */
+    self->offer_source = OFFER_IN_INVITE;
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+handle_reinvite (GstSipCall *self)
+{
+  GST_INFO_OBJECT (self, "re-INVITE in call %s (%s)", self->call_id,
+      self->offer ? "offer" : "no offer");
+  if (self->reinvite_sent) {
+    /* RFC 3261 14.2: glare with our own re-INVITE (a session refresh) */
+    nua_respond (self->nh, SIP_491_REQUEST_PENDING, TAG_END ());
+    return;
+  }
+  self->reinvite_pending = TRUE;
+  if (!emit_reoffer (self, OFFER_IN_INVITE) && self->reinvite_pending) {
+    self->reinvite_pending = FALSE;
+    nua_respond (self->nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END ());
+  }
+}
+
+/* RFC 3311: an UPDATE with SDP is an offer; one without refreshes the
+ * session (RFC 4028) and needs only a 200. NUA adds Session-Expires. */
+static void
+handle_update (GstSipCall *self, nua_t *nua, const sip_t *sip)
+{
+  msg_t *request = nua_current_request (nua);
+  const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
+
+  if (pl == NULL || pl->pl_len == 0) {
+    GST_DEBUG_OBJECT (self, "UPDATE without SDP in call %s", self->call_id);
+    nua_respond (self->nh, SIP_200_OK, NUTAG_WITH (request), TAG_END ());
+    return;
+  }
+  GST_INFO_OBJECT (self, "UPDATE with an offer in call %s", self->call_id);
+  if (self->reinvite_sent || self->reinvite_pending || self->answer_in_ack) {
+    /* RFC 3311 5.2: an offer of ours, or one we have not answered, is
+     * outstanding */
+    if (self->reinvite_sent)
+      nua_respond (
+          self->nh, SIP_491_REQUEST_PENDING, NUTAG_WITH (request), TAG_END ());
+    else
+      nua_respond (self->nh, 500, "Overlapping Offer/Answer",
+          NUTAG_WITH (request), SIPTAG_RETRY_AFTER_STR ("2"), TAG_END ());
+    return;
+  }
+  gst_sip_call_set_offer (self, pl->pl_data, pl->pl_len);
+  self->update_request = msg_ref_create (request);
+  if (!emit_reoffer (self, OFFER_IN_UPDATE) && self->update_request) {
+    nua_respond (self->nh, SIP_500_INTERNAL_SERVER_ERROR,
+        NUTAG_WITH (self->update_request), TAG_END ());
+    msg_destroy (self->update_request);
+    self->update_request = NULL;
+  }
+}
+
+static void
+handle_ack (GstSipCall *self, const sip_t *sip)
+{
+  const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
+
+  if (self->answer_in_ack) {
+    self->answer_in_ack = FALSE;
+    gst_sip_call_set_offer (self, pl ? pl->pl_data : NULL, pl ? pl->pl_len : 0);
+    GST_INFO_OBJECT (self, "call %s: ACK %s", self->call_id,
+        self->offer ? "with the answer" : "without the answer we offered for");
+    g_signal_emit (self, signals[SIGNAL_ANSWER], 0);
+  }
+  set_state (self, GST_SIP_CALL_STATE_CONFIRMED, 200, NULL);
+}
+
+/* The final response to a re-INVITE of ours: NUA's session refresh. With
+ * NUTAG_AUTOACK off every 2xx is ACKed here; an incoming call's refresh
+ * goes without SDP, so its 2xx holds an offer, answered in the ACK. */
+static void
+handle_reinvite_response (GstSipCall *self, gint status, const sip_t *sip)
+{
+  const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
+
+  if (status < 200)
+    return;
+  self->reinvite_sent = FALSE;
+  if (status >= 300) {
+    GST_INFO_OBJECT (
+        self, "call %s: our re-INVITE got %d", self->call_id, status);
+    return;
+  }
+  if (!self->outgoing && pl && pl->pl_len) {
+    gst_sip_call_set_offer (self, pl->pl_data, pl->pl_len);
+    if (emit_reoffer (self, OFFER_IN_2XX))
+      return;
+  }
+  nua_ack (self->nh, TAG_END ());
+}
+
+void
 gst_sip_call_handle_event (GstSipCall *self, gint event, gint status,
     const gchar *phrase, gint callstate, const sip_t *sip)
 {
   switch (event) {
     case nua_r_invite:
-      if (self->outgoing)
+      if (self->outgoing &&
+          (self->state == GST_SIP_CALL_STATE_CALLING ||
+              self->state == GST_SIP_CALL_STATE_RINGING))
         handle_invite_response (self, status, phrase, sip);
+      else
+        handle_reinvite_response (self, status, sip);
       break;
     case nua_i_invite:
-      GST_INFO_OBJECT (self, "re-INVITE in call %s", self->call_id);
-      g_signal_emit (self, signals[SIGNAL_REOFFER], 0);
+      handle_reinvite (self);
+      break;
+    case nua_i_update:
+      handle_update (self, gst_sip_endpoint_get_nua (self->endpoint), sip);
       break;
     case nua_i_ack:
-      set_state (self, GST_SIP_CALL_STATE_CONFIRMED, 200, NULL);
+      handle_ack (self, sip);
       break;
     case nua_i_cancel:
       self->final_status = 487;
@@ -954,7 +1159,25 @@ gst_sip_call_handle_event (GstSipCall *self, gint event, gint status,
     case nua_i_bye:
       set_state (self, GST_SIP_CALL_STATE_ENDED, 200, "remote-hangup");
       break;
+    case nua_r_bye:
+      if (!self->local_hangup &&
+          !gst_sip_endpoint_is_shutting_down (self->endpoint)) {
+        /* a BYE NUA sent by itself: the far end was to refresh the
+         * session and did not (RFC 4028 10) */
+        GST_INFO_OBJECT (self, "call %s: session expired", self->call_id);
+        self->local_hangup = TRUE;
+        g_free (self->hangup_reason);
+        self->hangup_reason = g_strdup ("session-expired");
+      }
+      break;
     case nua_i_state:
+      if (callstate == nua_callstate_calling &&
+          self->state == GST_SIP_CALL_STATE_CONFIRMED) {
+        /* NUA sent a re-INVITE of its own: a session refresh */
+        GST_DEBUG_OBJECT (
+            self, "call %s: session refresh re-INVITE sent", self->call_id);
+        self->reinvite_sent = TRUE;
+      }
       if (callstate == nua_callstate_terminated) {
         /* BYE answered, or an answered INVITE never ACKed, or our BYE
          * timed out */

@@ -38,7 +38,9 @@ const gchar *gst_sip_call_get_request_uri (GstSipCall *call);
 /* The name of the trunk whose policy let the call in, or NULL when the
  * endpoint has no trunks */
 const gchar *gst_sip_call_get_trunk (GstSipCall *call);
-/* The SDP offer of the INVITE (or re-INVITE) being handled, or NULL */
+/* The far end's SDP being handled: the offer of the INVITE, re-INVITE or
+ * UPDATE (NULL for an offerless one), the answer of an outgoing call's 2xx
+ * or of an ACK ("answer" signal) */
 const gchar *gst_sip_call_get_remote_sdp (GstSipCall *call, gsize *len);
 gint gst_sip_call_get_end_status (GstSipCall *call);
 const gchar *gst_sip_call_get_end_reason (GstSipCall *call);
@@ -116,6 +118,10 @@ GstSipCall *gst_sip_call_new_incoming (GstSipEndpoint *endpoint,
     const gchar *to, const gchar *request_uri, const gchar *sdp, gsize sdp_len);
 void gst_sip_call_set_trunk (GstSipCall *call, const gchar *trunk);
 void gst_sip_call_set_offer (GstSipCall *call, const gchar *sdp, gsize sdp_len);
+/* A new dialog's request or 2xx: refresh the session with UPDATE when
+ * @sip's Allow lists it */
+struct sip_s;
+void gst_sip_call_note_peer_allow (GstSipCall *call, const struct sip_s *sip);
 /* at endpoint shutdown: NUA frees the handle */
 void gst_sip_call_detach (GstSipCall *call);
 struct sip_s;

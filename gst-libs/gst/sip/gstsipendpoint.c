@@ -26,12 +26,16 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_endpoint_debug);
 GST_DEBUG_CATEGORY_STATIC (sofia_debug);
 
 /* What we answer ourselves: NUA would otherwise advertise (and half
- * handle) PRACK, UPDATE, REFER, SUBSCRIBE and session timers. NOTIFY is for
- * the implicit subscription of a REFER we send (a transfer); NUA answers
- * one that matches no subscription of ours with 481, and an incoming REFER
- * still gets 405. */
-#define ALLOWED_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, INFO"
-#define SUPPORTED_EXTENSIONS ""
+ * handle) PRACK, REFER and SUBSCRIBE. NOTIFY is for the implicit
+ * subscription of a REFER we send (a transfer); NUA answers one that
+ * matches no subscription of ours with 481, and an incoming REFER still
+ * gets 405. UPDATE (RFC 3311) is answered by the call (NUTAG_APPL_METHOD),
+ * since NUA without its SDP engine would answer an offer with no answer.
+ * INFO (key presses, DTMF) is answered by the call too. Session timers
+ * (RFC 4028) are NUA's. */
+#define ALLOWED_METHODS \
+  "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, UPDATE, INFO"
+#define SUPPORTED_EXTENSIONS "timer"
 
 struct _GstSipEndpoint
 {
@@ -60,6 +64,10 @@ struct _GstSipEndpoint
   GList *calls;
   GList *trunks; /* owned */
   gboolean shutting_down;
+
+  /* RFC 4028, set before the thread starts */
+  guint session_expires;
+  guint min_se;
 };
 
 enum
@@ -283,6 +291,7 @@ handle_new_invite (GstSipEndpoint *self, nua_handle_t *nh, const sip_t *sip)
 
   nua_handle_bind (nh, (nua_hmagic_t *) call);
   self->calls = g_list_prepend (self->calls, call);
+  gst_sip_call_note_peer_allow (call, sip);
 
   g_signal_emit (self, signals[SIGNAL_INCOMING_CALL], 0, call);
   if (gst_sip_call_get_state (call) == GST_SIP_CALL_STATE_INCOMING) {
@@ -373,6 +382,14 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
         handle_new_invite (self, nh, sip);
       }
       return;
+    case nua_i_update:
+      if (call == NULL) {
+        /* NUA matched it to a dialog that is no call of ours */
+        nua_respond (
+            nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS (nua), TAG_END ());
+        return;
+      }
+      break;
     case nua_i_options:
       /* we answer OPTIONS ourselves so that trunk policy applies */
       if (call == NULL && sip) {
@@ -457,8 +474,12 @@ endpoint_thread (gpointer data)
   self->nua = nua_create (self->root, nua_callback, (nua_magic_t *) self,
       NUTAG_URL (self->bind_url),
       TAG_IF (self->contact_user, NUTAG_M_USERNAME (self->contact_user)),
-      NUTAG_MEDIA_ENABLE (0), NUTAG_AUTOANSWER (0), NUTAG_AUTOACK (1),
-      NUTAG_ENABLEMESSAGE (0), NUTAG_APPL_METHOD ("OPTIONS, INFO"),
+      NUTAG_MEDIA_ENABLE (0), NUTAG_AUTOANSWER (0),
+      /* an answer may have to go in the ACK (delayed offer) */
+      NUTAG_AUTOACK (0), NUTAG_ENABLEMESSAGE (0),
+      NUTAG_APPL_METHOD ("OPTIONS, UPDATE, INFO"),
+      NUTAG_SESSION_TIMER (self->session_expires), NUTAG_MIN_SE (self->min_se),
+      NUTAG_SESSION_REFRESHER (nua_any_refresher),
       SIPTAG_ALLOW_STR (ALLOWED_METHODS),
       SIPTAG_SUPPORTED_STR (SUPPORTED_EXTENSIONS),
       SIPTAG_ACCEPT_STR ("application/sdp"),
@@ -556,6 +577,14 @@ GstSipEndpoint *
 gst_sip_endpoint_new (
     const gchar *local_uri, const gchar *user_agent, GError **error)
 {
+  return gst_sip_endpoint_new_full (local_uri, user_agent,
+      GST_SIP_SESSION_EXPIRES_DEFAULT, GST_SIP_MIN_SE_DEFAULT, error);
+}
+
+GstSipEndpoint *
+gst_sip_endpoint_new_full (const gchar *local_uri, const gchar *user_agent,
+    guint session_expires, guint min_se, GError **error)
+{
   GstSipEndpoint *self;
 
   gst_sip_agent_init ();
@@ -567,6 +596,8 @@ gst_sip_endpoint_new (
     return NULL;
   }
   self->user_agent = g_strdup (user_agent);
+  self->session_expires = session_expires;
+  self->min_se = session_expires ? MIN (min_se, session_expires) : min_se;
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
   self->thread = g_thread_new ("sip-endpoint", endpoint_thread, self);
@@ -660,6 +691,13 @@ gboolean
 gst_sip_endpoint_is_ipv6 (GstSipEndpoint *self)
 {
   return self->ipv6;
+}
+
+gboolean
+gst_sip_endpoint_is_shutting_down (GstSipEndpoint *self)
+{
+  g_assert (gst_sip_endpoint_in_thread (self));
+  return self->shutting_down;
 }
 
 gboolean

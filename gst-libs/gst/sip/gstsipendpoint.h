@@ -25,11 +25,23 @@ void gst_sip_agent_init (void);
 
 GstSipEndpoint *gst_sip_endpoint_new (
     const gchar *local_uri, const gchar *user_agent, GError **error);
+/* Session timers (RFC 4028): the Session-Expires we ask for and the
+ * shortest we accept (Min-SE), in seconds. RFC 4028 recommends 1800 and
+ * forbids a Min-SE under 90 on the wire; lower values are for tests. */
+#define GST_SIP_SESSION_EXPIRES_DEFAULT 1800
+#define GST_SIP_MIN_SE_DEFAULT 90
+/* @session_expires 0: no session timer is asked for; one the far end asks
+ * for is still honoured */
+GstSipEndpoint *gst_sip_endpoint_new_full (const gchar *local_uri,
+    const gchar *user_agent, guint session_expires, guint min_se,
+    GError **error);
 void gst_sip_endpoint_shutdown (GstSipEndpoint *endpoint);
 
 const gchar *gst_sip_endpoint_get_host (GstSipEndpoint *endpoint);
 gboolean gst_sip_endpoint_is_ipv6 (GstSipEndpoint *endpoint);
 gboolean gst_sip_endpoint_in_thread (GstSipEndpoint *endpoint);
+/* Endpoint thread: nua_shutdown() is ending the calls */
+gboolean gst_sip_endpoint_is_shutting_down (GstSipEndpoint *endpoint);
 
 /* Runs @func on the endpoint thread (at once when already on it). */
 void gst_sip_endpoint_invoke (GstSipEndpoint *endpoint, GSourceFunc func,

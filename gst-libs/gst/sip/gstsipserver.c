@@ -1349,7 +1349,8 @@ gst_sip_server_start (GstSipServer *self, GError **error)
   /* two builders: a call's set-up never waits for more than one other */
   self->builders = g_thread_pool_new (build_call, self, 2, FALSE, NULL);
   uri = g_strdup_printf ("sip:agent@%s", c->listen);
-  self->endpoint = gst_sip_endpoint_new (uri, "gst-sip-agent/" VERSION, error);
+  self->endpoint = gst_sip_endpoint_new_full (uri, "gst-sip-agent/" VERSION,
+      c->session_expires, GST_SIP_MIN_SE_DEFAULT, error);
   g_free (uri);
   if (self->endpoint == NULL)
     return FALSE;

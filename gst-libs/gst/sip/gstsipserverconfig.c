@@ -15,7 +15,7 @@
 static const gchar *server_keys[] = {"listen", "records", "max-calls", "launch",
     "default-office", "drain-timeout", "retry-after", "rtp-port-min",
     "rtp-port-max", "media-address", "record-audio", "stt-preload",
-    "media-timeout", NULL};
+    "media-timeout", "session-expires", NULL};
 static const gchar *office_keys[] = {"did", "script", "voice", "tts",
     "language", "transfer", "transfer-mode", "record-audio", "trunk", NULL};
 static const gchar *trunk_keys[] = {"registrar", "proxy", "username",
@@ -237,6 +237,7 @@ load_server (Loader *ld)
       !get_uint (ld, g, "max-calls", 1, 10000, &c->max_calls) ||
       !get_uint (ld, g, "drain-timeout", 0, 86400, &c->drain_timeout) ||
       !get_uint (ld, g, "media-timeout", 0, 86400, &c->media_timeout) ||
+      !get_uint (ld, g, "session-expires", 0, 86400, &c->session_expires) ||
       !get_uint (ld, g, "retry-after", 0, 86400, &c->retry_after) ||
       !get_uint (ld, g, "rtp-port-min", 1024, 65534, &c->rtp_port_min) ||
       !get_uint (ld, g, "rtp-port-max", 1025, 65535, &c->rtp_port_max) ||
@@ -548,6 +549,7 @@ gst_sip_server_config_load_data (
   c->max_calls = 30;
   c->drain_timeout = 30;
   c->media_timeout = 120;
+  c->session_expires = GST_SIP_SESSION_EXPIRES_DEFAULT;
   c->retry_after = 30;
   c->rtp_port_min = 10000;
   c->rtp_port_max = 20000;

@@ -41,6 +41,7 @@ typedef struct
   gchar *default_office; /* name, or NULL: unknown numbers get 404 */
   guint drain_timeout; /* s */
   guint media_timeout; /* s without RTP (not on hold) before BYE; 0: off */
+  guint session_expires; /* RFC 4028 session interval asked for, s; 0: none */
   guint retry_after; /* s, in 503 responses */
   guint rtp_port_min, rtp_port_max;
   gchar *media_address;

@@ -444,47 +444,87 @@ GST_START_TEST (test_dtmf_passes_decoder_without_audio)
 
 GST_END_TEST;
 
-/* sipbin hands sipsrc the key presses of SIP INFO requests with
- * gst_element_send_event(): they go down like RFC 4733 ones. Before the
- * call's first buffer they wait behind sip-call-started; after it they are
- * out of band. */
+/* sipbin hands sipsrc the key presses of SIP INFO requests as out-of-band
+ * events (gst_element_send_event()), after the call's sip-call-started: the
+ * streaming thread pushes them in that order, at once, with no packet
+ * needed. A key of the call's own RFC 4733 packets then goes out of band
+ * too. */
 GST_START_TEST (test_injected_dtmf_event)
 {
   Fixture f;
-  GstStructure *s = gst_structure_new ("dtmf-event", "type", G_TYPE_INT, 1,
-      "number", G_TYPE_INT, 3, "volume", G_TYPE_INT, 0, "method", G_TYPE_INT, 3,
-      "start", G_TYPE_BOOLEAN, TRUE, NULL);
+  GString *got = g_string_new (NULL);
   GstEvent *ev;
-  gboolean seen_started = FALSE;
-  gint n = 0;
+  guint waited;
 
   fixture_setup (&f, "strict");
-  /* before any media: queued behind sip-call-started */
   fail_unless (gst_element_send_event (f.h->element,
-      gst_event_new_custom (
-          GST_EVENT_CUSTOM_DOWNSTREAM_OOB, gst_structure_copy (s))));
-  send_rtp (&f, NULL, 0, 1, 0x1234);
-  fail_unless_equals_int (pull_seq (&f, NULL), 1);
-  while ((ev = gst_harness_try_pull_event (f.h))) {
-    if (gst_event_has_name (ev, "sip-call-started"))
-      seen_started = TRUE;
-    if (gst_event_has_name (ev, "dtmf-event")) {
-      fail_unless (seen_started, "dtmf-event overtook sip-call-started");
-      fail_unless_equals_int (GST_EVENT_TYPE (ev), GST_EVENT_CUSTOM_DOWNSTREAM);
-      n++;
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new_empty ("sip-call-started"))));
+  fail_unless (gst_element_send_event (f.h->element,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new ("dtmf-event", "type", G_TYPE_INT, 1, "number",
+              G_TYPE_INT, 3, "method", G_TYPE_INT, 3, "start", G_TYPE_BOOLEAN,
+              TRUE, NULL))));
+  for (waited = 0; waited < 2000 && !strstr (got->str, "dtmf-event");
+       waited += 10) {
+    while ((ev = gst_harness_try_pull_event (f.h))) {
+      if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM_OOB)
+        g_string_append_printf (
+            got, "%s;", gst_structure_get_name (gst_event_get_structure (ev)));
+      gst_event_unref (ev);
     }
+    g_usleep (10000);
+  }
+  fail_unless_equals_string (got->str, "sip-call-started;dtmf-event;");
+
+  /* the call has started: the call's own keys go out of band at once */
+  g_string_truncate (got, 0);
+  send_event (&f, 1, 1000, TRUE, 5, FALSE, 160);
+  for (waited = 0; waited < 2000 && got->len == 0; waited += 10) {
+    while ((ev = gst_harness_try_pull_event (f.h))) {
+      if (gst_event_has_name (ev, "dtmf-event"))
+        g_string_append_printf (got, "%d;", GST_EVENT_TYPE (ev));
+      gst_event_unref (ev);
+    }
+    g_usleep (10000);
+  }
+  {
+    gchar *want = g_strdup_printf ("%d;", GST_EVENT_CUSTOM_DOWNSTREAM_OOB);
+
+    fail_unless_equals_string (got->str, want);
+    g_free (want);
+  }
+  g_string_free (got, TRUE);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* Without sipbin, a key before the call's first audio is serialized behind
+ * sipsrc's own sip-call-started, so that it never overtakes the call's
+ * start. */
+GST_START_TEST (test_dtmf_before_media_follows_call_start)
+{
+  Fixture f;
+  GString *got = g_string_new (NULL);
+  GstEvent *ev;
+
+  fixture_setup (&f, "strict");
+  send_event (&f, 1, 1000, TRUE, 4, FALSE, 160);
+  send_event (&f, 2, 1000, FALSE, 4, TRUE, 320);
+  send_rtp (&f, NULL, 0, 3, 0x1234);
+  fail_unless_equals_int (pull_seq (&f, NULL), 3);
+  while ((ev = gst_harness_try_pull_event (f.h))) {
+    if (gst_event_has_name (ev, "sip-call-started") ||
+        gst_event_has_name (ev, "dtmf-event"))
+      g_string_append_printf (got, "%s%s;",
+          gst_structure_get_name (gst_event_get_structure (ev)),
+          GST_EVENT_IS_SERIALIZED (ev) ? "" : "(oob)");
     gst_event_unref (ev);
   }
-  fail_unless_equals_int (n, 1);
-
-  /* media flows: out of band, at once */
-  fail_unless (gst_element_send_event (
-      f.h->element, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s)));
-  ev = gst_harness_try_pull_event (f.h);
-  fail_unless (ev != NULL);
-  fail_unless (gst_event_has_name (ev, "dtmf-event"));
-  fail_unless_equals_int (GST_EVENT_TYPE (ev), GST_EVENT_CUSTOM_DOWNSTREAM_OOB);
-  gst_event_unref (ev);
+  fail_unless_equals_string (
+      got->str, "sip-call-started;dtmf-event;dtmf-event;");
+  g_string_free (got, TRUE);
   fixture_teardown (&f);
 }
 
@@ -960,6 +1000,7 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_telephone_events);
   tcase_add_test (tc, test_dtmf_passes_decoder_without_audio);
   tcase_add_test (tc, test_injected_dtmf_event);
+  tcase_add_test (tc, test_dtmf_before_media_follows_call_start);
   tcase_add_test (tc, test_call_started_event);
   tcase_add_test (tc, test_call_ended_event);
   tcase_add_test (tc, test_no_socket_waits_and_stops_cleanly);

@@ -207,6 +207,8 @@ class Results:
 
 
 def indent(text, prefix='        | ', limit=200):
+    if isinstance(text, bytes):
+        text = text.decode('utf-8', 'replace')
     lines = text.rstrip('\n').splitlines()
     if len(lines) > limit:
         lines = lines[:limit // 2] + ['... (%d lines cut) ...' % (len(lines) - limit)] + lines[-limit // 2:]

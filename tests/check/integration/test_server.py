@@ -22,6 +22,7 @@
   logged, and the record is written once there is space again.
 - media: media-timeout = 2: a caller that never sends RTP gets our BYE
   and a record that says media-timeout; a silent caller on hold does not.
+  session-expires = 300 is in our 200 (we refresh: SIPp knows no timers).
 - config: config errors (and an office script's errors) exit 2 naming the
   file and line.
 """
@@ -31,6 +32,7 @@ import datetime
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -430,6 +432,7 @@ records = {records}
 rtp-port-min = {rtp_min}
 rtp-port-max = {rtp_max}
 media-timeout = 2
+session-expires = 300
 launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
 
 [office main]
@@ -447,6 +450,12 @@ def test_media_timeout(res, tmp):
         res.check(r.rc == 0 and 1.5 < took < 8,
                   'no RTP from the caller: our BYE after media-timeout = 2 (call took %.1f s)'
                   % took, st.sipp_report(r) + server.output())
+        ok200 = st.find_response(r, 200, 'INVITE') or ''
+        se = re.search(r'^Session-Expires:\s*(.*?)\s*$', ok200, re.M | re.I)
+        # SIPp's INVITE knows no session timers: we refresh (RFC 4028 9)
+        res.check(se is not None and se.group(1) == '300;refresher=uas',
+                  'session-expires = 300: the 200 says Session-Expires: %s'
+                  % (se.group(1) if se else None), ok200)
         rec = server.wait_record(lambda x: x.get('complete'), 10) or {}
         res.check(rec.get('end_reason') == 'media-timeout',
                   'its record: end_reason media-timeout', str(rec))
