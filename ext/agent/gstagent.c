@@ -92,6 +92,10 @@
  *   fields, strings) and `state`: `complete=TRUE` when the dialog reached a
  *   hangup or transfer, `complete=FALSE` when the conversation was cut
  *   short (a new call, EOS, the element stopping) after capturing fields.
+ * - `agent-action` with `action=send-dtmf` (the script's `send-dtmf`
+ *   action): `digits` (the keys, `0`-`9`, `*`, `#`, `A`-`D`), `state`,
+ *   `reason`, `call-id`. Posted at once; the conversation goes on. sipbin
+ *   presses the keys in the call (#GstSipBin::send-dtmf).
  * - `agent-action`: `action` (`transfer` or `hangup`), `target` (transfer
  *   only: a SIP URI or a name), `state`, `reason` (e.g. `intent:attorney`,
  *   `max-retries`). Posted once what the agent said before it has played
@@ -889,6 +893,24 @@ decide_action (GstAgent *self, const GstAgentOutput *o)
   d->action_deadline = now + MIN (remaining, ACTION_WAIT_MAX_US);
 }
 
+/* Keys for the far end (an IVR): posted at once and the conversation goes
+ * on; sipbin sends them (RFC 4733 or tones). */
+static void
+post_send_dtmf (GstAgent *self, const GstAgentOutput *o)
+{
+  GstStructure *s =
+      gst_structure_new (GST_AGENT_MESSAGE_ACTION, "action", G_TYPE_STRING,
+          "send-dtmf", "digits", G_TYPE_STRING, o->target ? o->target : "",
+          "state", G_TYPE_STRING, o->state ? o->state : current_state (self),
+          "reason", G_TYPE_STRING, o->reason ? o->reason : "", NULL);
+
+  if (self->dialog.call_id)
+    gst_structure_set (s, "call-id", G_TYPE_STRING, self->dialog.call_id, NULL);
+  GST_INFO_OBJECT (self, "sending DTMF %s", o->target ? o->target : "");
+  gst_element_post_message (
+      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+}
+
 static void
 handle_output (GstAgent *self, const GstAgentOutput *o)
 {
@@ -935,7 +957,9 @@ handle_output (GstAgent *self, const GstAgentOutput *o)
       post_intake_field (self, o->field, o->value ? o->value : "");
       break;
     case GST_AGENT_OUTPUT_ACTION:
-      if (active && o->action)
+      if (active && o->action && !strcmp (o->action, "send-dtmf"))
+        post_send_dtmf (self, o);
+      else if (active && o->action)
         decide_action (self, o);
       break;
     case GST_AGENT_OUTPUT_DONE:

@@ -88,7 +88,8 @@ typedef struct
  * @GST_AGENT_OUTPUT_FIELD: an intake field was captured (@field = @value)
  * @GST_AGENT_OUTPUT_ACTION: @action ("transfer" with @target, or "hangup")
  *   for @reason; ends the conversation. The element posts it once what was
- *   said before it has played out
+ *   said before it has played out. "send-dtmf" (keys in @target) is the
+ *   exception: posted at once, the conversation goes on
  * @GST_AGENT_OUTPUT_DONE: the reply is complete. @heard and @matched
  *   describe how the input was understood (for the `agent-turn` record);
  *   @no_input_timeout_ms > 0 asks for a NO_INPUT input if the caller says

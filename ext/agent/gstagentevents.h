@@ -11,7 +11,9 @@
  *   "sip-call-started"   sipbin through sipsrc when the call is answered,
  *                        out of band (call-id: string); without sipbin,
  *                        sipsrc itself, serialized, before the first packet
- *                        of each call (call-id may be absent)
+ *                        of each call (call-id may be absent). Both carry
+ *                        telephone-event-payload (int, -1 = none), which
+ *                        tells sttbridge whether to listen for DTMF tones
  *   "sip-call-hold"      sipbin through sipsrc, out of band, when the far
  *                        end puts the call on hold (held=TRUE: its SDP is
  *                        sendonly or inactive, we must not send) or takes
@@ -30,7 +32,13 @@
  *                        call-id); out of band like sip-call-ended. On
  *                        success sipbin hangs up; on failure the call goes
  *                        on and the agent takes the conversation back
- *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's)
+ *   "dtmf-event"         sipsrc (same fields as rtpdtmfdepay's, plus start;
+ *                        RFC 4733 keys, method 1, and SIP INFO keys that
+ *                        sipbin hands it, method 3); out of band once the
+ *                        call's media flows (a GstAudioDecoder would hold
+ *                        a serialized one while a phone sends events
+ *                        instead of audio). sttbridge, serialized: keys
+ *                        heard as tones, method 2
  *   "stt-speech-started" sttbridge, once the caller has spoken for
  *                        min-barge-in (running-time: guint64)
  *   "agent-barge-in"     agent, when it stops talking because the caller

@@ -866,6 +866,7 @@ typedef enum
   ACT_REPEAT,
   ACT_CALLBACK,
   ACT_VOICE,
+  ACT_SEND_DTMF,
 } ActionType;
 
 typedef struct _State State;
@@ -1141,7 +1142,8 @@ add_template (Loader *ld, const gchar *tmpl, guint line)
 }
 
 /* "say TEXT", "set FIELD=VALUE", "goto STATE", "transfer TARGET", "hangup",
- * "repeat", "voice NAME", "callback NUMBER" */
+ * "repeat", "voice NAME", "callback NUMBER", "send-dtmf KEYS" */
+#define MAX_SEND_DTMF 32
 static gboolean
 parse_action (Loader *ld, const gchar *text, guint line, Action **out)
 {
@@ -1163,13 +1165,15 @@ parse_action (Loader *ld, const gchar *text, guint line, Action **out)
     a->type = ACT_VOICE;
   } else if (!strcmp (verb, "callback")) {
     a->type = ACT_CALLBACK;
+  } else if (!strcmp (verb, "send-dtmf")) {
+    a->type = ACT_SEND_DTMF;
   } else if (!strcmp (verb, "hangup") || !strcmp (verb, "repeat")) {
     a->type = !strcmp (verb, "hangup") ? ACT_HANGUP : ACT_REPEAT;
     needs_arg = FALSE;
   } else {
     ok = fail (ld, line,
         "unknown action \"%s\" (expected say, set, voice, goto, transfer, "
-        "callback, hangup or repeat)",
+        "callback, send-dtmf, hangup or repeat)",
         verb);
   }
   if (ok && needs_arg && (arg == NULL || *arg == '\0'))
@@ -1204,6 +1208,19 @@ parse_action (Loader *ld, const gchar *text, guint line, Action **out)
       g_free (backend);
       g_free (voice);
     }
+  } else if (ok && a->type == ACT_SEND_DTMF) {
+    const gchar *k;
+
+    for (k = arg; *k; k++) {
+      if (!strchr ("0123456789*#ABCDabcd", *k))
+        break;
+    }
+    if (*k != '\0' || strlen (arg) > MAX_SEND_DTMF)
+      ok = fail (ld, line,
+          "send-dtmf takes up to %d keys (0-9, *, #, A-D), not \"%s\"",
+          MAX_SEND_DTMF, arg);
+    else
+      a->arg = g_ascii_strup (arg, -1);
   } else if (ok && needs_arg) {
     a->arg = g_strdup (arg);
     if (a->type == ACT_SAY || a->type == ACT_CALLBACK)
@@ -2303,6 +2320,22 @@ emit_action (GstAgentScriptBackend *self, const gchar *action,
   gst_agent_backend_emit (&self->parent, &out);
 }
 
+/* Keys for the far end: an action that does not end the dialog. */
+static void
+emit_send_dtmf (
+    GstAgentScriptBackend *self, const gchar *keys, const gchar *reason)
+{
+  GstAgentOutput out = {0};
+
+  out.type = GST_AGENT_OUTPUT_ACTION;
+  out.turn = self->turn;
+  out.state = self->state->name;
+  out.action = "send-dtmf";
+  out.target = keys;
+  out.reason = reason;
+  gst_agent_backend_emit (&self->parent, &out);
+}
+
 static void run_actions (
     GstAgentScriptBackend *self, const ActionList *list, const gchar *reason);
 
@@ -2372,6 +2405,9 @@ run_actions (
         v = expand_template (self, a->arg);
         emit_action (self, "callback", v, reason);
         g_free (v);
+        break;
+      case ACT_SEND_DTMF:
+        emit_send_dtmf (self, a->arg, reason);
         break;
       case ACT_REPEAT:
         emit_say (self,

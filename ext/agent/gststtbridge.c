@@ -24,10 +24,20 @@
  *
  * Once the caller has spoken for #GstSttBridge:min-barge-in, a serialized
  * custom downstream event `stt-speech-started` goes out (the agent stops
- * talking if it was). Serialized events from upstream (the `dtmf-event`,
+ * talking if it was). Events from upstream (the `dtmf-event`,
  * `sip-call-started` and `sip-call-ended` events of sipsrc) are passed on
  * in order; `sip-call-started` also starts recognition afresh, and
  * `sip-call-ended` first reports the utterance in progress.
+ *
+ * DTMF keys sent as tones in the audio (a phone whose far end offered no
+ * telephone-event) are detected with spandsp's detector (the dtmfdetect
+ * element, gst-plugins-bad), see #GstSttBridge:dtmf-detect: each key posts
+ * `dtmf-event` messages and sends the same structures downstream as
+ * serialized custom events, as sipsrc does for RFC 4733 keys: `type` 1,
+ * `number` (0-9, 10 = '*', 11 = '#', 12-15 = A-D), `method` 2 (sound, as
+ * dtmfdetect has it), `start` TRUE and then FALSE, both when the detector
+ * recognizes the key (it reports a key once; there is no `volume` or
+ * `duration`).
  *
  * Loading a pocketsphinx decoder takes about a quarter of a second of CPU,
  * so decoders are pooled process-wide: a closing sttbridge leaves its
@@ -65,6 +75,7 @@
 #include "gstagentelements.h"
 #include "gstagentevents.h"
 #include "gststtbridge.h"
+#include "gststtdtmf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -90,6 +101,7 @@ GST_DEBUG_CATEGORY_STATIC (stt_bridge_debug);
 #define PRIME_MS 500
 #define DEFAULT_POOL_SIZE 4
 #define DEFAULT_DECODE_NICE 10
+#define DEFAULT_DTMF_DETECT GST_STT_DTMF_DETECT_AUTO
 
 enum
 {
@@ -103,7 +115,28 @@ enum
   PROP_POOL_SIZE,
   PROP_POOL_STATS,
   PROP_DECODE_NICE,
+  PROP_DTMF_DETECT,
 };
+
+GType
+gst_stt_dtmf_detect_get_type (void)
+{
+  static GType type;
+  static const GEnumValue values[] = {
+      {GST_STT_DTMF_DETECT_AUTO,
+          "Unless the far end sends RFC 4733 events (sipsrc's "
+          "sip-call-started)",
+          "auto"},
+      {GST_STT_DTMF_DETECT_ON, "Always", "on"},
+      {GST_STT_DTMF_DETECT_OFF, "Never", "off"},
+      {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (
+        &type, g_enum_register_static ("GstSttDtmfDetect", values));
+  return type;
+}
 
 enum
 {
@@ -615,6 +648,34 @@ restore_decode_priority (GstSttBridge *self)
 }
 #endif
 
+/* Keys dtmfdetect heard in the audio: the same `dtmf-event` as sipsrc's
+ * (start, then end: the detector reports a key once, when it is sure of
+ * it), method 2 (sound), on the bus and downstream, serialized: after the
+ * decoder, nothing holds them back. */
+static void
+announce_keys (GstSttBridge *self)
+{
+  guint i, j;
+
+  for (i = 0; i < self->dtmf_keys->len; i++) {
+    gint number = g_array_index (self->dtmf_keys, gint, i);
+
+    GST_INFO_OBJECT (self, "in-band DTMF key %d", number);
+    for (j = 0; j < 2; j++) {
+      GstStructure *s = gst_structure_new (GST_AGENT_EVENT_DTMF, "type",
+          G_TYPE_INT, 1, "number", G_TYPE_INT, number, "method", G_TYPE_INT, 2,
+          "start", G_TYPE_BOOLEAN, j == 0, NULL);
+
+      gst_pad_push_event (self->srcpad,
+          gst_event_new_custom (
+              GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_copy (s)));
+      gst_element_post_message (
+          GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+    }
+  }
+  g_array_set_size (self->dtmf_keys, 0);
+}
+
 static GstFlowReturn
 gst_stt_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
@@ -642,9 +703,14 @@ gst_stt_bridge_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
     gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
+  if (self->dtmf && !self->far_end_rfc4733)
+    gst_stt_dtmf_process (self->dtmf, (const gint16 *) map.data,
+        map.size / sizeof (gint16), self->in_rate, self->dtmf_keys);
   n = convert (self, (const gint16 *) map.data, map.size / sizeof (gint16));
   gst_buffer_unmap (buf, &map);
   gst_buffer_unref (buf);
+  if (G_UNLIKELY (self->dtmf_keys->len > 0))
+    announce_keys (self);
   if (self->needs_priming) {
     if (self->settle_left == 0)
       self->settle_left = self->backend_class->rate * PRIME_MS / 1000;
@@ -769,12 +835,25 @@ gst_stt_bridge_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     default:
       if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_STARTED) &&
           self->backend) {
+        gint pt = -1;
+
         /* sipbin's is out of band: the stream lock keeps it from running
          * alongside the chain function if a queue sits upstream */
         GST_INFO_OBJECT (self, "new call: recognition starts afresh");
         GST_PAD_STREAM_LOCK (pad);
         self->held = FALSE;
         start_conversation (self);
+        /* auto: keys come as RFC 4733 events from sipsrc when the far end
+         * offered telephone-event, else as tones */
+        self->far_end_rfc4733 = self->dtmf_detect == GST_STT_DTMF_DETECT_AUTO &&
+            gst_structure_get_int (gst_event_get_structure (event),
+                "telephone-event-payload", &pt) &&
+            pt >= 0;
+        if (self->dtmf) {
+          GST_INFO_OBJECT (self, "in-band DTMF detection %s",
+              self->far_end_rfc4733 ? "off (RFC 4733)" : "on");
+          gst_stt_dtmf_reset (self->dtmf);
+        }
         GST_PAD_STREAM_UNLOCK (pad);
       } else if (gst_agent_event_is (event, GST_AGENT_EVENT_SIP_CALL_HOLD) &&
           self->backend) {
@@ -1006,6 +1085,30 @@ reset_stream (GstSttBridge *self)
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
 }
 
+static gboolean
+open_dtmf (GstSttBridge *self)
+{
+  GST_OBJECT_LOCK (self);
+  self->dtmf_detect = self->dtmf_detect_prop;
+  GST_OBJECT_UNLOCK (self);
+  self->far_end_rfc4733 = FALSE;
+  if (self->dtmf_detect == GST_STT_DTMF_DETECT_OFF)
+    return TRUE;
+  self->dtmf = gst_stt_dtmf_new (GST_ELEMENT (self));
+  if (self->dtmf)
+    return TRUE;
+  if (self->dtmf_detect == GST_STT_DTMF_DETECT_ON) {
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN,
+        ("dtmfdetect (gst-plugins-bad, spandsp) is missing"),
+        ("dtmf-detect=on needs the dtmfdetect element"));
+    return FALSE;
+  }
+  GST_WARNING_OBJECT (self,
+      "no dtmfdetect element (gst-plugins-bad, "
+      "spandsp): keys sent as tones are not detected");
+  return TRUE;
+}
+
 static GstStateChangeReturn
 gst_stt_bridge_change_state (GstElement *element, GstStateChange transition)
 {
@@ -1016,6 +1119,10 @@ gst_stt_bridge_change_state (GstElement *element, GstStateChange transition)
     case GST_STATE_CHANGE_NULL_TO_READY:
       if (!open_backend (self))
         return GST_STATE_CHANGE_FAILURE;
+      if (!open_dtmf (self)) {
+        close_backend (self);
+        return GST_STATE_CHANGE_FAILURE;
+      }
       break;
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       reset_stream (self);
@@ -1036,6 +1143,7 @@ gst_stt_bridge_change_state (GstElement *element, GstStateChange transition)
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       close_backend (self);
+      g_clear_pointer (&self->dtmf, gst_stt_dtmf_free);
       break;
     default:
       break;
@@ -1079,6 +1187,9 @@ gst_stt_bridge_set_property (
     case PROP_DECODE_NICE:
       self->decode_nice = g_value_get_int (value);
       break;
+    case PROP_DTMF_DETECT:
+      self->dtmf_detect_prop = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1118,6 +1229,9 @@ gst_stt_bridge_get_property (
     case PROP_DECODE_NICE:
       g_value_set_int (value, self->decode_nice);
       break;
+    case PROP_DTMF_DETECT:
+      g_value_set_enum (value, self->dtmf_detect_prop);
+      break;
     case PROP_POOL_STATS:
       /* reads the properties itself */
       GST_OBJECT_UNLOCK (self);
@@ -1140,6 +1254,7 @@ gst_stt_bridge_finalize (GObject *object)
   g_free (self->model_dir);
   g_free (self->scratch);
   g_clear_pointer (&self->resampler, gst_audio_resampler_free);
+  g_array_free (self->dtmf_keys, TRUE);
   g_mutex_clear (&self->results_lock);
   g_mutex_clear (&self->hints_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1262,6 +1377,24 @@ gst_stt_bridge_class_init (GstSttBridgeClass *klass)
               GST_PARAM_MUTABLE_PLAYING));
 
   /**
+   * GstSttBridge:dtmf-detect:
+   *
+   * Whether sttbridge listens for DTMF tones in the caller's audio
+   * (spandsp's detector, the dtmfdetect element of gst-plugins-bad). A
+   * phone whose far end offered no telephone-event (RFC 4733) sends its
+   * keys as tones; sttbridge is the first element of the call's pipeline
+   * that sees decoded audio, so it turns them into the same `dtmf-event`
+   * as sipsrc's. `auto` listens unless sipsrc's `sip-call-started` says the
+   * call has telephone-event (then sipsrc reports the keys, and a phone
+   * that sends both is not heard twice); without sipsrc it listens. Read
+   * when the element goes to READY.
+   */
+  g_object_class_install_property (gobject_class, PROP_DTMF_DETECT,
+      g_param_spec_enum ("dtmf-detect", "DTMF detection",
+          "When to detect DTMF tones in the audio", GST_TYPE_STT_DTMF_DETECT,
+          DEFAULT_DTMF_DETECT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+
+  /**
    * GstSttBridge::preload:
    * @sttbridge: the element
    * @n: how many decoders should be idle
@@ -1294,7 +1427,9 @@ gst_stt_bridge_class_init (GstSttBridgeClass *klass)
       "audioresample ! sttbridge ! fakesink dump=true");
   gst_element_class_add_metadata (element_class, "Messages",
       "speech-started, speech-stopped (running-time); transcript (text, "
-      "final, confidence, start-time, end-time)");
+      "final, confidence, start-time, end-time); dtmf-event (type 1, "
+      "number, method 2, start) for keys heard as tones");
+  gst_type_mark_as_plugin_api (GST_TYPE_STT_DTMF_DETECT, 0);
 
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_stt_bridge_change_state);
 
@@ -1327,6 +1462,8 @@ gst_stt_bridge_init (GstSttBridge *self)
   self->band_fill_db = DEFAULT_BAND_FILL_DB;
   self->pool_size = DEFAULT_POOL_SIZE;
   self->decode_nice = DEFAULT_DECODE_NICE;
+  self->dtmf_detect_prop = DEFAULT_DTMF_DETECT;
+  self->dtmf_keys = g_array_new (FALSE, FALSE, sizeof (gint));
   g_mutex_init (&self->results_lock);
   g_mutex_init (&self->hints_lock);
   g_queue_init (&self->results);

@@ -32,6 +32,13 @@ struct _GstSttBridge
   gdouble band_fill_db;
   guint pool_size;
   gint decode_nice;
+  gint dtmf_detect_prop; /* GstSttDtmfDetect */
+
+  /* in-band DTMF (gststtdtmf.c), from READY to NULL */
+  gint dtmf_detect; /* the property, as it was at NULL->READY */
+  struct _GstSttDtmf *dtmf;
+  gboolean far_end_rfc4733; /* streaming thread: sip-call-started said so */
+  GArray *dtmf_keys; /* streaming thread: scratch */
 
   /* from READY to NULL */
   const GstSttBackendClass *backend_class;
@@ -70,6 +77,25 @@ struct _GstSttBridge
   gint niced_tid;
   gint niced_from;
 };
+
+/**
+ * GstSttDtmfDetect:
+ * @GST_STT_DTMF_DETECT_AUTO: detect tones unless sipsrc's
+ *   `sip-call-started` says the far end sends RFC 4733 events
+ * @GST_STT_DTMF_DETECT_ON: always detect tones
+ * @GST_STT_DTMF_DETECT_OFF: never
+ *
+ * When sttbridge listens for DTMF tones in the caller's audio.
+ */
+typedef enum
+{
+  GST_STT_DTMF_DETECT_AUTO,
+  GST_STT_DTMF_DETECT_ON,
+  GST_STT_DTMF_DETECT_OFF,
+} GstSttDtmfDetect;
+
+#define GST_TYPE_STT_DTMF_DETECT (gst_stt_dtmf_detect_get_type ())
+GType gst_stt_dtmf_detect_get_type (void);
 
 GST_ELEMENT_REGISTER_DECLARE (sttbridge);
 

@@ -34,13 +34,29 @@
  * #GstSipBin:session-expires) are kept by the caller or by us. While our
  * own re-INVITE is out, an offer from the far end gets 491. NOTIFY is taken
  * only within the subscription of a transfer sipbin started (481
- * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY
- * and UPDATE get 405 or 501 (an incoming REFER: 405).
+ * otherwise); other methods than INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY,
+ * UPDATE and INFO get 405 or 501 (an incoming REFER: 405).
  *
  * When the call is answered sipbin sends `sip-call-started` into the
  * pipeline (the agent greets then), and `sip-call-hold` (`held`) when the
  * far end holds or resumes: out-of-band custom events with `call-id`,
  * pushed by sipsrc.
+ *
+ * ## DTMF
+ * Keys reach the bus and the pipeline as `dtmf-event` (rtpdtmfdepay's
+ * fields `type`, `number`, `volume`, `method`, plus `start`), start and
+ * end, whichever way the caller sends them: RFC 4733 events (sipsrc posts
+ * them, `method` 1), SIP INFO in the call (sipbin posts them, `method` 3),
+ * or tones in the audio when the far end offered no telephone-event
+ * (sttbridge, `method` 2). An INFO with `application/dtmf-relay`
+ * (`Signal=5`, `Duration=160`) or `application/dtmf` (`5`) is answered 200
+ * and its key goes into the pipeline through sipsrc; a body that is no key
+ * gets 400, another content type 415, an Info-Package header 469 (RFC
+ * 6086). The #GstSipBin::send-dtmf action signal, or an `agent-action`
+ * message with `action=send-dtmf` and `digits` (the agent's `send-dtmf`
+ * script action), presses keys in the call through sipsink: RFC 4733
+ * events when the far end offered telephone-event, else tones in G.711
+ * audio.
  *
  * The call ends with a BYE from the caller, with the #GstSipBin::hangup
  * action signal, when an element inside posts an `agent-action` message
@@ -160,6 +176,7 @@ enum
 {
   SIGNAL_HANGUP,
   SIGNAL_TRANSFER,
+  SIGNAL_SEND_DTMF,
   SIGNAL_DIAL,
   SIGNAL_TRANSFER_FAILED,
   N_SIGNALS
@@ -190,6 +207,9 @@ static void on_reoffer (GstSipCall *call, GstSipBin *self);
 static void send_call_event (GstSipBin *self, GstSipCall *call,
     const gchar *name, const gchar *first_field, ...);
 static void on_answer (GstSipCall *call, GstSipBin *self);
+static gboolean gst_sip_bin_send_dtmf (GstSipBin *self, const gchar *keys);
+static void on_call_dtmf (GstSipCall *call, gint number, gint duration_ms,
+    gint method, GstSipBin *self);
 static void on_transfer_progress (GstSipCall *call, gint state, gint status,
     const gchar *reason, GstSipBin *self);
 
@@ -272,6 +292,25 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
   signals[SIGNAL_HANGUP] = g_signal_new_class_handler ("hangup",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
       G_CALLBACK (gst_sip_bin_hangup), NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  /**
+   * GstSipBin::send-dtmf:
+   * @sipbin: the sipbin
+   * @keys: the keys to press: `0`-`9`, `*`, `#`, `A`-`D`
+   *
+   * Presses @keys in the call (to reach an extension through an IVR), by
+   * way of the sipsink's #GstSipSink::send-dtmf: RFC 4733 events when the
+   * far end offered telephone-event, else tones in the audio on a G.711
+   * call. An `agent-action` message with `action=send-dtmf` and `digits`
+   * does the same.
+   *
+   * Returns: %FALSE when no call is answered, a key is out of range, or
+   *   the call has neither telephone-event nor G.711.
+   */
+  signals[SIGNAL_SEND_DTMF] = g_signal_new_class_handler ("send-dtmf",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_sip_bin_send_dtmf), NULL, NULL, NULL, G_TYPE_BOOLEAN, 1,
+      G_TYPE_STRING);
 
   /**
    * GstSipBin:transfer-target:
@@ -756,11 +795,14 @@ send_call_event (GstSipBin *self, GstSipCall *call, const gchar *name,
 
 /* The call is answered and its codec known: the conversation starts (the
  * agent greets now, not when the caller's first packet arrives). @held:
- * the far end's SDP already holds the call. */
+ * the far end's SDP already holds the call. telephone-event-payload tells
+ * sttbridge whether the caller's keys come as RFC 4733 events (sipsrc
+ * reports them) or as tones it must listen for. */
 static void
 media_started (GstSipBin *self, GstSipCall *call, gboolean held)
 {
-  send_call_event (self, call, "sip-call-started", NULL);
+  send_call_event (self, call, "sip-call-started", "telephone-event-payload",
+      G_TYPE_INT, self->telephone_event_pt, NULL);
   if (held)
     send_call_event (
         self, call, "sip-call-hold", "held", G_TYPE_BOOLEAN, TRUE, NULL);
@@ -1125,6 +1167,9 @@ configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
         offer->address, "remote-port", offer->port, "sending", !held, "socket",
         self->rtp_socket, NULL);
   }
+  if (self->rtp_sink)
+    g_object_set (self->rtp_sink, "telephone-event-payload",
+        self->telephone_event_pt, NULL);
   gst_caps_unref (caps);
   watch_media_locked (self, offer);
   self->remote_held = held;
@@ -1454,6 +1499,7 @@ take_outgoing_call (
       call, "state-changed", G_CALLBACK (on_call_state_changed), self);
   g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
   g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
+  g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
   g_signal_connect (
       call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
   g_mutex_unlock (&self->call_lock);
@@ -1798,6 +1844,7 @@ ring_call_unlock (GstSipBin *self, GstSipCall *call)
   GST_OBJECT_UNLOCK (self);
   g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
   g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
+  g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
   g_signal_connect (
       call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
   g_mutex_unlock (&self->call_lock);
@@ -2027,6 +2074,63 @@ send_transfer_result (GstSipBin *self, GstSipCall *call, const gchar *target,
   send_call_event (self, call, "sip-transfer-result", "success", G_TYPE_BOOLEAN,
       success, "status", G_TYPE_INT, status, "target", G_TYPE_STRING,
       target ? target : "", NULL);
+}
+
+static gboolean
+gst_sip_bin_send_dtmf (GstSipBin *self, const gchar *keys)
+{
+  GstElement *sink = NULL;
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->call_lock);
+  if (self->call && self->rtp_sink && self->rtp_socket &&
+      (gst_sip_call_get_state (self->call) == GST_SIP_CALL_STATE_ANSWERED ||
+          gst_sip_call_get_state (self->call) == GST_SIP_CALL_STATE_CONFIRMED))
+    sink = gst_object_ref (self->rtp_sink);
+  g_mutex_unlock (&self->call_lock);
+  if (sink == NULL) {
+    GST_WARNING_OBJECT (self, "send-dtmf %s: no answered call", keys);
+    return FALSE;
+  }
+  g_signal_emit_by_name (sink, "send-dtmf", keys, &ok);
+  gst_object_unref (sink);
+  return ok;
+}
+
+/* Endpoint thread: a key press in a SIP INFO. It goes to the bus as the
+ * start and end `dtmf-event` messages an RFC 4733 key press gives, and
+ * into the pipeline through sipsrc, which sends the events down as it does
+ * its own (out of band once the call's media flows). The INFO comes when
+ * the key is released (it carries the duration), so both go at once. */
+static void
+on_call_dtmf (GstSipCall *call, gint number, gint duration_ms, gint method,
+    GstSipBin *self)
+{
+  GstElement *src;
+  gint i;
+
+  g_mutex_lock (&self->call_lock);
+  src = self->rtp_src && self->call == call ? gst_object_ref (self->rtp_src)
+                                            : NULL;
+  g_mutex_unlock (&self->call_lock);
+
+  for (i = 0; i < 2; i++) {
+    GstStructure *s = gst_structure_new ("dtmf-event", "type", G_TYPE_INT, 1,
+        "number", G_TYPE_INT, number, "method", G_TYPE_INT, method, "start",
+        G_TYPE_BOOLEAN, i == 0, NULL);
+
+    if (i == 1 && duration_ms >= 0)
+      gst_structure_set (s, "duration", G_TYPE_INT, duration_ms, NULL);
+    if (src &&
+        !gst_element_send_event (src,
+            gst_event_new_custom (
+                GST_EVENT_CUSTOM_DOWNSTREAM_OOB, gst_structure_copy (s))))
+      GST_DEBUG_OBJECT (self, "sipsrc did not take the dtmf-event");
+    gst_element_post_message (
+        GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
+  }
+  if (src)
+    gst_object_unref (src);
 }
 
 /* Endpoint thread. */
@@ -2431,6 +2535,16 @@ gst_sip_bin_handle_message (GstBin *bin, GstMessage *message)
     GST_INFO_OBJECT (self, "%s asks to transfer to %s",
         GST_OBJECT_NAME (GST_MESSAGE_SRC (message)), target ? target : "?");
     gst_sip_bin_transfer (self, target);
+  } else if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
+      is_agent_action (gst_message_get_structure (message), "send-dtmf")) {
+    const gchar *digits = gst_structure_get_string (
+        gst_message_get_structure (message), "digits");
+
+    GST_INFO_OBJECT (self, "%s asks to send DTMF %s",
+        GST_OBJECT_NAME (GST_MESSAGE_SRC (message)), digits ? digits : "?");
+    if (digits == NULL || !gst_sip_bin_send_dtmf (self, digits))
+      GST_WARNING_OBJECT (
+          self, "could not send DTMF %s", digits ? digits : "(no digits)");
   }
   GST_BIN_CLASS (parent_class)->handle_message (bin, message);
 }

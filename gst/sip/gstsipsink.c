@@ -18,6 +18,13 @@
  * cannot take a packet, the packet is dropped and counted in
  * #GstSipSink:stats. Inside sipbin, EOS reaching sipsink hangs up the call.
  *
+ * The #GstSipSink::send-dtmf action signal (sipbin's `send-dtmf` calls it)
+ * presses keys towards the far end: RFC 4733 events with
+ * #GstSipSink:telephone-event-payload, else the two Q.23 tones in a PCMU or
+ * PCMA call's audio. Each event (or tone) packet takes the place of one
+ * audio packet from the payloader, with its sequence number and SSRC, so the
+ * sequence stays continuous and the keys go at the audio's pace.
+ *
  * Unlike udpsink, #GstBaseSink:sync defaults to %FALSE: the sources of a
  * call pipeline (sipsrc, ttsbridge) are live and already paced, and waiting
  * on the clock again would add latency to every packet. Set sync=true when
@@ -35,15 +42,27 @@
 #include "gstsipsink.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <gst/rtp/gstrtpbuffer.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_sip_sink_debug);
 #define GST_CAT_DEFAULT gst_sip_sink_debug
 
 #define MAX_IOV 16
 #define DEFAULT_SYNC FALSE
+#define DEFAULT_TELEPHONE_EVENT_PT -1
+#define DEFAULT_DTMF_DURATION 160
+#define DEFAULT_DTMF_GAP 100
+/* RFC 4733 2.5.1.4: the final packet is sent three times */
+#define DTMF_END_PACKETS 3
+/* power level of the keys we send, in -dBm0 (RFC 4733 2.3.4) */
+#define DTMF_VOLUME 10
+/* in-band: the peak of each of the two tones (about -9 dBm0 each) */
+#define DTMF_TONE_AMPLITUDE 7000.0
+#define MAX_PACKET 1500
 
 enum
 {
@@ -53,8 +72,27 @@ enum
   PROP_REMOTE_ADDRESS,
   PROP_REMOTE_PORT,
   PROP_SENDING,
+  PROP_TELEPHONE_EVENT_PAYLOAD,
+  PROP_DTMF_DURATION,
+  PROP_DTMF_GAP,
   PROP_STATS,
 };
+
+enum
+{
+  SIGNAL_SEND_DTMF,
+  LAST_SIGNAL
+};
+
+static guint signals[LAST_SIGNAL];
+
+typedef enum
+{
+  DTMF_IDLE,
+  DTMF_TONE, /* the key is down */
+  DTMF_END, /* RFC 4733: the end packets */
+  DTMF_GAP, /* audio again before the next key */
+} DtmfState;
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS ("application/x-rtp"));
@@ -76,6 +114,7 @@ static GstFlowReturn gst_sip_sink_render (
     GstBaseSink *bsink, GstBuffer *buffer);
 static GstFlowReturn gst_sip_sink_render_list (
     GstBaseSink *bsink, GstBufferList *list);
+static gboolean gst_sip_sink_send_dtmf (GstSipSink *self, const gchar *keys);
 
 static void
 gst_sip_sink_class_init (GstSipSinkClass *klass)
@@ -111,16 +150,55 @@ gst_sip_sink_class_init (GstSipSinkClass *klass)
           "FALSE while the far end wants no media from us (our SDP answer "
           "said recvonly or inactive, e.g. on hold): packets are dropped",
           TRUE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_TELEPHONE_EVENT_PAYLOAD,
+      g_param_spec_int ("telephone-event-payload",
+          "Telephone-event payload type",
+          "RTP payload type of RFC 4733 telephone-events the far end takes "
+          "(set by sipbin; -1: none, send-dtmf sends tones in the audio)",
+          -1, 127, DEFAULT_TELEPHONE_EVENT_PT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_DTMF_DURATION,
+      g_param_spec_uint ("dtmf-duration", "DTMF duration",
+          "How long each key of send-dtmf is held, in milliseconds", 40, 2000,
+          DEFAULT_DTMF_DURATION, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_DTMF_GAP,
+      g_param_spec_uint ("dtmf-gap", "DTMF gap",
+          "Milliseconds of audio between two keys of send-dtmf", 40, 2000,
+          DEFAULT_DTMF_GAP, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   /**
    * GstSipSink:stats:
    *
    * An `application/x-sipsink-stats` structure: `packets-sent`,
    * `bytes-sent`, `dropped-no-call` (no socket or far end yet) and
-   * `send-errors` (the socket refused the packet), all guint64.
+   * `send-errors` (the socket refused the packet), `dtmf-keys-sent` and
+   * `dtmf-packets-sent` (send-dtmf: keys begun, and the packets that
+   * carried them in place of audio), all guint64.
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics", "Packet counters",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstSipSink::send-dtmf:
+   * @sipsink: the sipsink
+   * @keys: the keys to press, in order: `0`-`9`, `*`, `#`, `A`-`D`
+   *
+   * Presses @keys towards the far end, one after the other, each held for
+   * #GstSipSink:dtmf-duration with #GstSipSink:dtmf-gap of audio between
+   * them. With a #GstSipSink:telephone-event-payload they go as RFC 4733
+   * events; without one, as tones in the audio when the call is G.711
+   * (PCMU or PCMA). Keys ride on the outgoing audio: each event (or tone)
+   * packet takes the place of one audio packet, with its sequence number,
+   * SSRC and timestamp, so they go out at the audio's pace and the sequence
+   * numbers stay continuous.
+   *
+   * Returns: %FALSE (and nothing is sent) for a key out of range, no call,
+   *   or a call with neither telephone-event nor G.711.
+   */
+  signals[SIGNAL_SEND_DTMF] = g_signal_new_class_handler ("send-dtmf",
+      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_sip_sink_send_dtmf), NULL, NULL, NULL, G_TYPE_BOOLEAN, 1,
+      G_TYPE_STRING);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class, "SIP call RTP sink",
@@ -152,6 +230,11 @@ gst_sip_sink_init (GstSipSink *self)
   self->sending = TRUE;
   self->active_generation = -1;
   self->active_fd = -1;
+  self->telephone_event_pt = DEFAULT_TELEPHONE_EVENT_PT;
+  self->dtmf_queue = g_string_new (NULL);
+  self->dtmf_duration_ms = DEFAULT_DTMF_DURATION;
+  self->dtmf_gap_ms = DEFAULT_DTMF_GAP;
+  self->dtmf_te_pt = -1;
 }
 
 static void
@@ -162,6 +245,7 @@ gst_sip_sink_finalize (GObject *object)
   g_clear_object (&self->socket);
   gst_clear_caps (&self->caps);
   g_free (self->remote_host);
+  g_string_free (self->dtmf_queue, TRUE);
   g_mutex_clear (&self->config_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -193,6 +277,21 @@ gst_sip_sink_set_property (
       g_clear_object (&self->socket);
       self->socket = g_value_dup_object (value);
       push_remote_to_channel_locked (self);
+      /* keys asked for in the call that ended are not the next call's */
+      g_string_truncate (self->dtmf_queue, 0);
+      break;
+    case PROP_TELEPHONE_EVENT_PAYLOAD:
+      self->telephone_event_pt = g_value_get_int (value);
+      break;
+    case PROP_DTMF_DURATION:
+      GST_OBJECT_LOCK (self);
+      self->dtmf_duration_ms = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_DTMF_GAP:
+      GST_OBJECT_LOCK (self);
+      self->dtmf_gap_ms = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
       break;
     case PROP_CAPS:
       gst_caps_replace (&self->caps, (GstCaps *) gst_value_get_caps (value));
@@ -254,6 +353,21 @@ gst_sip_sink_get_property (
     case PROP_SENDING:
       g_value_set_boolean (value, g_atomic_int_get (&self->sending));
       break;
+    case PROP_TELEPHONE_EVENT_PAYLOAD:
+      g_mutex_lock (&self->config_lock);
+      g_value_set_int (value, self->telephone_event_pt);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_DTMF_DURATION:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint (value, self->dtmf_duration_ms);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_DTMF_GAP:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint (value, self->dtmf_gap_ms);
+      GST_OBJECT_UNLOCK (self);
+      break;
     case PROP_STATS:
       g_value_take_boxed (value,
           gst_structure_new ("application/x-sipsink-stats", "packets-sent",
@@ -261,7 +375,9 @@ gst_sip_sink_get_property (
               self->bytes_sent, "dropped-no-call", G_TYPE_UINT64,
               self->dropped_no_call, "dropped-not-sending", G_TYPE_UINT64,
               self->dropped_not_sending, "send-errors", G_TYPE_UINT64,
-              self->send_errors, NULL));
+              self->send_errors, "dtmf-keys-sent", G_TYPE_UINT64,
+              self->dtmf_keys_sent, "dtmf-packets-sent", G_TYPE_UINT64,
+              self->dtmf_packets_sent, NULL));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -288,6 +404,9 @@ gst_sip_sink_start (GstBaseSink *bsink)
 
   self->packets_sent = self->bytes_sent = 0;
   self->dropped_no_call = self->dropped_not_sending = self->send_errors = 0;
+  self->dtmf_keys_sent = self->dtmf_packets_sent = 0;
+  self->dtmf_state = DTMF_IDLE;
+  self->dtmf_have_last_ts = FALSE;
   self->active_generation = -1;
   return TRUE;
 }
@@ -319,6 +438,273 @@ gst_sip_sink_get_caps (GstBaseSink *bsink, GstCaps *filter)
   return caps;
 }
 
+static const gchar dtmf_keys[] = "0123456789*#ABCD";
+/* ITU-T Q.23: the low (row) and high (column) tone of each key */
+static const gdouble dtmf_low[16] = {941, 697, 697, 697, 770, 770, 770, 852,
+    852, 852, 941, 941, 697, 770, 852, 941};
+static const gdouble dtmf_high[16] = {1336, 1209, 1336, 1477, 1209, 1336, 1477,
+    1209, 1336, 1477, 1209, 1477, 1633, 1633, 1633, 1633};
+
+/* Streaming thread, config_lock held: what the call's keys go out as. */
+static void
+dtmf_config_locked (GstSipSink *self)
+{
+  const GstStructure *st = self->caps && gst_caps_get_size (self->caps) > 0
+      ? gst_caps_get_structure (self->caps, 0)
+      : NULL;
+  const gchar *name =
+      st ? gst_structure_get_string (st, "encoding-name") : NULL;
+  gint rate = 8000;
+
+  if (st)
+    gst_structure_get_int (st, "clock-rate", &rate);
+  self->dtmf_te_pt = self->telephone_event_pt;
+  self->dtmf_law = 0;
+  if (name && g_ascii_strcasecmp (name, "PCMU") == 0)
+    self->dtmf_law = 1;
+  else if (name && g_ascii_strcasecmp (name, "PCMA") == 0)
+    self->dtmf_law = 2;
+  self->dtmf_clock_rate = rate > 0 ? rate : 8000;
+}
+
+static gboolean
+gst_sip_sink_send_dtmf (GstSipSink *self, const gchar *keys)
+{
+  gboolean ok = TRUE;
+  const gchar *k;
+
+  if (keys == NULL || *keys == '\0')
+    return FALSE;
+  for (k = keys; *k; k++) {
+    if (strchr (dtmf_keys, g_ascii_toupper (*k)) == NULL) {
+      GST_WARNING_OBJECT (
+          self, "send-dtmf: '%c' is not a key (0-9 * # A-D)", *k);
+      return FALSE;
+    }
+  }
+  g_mutex_lock (&self->config_lock);
+  if (self->socket == NULL) {
+    GST_WARNING_OBJECT (self, "send-dtmf: no call");
+    ok = FALSE;
+  } else if (self->telephone_event_pt < 0) {
+    const GstStructure *st = self->caps && gst_caps_get_size (self->caps) > 0
+        ? gst_caps_get_structure (self->caps, 0)
+        : NULL;
+    const gchar *name =
+        st ? gst_structure_get_string (st, "encoding-name") : NULL;
+
+    if (name == NULL ||
+        (g_ascii_strcasecmp (name, "PCMU") != 0 &&
+            g_ascii_strcasecmp (name, "PCMA") != 0)) {
+      GST_WARNING_OBJECT (self,
+          "send-dtmf: the far end takes no telephone-event and the call is "
+          "%s, not G.711: no way to send keys",
+          name ? name : "not negotiated");
+      ok = FALSE;
+    }
+  }
+  if (ok) {
+    for (k = keys; *k; k++)
+      g_string_append_c (self->dtmf_queue, g_ascii_toupper (*k));
+    g_atomic_int_set (&self->dtmf_pending, TRUE);
+    GST_INFO_OBJECT (self, "send-dtmf %s (%s)", keys,
+        self->telephone_event_pt >= 0 ? "RFC 4733" : "in-band tones");
+  }
+  g_mutex_unlock (&self->config_lock);
+  return ok;
+}
+
+/* G.711 encoders (ITU-T G.711, as in the reference implementation). */
+static guint8
+linear_to_ulaw (gint pcm)
+{
+  gint sign = 0, exponent, mantissa, mask;
+
+  if (pcm < 0) {
+    pcm = -pcm;
+    sign = 0x80;
+  }
+  pcm = MIN (pcm, 32635) + 0x84;
+  for (exponent = 7, mask = 0x4000; exponent > 0 && !(pcm & mask);
+       exponent--, mask >>= 1)
+    ;
+  mantissa = (pcm >> (exponent + 3)) & 0x0f;
+  return ~(sign | (exponent << 4) | mantissa);
+}
+
+static guint8
+linear_to_alaw (gint pcm)
+{
+  gint mask, seg;
+  guint8 aval;
+
+  pcm >>= 3;
+  if (pcm >= 0) {
+    mask = 0xd5;
+  } else {
+    mask = 0x55;
+    pcm = -pcm - 1;
+  }
+  for (seg = 0; seg < 8 && pcm > (0x20 << seg) - 1; seg++)
+    ;
+  if (seg >= 8)
+    return 0x7f ^ mask;
+  aval = seg << 4;
+  aval |= (seg < 2 ? pcm >> 1 : pcm >> seg) & 0x0f;
+  return aval ^ mask;
+}
+
+/* The next @n samples of the key's two tones, G.711-encoded. */
+static void
+dtmf_tone (GstSipSink *self, guint8 *out, gsize n)
+{
+  gdouble lo = 2 * G_PI * dtmf_low[self->dtmf_number] / 8000.0;
+  gdouble hi = 2 * G_PI * dtmf_high[self->dtmf_number] / 8000.0;
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    gdouble t = (gdouble) (self->dtmf_tone_pos + i);
+    gint v = (gint) (DTMF_TONE_AMPLITUDE * (sin (lo * t) + sin (hi * t)));
+
+    out[i] = self->dtmf_law == 1 ? linear_to_ulaw (v) : linear_to_alaw (v);
+  }
+  self->dtmf_tone_pos += n;
+}
+
+static void
+send_packet (GstSipSink *self, const guint8 *data, gsize size)
+{
+  gssize sent;
+
+  do {
+    sent = sendto (self->active_fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL,
+        (const struct sockaddr *) &self->remote.addr, self->remote.len);
+  } while (sent < 0 && errno == EINTR);
+  if (G_LIKELY (sent >= 0)) {
+    self->packets_sent++;
+    self->bytes_sent += size;
+    self->dtmf_packets_sent++;
+  } else if (self->send_errors++ == 0) {
+    GST_WARNING_OBJECT (self, "sending RTP failed: %s", g_strerror (errno));
+  }
+}
+
+/* Takes the next key off the queue; FALSE (and nothing pending any more)
+ * when there is none. */
+static gboolean
+dtmf_next_key (GstSipSink *self, guint32 ts)
+{
+  gchar key = 0;
+
+  g_mutex_lock (&self->config_lock);
+  if (self->dtmf_queue->len > 0) {
+    key = self->dtmf_queue->str[0];
+    g_string_erase (self->dtmf_queue, 0, 1);
+  } else {
+    g_atomic_int_set (&self->dtmf_pending, FALSE);
+  }
+  g_mutex_unlock (&self->config_lock);
+  if (key == 0)
+    return FALSE;
+  GST_OBJECT_LOCK (self);
+  self->dtmf_duration_ms_active = self->dtmf_duration_ms;
+  self->dtmf_gap_ms_active = self->dtmf_gap_ms;
+  GST_OBJECT_UNLOCK (self);
+  self->dtmf_number = strchr (dtmf_keys, key) - dtmf_keys;
+  self->dtmf_state = DTMF_TONE;
+  self->dtmf_ts = ts;
+  self->dtmf_want =
+      (guint64) self->dtmf_duration_ms_active * self->dtmf_clock_rate / 1000;
+  self->dtmf_tone_pos = 0;
+  self->dtmf_keys_sent++;
+  GST_DEBUG_OBJECT (self, "key %c begins at timestamp %u", key, ts);
+  return TRUE;
+}
+
+/* Sends, in place of the audio packet @buffer, the packet of the key being
+ * pressed, if any. RFC 4733 2.5: the event packets take the audio's SSRC,
+ * timestamp clock and the very sequence numbers of the audio packets they
+ * replace, so the sequence stays continuous with no renumbering; all packets
+ * of one event carry the timestamp of its first, the marker bit is set on
+ * the first, the duration grows by the audio packet's length, and the end
+ * packet (E bit, final duration) goes three times. In-band, the tone's
+ * samples replace the audio's payload. Returns FALSE to send the audio
+ * packet as it is. Only called while a key is pending. */
+static gboolean
+send_dtmf_packet (GstSipSink *self, GstBuffer *buffer)
+{
+  GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+  guint8 pkt[MAX_PACKET];
+  guint32 ts, ssrc, samples;
+  guint16 seq;
+  guint payload_len;
+  guint8 pt;
+  gsize len;
+
+  if (!gst_rtp_buffer_map (buffer, GST_MAP_READ, &rtp))
+    return FALSE;
+  ts = gst_rtp_buffer_get_timestamp (&rtp);
+  seq = gst_rtp_buffer_get_seq (&rtp);
+  ssrc = gst_rtp_buffer_get_ssrc (&rtp);
+  payload_len = gst_rtp_buffer_get_payload_len (&rtp);
+  pt = gst_rtp_buffer_get_payload_type (&rtp);
+  gst_rtp_buffer_unmap (&rtp);
+
+  /* the audio packet's length in timestamp units */
+  samples = self->dtmf_have_last_ts ? ts - self->dtmf_last_ts : 0;
+  if (samples == 0 || samples > (guint32) self->dtmf_clock_rate)
+    samples = self->dtmf_clock_rate / 50;
+  self->dtmf_last_ts = ts;
+  self->dtmf_have_last_ts = TRUE;
+
+  if (self->dtmf_state == DTMF_GAP) {
+    if ((gint32) (ts - self->dtmf_gap_until) < 0)
+      return FALSE;
+    self->dtmf_state = DTMF_IDLE;
+  }
+  if (self->dtmf_state == DTMF_IDLE && !dtmf_next_key (self, ts))
+    return FALSE;
+
+  pkt[0] = 0x80;
+  GST_WRITE_UINT16_BE (pkt + 2, seq);
+  GST_WRITE_UINT32_BE (pkt + 8, ssrc);
+  if (self->dtmf_te_pt < 0) {
+    /* in-band: the audio packet, its payload replaced by the tone */
+    if (payload_len > sizeof (pkt) - 12)
+      return FALSE;
+    pkt[1] = pt;
+    GST_WRITE_UINT32_BE (pkt + 4, ts);
+    dtmf_tone (self, pkt + 12, payload_len);
+    len = 12 + payload_len;
+    if (ts - self->dtmf_ts + samples >= self->dtmf_want) {
+      self->dtmf_state = DTMF_GAP;
+      self->dtmf_gap_until = ts + samples +
+          (guint64) self->dtmf_gap_ms_active * self->dtmf_clock_rate / 1000;
+    }
+  } else {
+    gboolean end = self->dtmf_state == DTMF_END;
+
+    pkt[1] = (ts == self->dtmf_ts && !end ? 0x80 : 0) | self->dtmf_te_pt;
+    GST_WRITE_UINT32_BE (pkt + 4, self->dtmf_ts);
+    if (!end)
+      self->dtmf_duration = MIN (ts - self->dtmf_ts + samples, 0xffff);
+    pkt[12] = self->dtmf_number;
+    pkt[13] = (end ? 0x80 : 0) | DTMF_VOLUME;
+    GST_WRITE_UINT16_BE (pkt + 14, self->dtmf_duration);
+    len = 16;
+    if (!end && self->dtmf_duration >= self->dtmf_want) {
+      self->dtmf_state = DTMF_END;
+      self->dtmf_ends_sent = 0;
+    } else if (end && ++self->dtmf_ends_sent >= DTMF_END_PACKETS) {
+      self->dtmf_state = DTMF_GAP;
+      self->dtmf_gap_until = ts + samples +
+          (guint64) self->dtmf_gap_ms_active * self->dtmf_clock_rate / 1000;
+    }
+  }
+  send_packet (self, pkt, len);
+  return TRUE;
+}
+
 /* Streaming thread: picks up a new socket only when a setter ran, so the
  * per-packet path takes no lock. */
 static gboolean
@@ -336,7 +722,12 @@ refresh_destination (GstSipSink *self)
         self->channel = gst_sip_rtp_channel_get (self->socket);
         self->channel_generation = -1;
       }
+      /* a key cut short by the end of its call is not finished in the
+       * next one */
+      self->dtmf_state = DTMF_IDLE;
+      self->dtmf_have_last_ts = FALSE;
     }
+    dtmf_config_locked (self);
     self->active_generation = generation;
     g_mutex_unlock (&self->config_lock);
   }
@@ -419,6 +810,9 @@ gst_sip_sink_render (GstBaseSink *bsink, GstBuffer *buffer)
     self->dropped_not_sending++;
     return GST_FLOW_OK;
   }
+  if (G_UNLIKELY (g_atomic_int_get (&self->dtmf_pending)) &&
+      send_dtmf_packet (self, buffer))
+    return GST_FLOW_OK;
   send_buffer (self, buffer);
   return GST_FLOW_OK;
 }
@@ -437,7 +831,13 @@ gst_sip_sink_render_list (GstBaseSink *bsink, GstBufferList *list)
     self->dropped_not_sending += len;
     return GST_FLOW_OK;
   }
-  for (i = 0; i < len; i++)
-    send_buffer (self, gst_buffer_list_get (list, i));
+  for (i = 0; i < len; i++) {
+    GstBuffer *buffer = gst_buffer_list_get (list, i);
+
+    if (G_UNLIKELY (g_atomic_int_get (&self->dtmf_pending)) &&
+        send_dtmf_packet (self, buffer))
+      continue;
+    send_buffer (self, buffer);
+  }
   return GST_FLOW_OK;
 }

@@ -27,6 +27,13 @@ struct _GstSipSink
   gint remote_port;
   gint config_generation; /* atomic */
   gint sending; /* atomic boolean */
+  gint telephone_event_pt;
+  GString *dtmf_queue; /* keys asked for with send-dtmf, not begun yet */
+  gint dtmf_pending; /* atomic: a key queued or being sent */
+
+  /* object lock */
+  guint dtmf_duration_ms;
+  guint dtmf_gap_ms;
 
   /* streaming thread only */
   gint active_generation;
@@ -35,12 +42,29 @@ struct _GstSipSink
   GstSipRtpChannel *channel;
   gint channel_generation;
   GstSipRtpAddress remote;
+  /* the key being sent (see send_dtmf_packet) */
+  gint dtmf_te_pt; /* of the call; -1: in-band tones */
+  gint dtmf_law; /* in-band: 1 PCMU, 2 PCMA, 0 neither */
+  gint dtmf_clock_rate;
+  gint dtmf_state;
+  gint dtmf_number;
+  guint32 dtmf_ts; /* RTP timestamp of the event's first packet */
+  guint32 dtmf_want; /* duration to reach, in timestamp units */
+  guint32 dtmf_duration; /* of the last packet sent */
+  guint dtmf_ends_sent;
+  guint32 dtmf_gap_until;
+  guint64 dtmf_tone_pos; /* in-band: samples of the tone so far */
+  guint32 dtmf_last_ts;
+  gboolean dtmf_have_last_ts;
+  guint dtmf_duration_ms_active, dtmf_gap_ms_active;
 
   guint64 packets_sent;
   guint64 bytes_sent;
   guint64 dropped_no_call;
   guint64 dropped_not_sending;
   guint64 send_errors;
+  guint64 dtmf_keys_sent;
+  guint64 dtmf_packets_sent;
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sipsink);

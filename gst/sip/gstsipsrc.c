@@ -31,7 +31,14 @@
  * #GstSipSrc:telephone-event-payload) are taken out of the audio stream. Each
  * key press posts two `dtmf-event` element messages, one when the digit starts
  * and one when it ends, and sends the same structure downstream as a
- * serialized custom event:
+ * custom event: out of band (`GST_EVENT_CUSTOM_DOWNSTREAM_OOB`) once media
+ * of the call went downstream, so that it reaches the agent at once even
+ * though GstAudioDecoder (mulawdec, avdec_g722) holds serialized events
+ * until its next decoded buffer and a phone may send no audio while a key is
+ * held; before the call's start went downstream it is serialized, behind
+ * the call's `sip-call-started`. sipbin sends the key presses of SIP INFO
+ * requests into the pipeline the same way, as out-of-band `dtmf-event`
+ * events given to sipsrc with gst_element_send_event().
  *
  * - `type` (int): 1 (a DTMF event), as rtpdtmfdepay posts it
  * - `number` (int): 0-9, 10 (*), 11 (#), 12-15 (A-D)
@@ -126,6 +133,7 @@ GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE, GST_TYPE_SIP_SRC);
 
 static void gst_sip_src_finalize (GObject *object);
 static gboolean gst_sip_src_set_clock (GstElement *element, GstClock *clock);
+static void send_call_started (GstSipSrc *self);
 static void gst_sip_src_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec);
 static void gst_sip_src_get_property (
@@ -202,7 +210,10 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
    * The SIP Call-ID of the current call, set by sipbin with the socket. It
    * is carried by the `sip-call-started` event that sipsrc sends downstream
    * before the first packet of every call, so that elements keeping
-   * per-call state (the agent) know a new conversation began.
+   * per-call state (the agent) know a new conversation began. The event
+   * also carries `telephone-event-payload` (int, -1 when the call has
+   * none), so that sttbridge knows whether keys come as RFC 4733 events
+   * or as tones in the audio.
    */
   g_object_class_install_property (gobject_class, PROP_CALL_ID,
       g_param_spec_string ("call-id", "Call-ID",
@@ -842,6 +853,32 @@ queue_serialized_event (GstSipSrc *self, GstEvent *event)
   GST_ELEMENT_CLASS (parent_class)->send_event (GST_ELEMENT (self), event);
 }
 
+/* A key press goes downstream out of band once the call's start went
+ * downstream (sipbin's sip-call-started, or a buffer of the call): a
+ * serialized event waits inside GstAudioDecoder (mulawdec, avdec_g722) for
+ * its next decoded buffer, and a phone that sends RFC 4733 events instead
+ * of audio while a key is held would reach the agent only when audio
+ * resumes. Pushed from the streaming thread it still comes after the audio
+ * pushed before it. Before that (sipsrc without sipbin, a key before the
+ * call's first audio) it is serialized, queued in GstBaseSrc behind the
+ * call's own sip-call-started, so that it never overtakes the start of its
+ * call. */
+static void
+send_dtmf_event (GstSipSrc *self, GstStructure *s)
+{
+  if (self->call_has_media) {
+    gst_pad_push_event (GST_BASE_SRC_PAD (self),
+        gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, s));
+    return;
+  }
+  if (self->call_started_pending) {
+    send_call_started (self);
+    self->call_started_pending = FALSE;
+  }
+  queue_serialized_event (
+      self, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s));
+}
+
 static void
 post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
     guint duration_ms)
@@ -855,9 +892,7 @@ post_dtmf (GstSipSrc *self, guint8 event, guint8 volume, gboolean start,
     gst_structure_set (s, "duration", G_TYPE_INT, (gint) duration_ms, NULL);
 
   GST_DEBUG_OBJECT (self, "DTMF %u %s", event, start ? "start" : "end");
-  queue_serialized_event (self,
-      gst_event_new_custom (
-          GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_copy (s)));
+  send_dtmf_event (self, gst_structure_copy (s));
   gst_element_post_message (
       GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
@@ -874,11 +909,17 @@ call_event (GstSipSrc *self, GstEventType type, const gchar *name)
   return gst_event_new_custom (type, s);
 }
 
+/* With the call's telephone-event payload type (-1: none), so that
+ * sttbridge knows whether keys come as RFC 4733 events or as tones. */
 static void
 send_call_started (GstSipSrc *self)
 {
-  queue_serialized_event (
-      self, call_event (self, GST_EVENT_CUSTOM_DOWNSTREAM, "sip-call-started"));
+  GstEvent *event =
+      call_event (self, GST_EVENT_CUSTOM_DOWNSTREAM, "sip-call-started");
+
+  gst_structure_set (gst_event_writable_structure (event),
+      "telephone-event-payload", G_TYPE_INT, self->dtmf_pt, NULL);
+  queue_serialized_event (self, event);
 }
 
 /* The call's socket was taken away (the call ended). Pushed from the

@@ -6,6 +6,7 @@
 #endif
 
 #include <gst/sip/gstsipcall.h>
+#include <gst/sip/gstsipdtmf.h>
 #include <gst/sip/gstsiptrunk.h>
 
 #include <string.h>
@@ -83,6 +84,7 @@ enum
   SIGNAL_REOFFER,
   SIGNAL_TRANSFER_PROGRESS,
   SIGNAL_ANSWER,
+  SIGNAL_DTMF,
   N_SIGNALS
 };
 static guint signals[N_SIGNALS];
@@ -166,6 +168,22 @@ gst_sip_call_class_init (GstSipCallClass *klass)
   signals[SIGNAL_TRANSFER_PROGRESS] = g_signal_new ("transfer-progress",
       G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
       G_TYPE_NONE, 3, G_TYPE_INT, G_TYPE_INT, G_TYPE_STRING);
+
+  /**
+   * GstSipCall::dtmf:
+   * @call: the call
+   * @number: the key, 0-15 (0-9, 10 = '*', 11 = '#', 12-15 = A-D)
+   * @duration_ms: how long the key was held as the request says, -1 when
+   *   it does not
+   * @method: how it came: %GST_SIP_DTMF_METHOD_INFO
+   *
+   * A key press the far end sent in a SIP INFO within the call
+   * (`application/dtmf-relay` or `application/dtmf`), on the endpoint
+   * thread, after the INFO was answered 200.
+   */
+  signals[SIGNAL_DTMF] =
+      g_signal_new ("dtmf", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+          NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT);
 
   GST_DEBUG_CATEGORY_INIT (gst_sip_call_debug, "sipcall", 0, "SIP call");
 }
@@ -1177,6 +1195,66 @@ gst_sip_call_handle_event (GstSipCall *self, gint event, gint status,
     default:
       break;
   }
+}
+
+/* RFC 6086 section 4.2.2: an INFO for an Info Package we never said we
+ * take (we announce none) gets 469. */
+static gboolean
+has_info_package (const sip_t *sip)
+{
+  const sip_unknown_t *u;
+
+  for (u = sip->sip_unknown; u; u = u->un_next) {
+    if (u->un_name && g_ascii_strcasecmp (u->un_name, "Info-Package") == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+void
+gst_sip_call_handle_info (GstSipCall *self, const sip_t *sip)
+{
+  nua_t *nua = gst_sip_endpoint_get_nua (self->endpoint);
+  const sip_payload_t *pl = sip->sip_payload;
+  const gchar *type =
+      sip->sip_content_type ? sip->sip_content_type->c_type : NULL;
+  const gchar *why = NULL;
+  gint number = -1, duration_ms = -1;
+  guint status;
+
+  if (has_info_package (sip)) {
+    GST_INFO_OBJECT (self, "INFO for an Info Package: 469");
+    nua_respond (
+        self->nh, 469, "Bad Info Package", NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  if (pl == NULL || pl->pl_len == 0) {
+    /* a body-less INFO (some use it to probe the dialog): nothing to do */
+    nua_respond (self->nh, SIP_200_OK, NUTAG_WITH_THIS (nua), TAG_END ());
+    return;
+  }
+  status = gst_sip_dtmf_parse_info (
+      type, pl->pl_data, pl->pl_len, &number, &duration_ms, &why);
+  if (status == 415) {
+    GST_INFO_OBJECT (self, "INFO with %s: 415", type ? type : "no type");
+    nua_respond (self->nh, SIP_415_UNSUPPORTED_MEDIA, NUTAG_WITH_THIS (nua),
+        SIPTAG_ACCEPT_STR (GST_SIP_DTMF_INFO_ACCEPT), TAG_END ());
+    return;
+  }
+  if (status != 200) {
+    gchar *warning = g_strdup_printf ("399 gst-sip-agent \"%s\"", why);
+
+    GST_INFO_OBJECT (self, "malformed DTMF INFO: %s", why);
+    nua_respond (self->nh, 400, "Bad DTMF Body", NUTAG_WITH_THIS (nua),
+        SIPTAG_WARNING_STR (warning), TAG_END ());
+    g_free (warning);
+    return;
+  }
+  nua_respond (self->nh, SIP_200_OK, NUTAG_WITH_THIS (nua), TAG_END ());
+  GST_INFO_OBJECT (self, "INFO key %c (%d ms)",
+      gst_sip_dtmf_char_from_number (number), duration_ms);
+  g_signal_emit (self, signals[SIGNAL_DTMF], 0, number, duration_ms,
+      GST_SIP_DTMF_METHOD_INFO);
 }
 
 void

@@ -127,6 +127,9 @@ void gst_sip_call_detach (GstSipCall *call);
 struct sip_s;
 void gst_sip_call_handle_event (GstSipCall *call, gint event, gint status,
     const gchar *phrase, gint callstate, const struct sip_s *sip);
+/* nua_i_info of this dialog: answers it (200, 400, 415, 469) and emits
+ * "dtmf" for a key press */
+void gst_sip_call_handle_info (GstSipCall *call, const struct sip_s *sip);
 /* nua_r_refer and nua_i_notify of this dialog: @substate from
  * NUTAG_SUBSTATE(), @event_id the id of the refer event (NUTAG_REFER_EVENT()
  * of nua_r_refer, the Event header of a NOTIFY), or NULL */

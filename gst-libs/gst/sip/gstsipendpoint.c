@@ -32,8 +32,10 @@ GST_DEBUG_CATEGORY_STATIC (sofia_debug);
  * matches no subscription of ours with 481, and an incoming REFER still
  * gets 405. UPDATE (RFC 3311) is answered by the call (NUTAG_APPL_METHOD),
  * since NUA without its SDP engine would answer an offer with no answer.
- * Session timers (RFC 4028) are NUA's. */
-#define ALLOWED_METHODS "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, UPDATE"
+ * INFO (key presses, DTMF) is answered by the call too. Session timers
+ * (RFC 4028) are NUA's. */
+#define ALLOWED_METHODS \
+  "INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, UPDATE, INFO"
 #define SUPPORTED_EXTENSIONS "timer"
 
 struct _GstSipEndpoint
@@ -400,6 +402,16 @@ nua_callback (nua_event_t event, int status, char const *phrase, nua_t *nua,
         return;
       }
       break;
+    case nua_i_info:
+      /* answered here (NUTAG_APPL_METHOD): key presses (DTMF) */
+      if (call && sip) {
+        gst_sip_call_handle_info (call, sip);
+        return;
+      }
+      if (sip)
+        nua_respond (
+            nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS (nua), TAG_END ());
+      break;
     case nua_i_state:
       tl_gets (tags, NUTAG_CALLSTATE_REF (callstate), TAG_END ());
       break;
@@ -469,7 +481,7 @@ endpoint_thread (gpointer data)
       NTATAG_CLIENT_RPORT (1),
       /* an answer may have to go in the ACK (delayed offer) */
       NUTAG_AUTOACK (0), NUTAG_ENABLEMESSAGE (0),
-      NUTAG_APPL_METHOD ("OPTIONS, UPDATE"),
+      NUTAG_APPL_METHOD ("OPTIONS, UPDATE, INFO"),
       NUTAG_SESSION_TIMER (self->session_expires), NUTAG_MIN_SE (self->min_se),
       NUTAG_SESSION_REFRESHER (nua_any_refresher),
       SIPTAG_ALLOW_STR (ALLOWED_METHODS),

@@ -1551,6 +1551,41 @@ GST_START_TEST (test_callback_and_outbound_start)
 
 GST_END_TEST;
 
+/* "send-dtmf KEYS" asks sipbin to press keys towards the far end (an IVR)
+ * at once; the conversation goes on. */
+static const gchar send_dtmf_script[] =
+    "[script]\n"
+    "start = a\n"
+    "[state a]\n"
+    "say = Hello.\n"
+    "intent.ivr = extension\n"
+    "dtmf.9 = ivr\n"
+    "on.ivr = send-dtmf 204#b; say Dialling.; goto b\n"
+    "[state b]\n"
+    "say = Waiting.\n"
+    "intent.bye = goodbye\n"
+    "on.bye = hangup\n";
+
+GST_START_TEST (test_send_dtmf_action)
+{
+  Fixture *f = fixture_new (send_dtmf_script);
+  const GstStructure *s;
+
+  start (f);
+  hear (f, "Hello.", NULL);
+  press (f, "9");
+  s = expect_message (f, "agent-action", "action", "send-dtmf");
+  fail_unless_equals_string (gst_structure_get_string (s, "digits"), "204#B");
+  fail_unless_equals_string (gst_structure_get_string (s, "state"), "a");
+  hear (f, "Dialling.", "Waiting.", NULL);
+  /* not the end of the conversation */
+  expect_no_message (f, "agent-action", 300);
+  expect_no_message (f, "intake", 0);
+  fixture_free (f);
+}
+
+GST_END_TEST;
+
 /* ------------------------------------------------------------------------ */
 /* Transfers that fail                                                       */
 /* ------------------------------------------------------------------------ */
@@ -1907,6 +1942,13 @@ static const BadScript bad_scripts[] = {
         "outbound-start names unknown state \"z\""},
     {"[script]\nstart = a\n[state a]\nnext = callback\n", 4,
         "callback needs an argument"},
+    {"[script]\nstart = a\n[state a]\nnext = send-dtmf; hangup\n", 4,
+        "send-dtmf needs an argument"},
+    {"[script]\nstart = a\n[state a]\nnext = send-dtmf 12x; hangup\n", 4,
+        "send-dtmf takes up to 32 keys (0-9, *, #, A-D), not \"12x\""},
+    {"[script]\nstart = a\n[state a]\nnext = send-dtmf "
+     "123456789012345678901234567890123; hangup\n",
+        4, "send-dtmf takes up to 32 keys"},
     {"[script]\nstart = a\n[state a]\nnext = callback {phone}\n", 4,
         "{phone} names a field this script never sets"},
     {"[script]\nstart = a\n[state a]\nslot = yesno\nyes = hangup\n", 4,
@@ -2415,6 +2457,7 @@ agent_suite (void)
   tcase_add_test (tc, test_voice_action);
   tcase_add_test (tc, test_bad_scripts);
   tcase_add_test (tc, test_callback_and_outbound_start);
+  tcase_add_test (tc, test_send_dtmf_action);
   tcase_add_test (tc, test_missing_script_and_backend);
   tcase_add_test (tc, test_default_script_conversation);
   tcase_add_test (tc, test_lawfirm_intake);

@@ -342,15 +342,189 @@ GST_START_TEST (test_telephone_events)
   check_dtmf (pop_dtmf_message (&f), 10, TRUE);
   fail_unless (gst_bus_pop_filtered (f.bus, GST_MESSAGE_ELEMENT) == NULL);
 
-  /* the same events travel downstream in order with the audio */
+  /* the same events travel downstream; the call's audio already went, so
+   * out of band */
   while ((ev = gst_harness_try_pull_event (f.h))) {
-    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM &&
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM_OOB &&
         gst_event_has_name (ev, "dtmf-event"))
       n_custom++;
     gst_event_unref (ev);
   }
   fail_unless_equals_int (n_custom, 5);
   fail_unless_equals_int (element_stat (f.h->element, "dtmf-events"), 3);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* The dtmf-event events that reached the end of @h within @timeout_ms:
+ * each as "N+" (start) or "N-" (end). */
+static gchar *
+wait_dtmf_events (GstHarness *h, guint n_wanted, guint timeout_ms)
+{
+  GString *got = g_string_new (NULL);
+  guint n = 0, waited = 0;
+  GstEvent *ev;
+
+  while (n < n_wanted && waited < timeout_ms) {
+    while ((ev = gst_harness_try_pull_event (h))) {
+      if (gst_event_has_name (ev, "dtmf-event")) {
+        const GstStructure *s = gst_event_get_structure (ev);
+        gint number = -1;
+        gboolean start = FALSE;
+
+        gst_structure_get_int (s, "number", &number);
+        gst_structure_get_boolean (s, "start", &start);
+        g_string_append_printf (got, "%d%c", number, start ? '+' : '-');
+        n++;
+      }
+      gst_event_unref (ev);
+    }
+    if (n < n_wanted) {
+      g_usleep (10000);
+      waited += 10;
+    }
+  }
+  return g_string_free (got, FALSE);
+}
+
+/* A phone that sends RFC 4733 events instead of audio while a key is held:
+ * the digit must reach the element after the decoder at once, not when audio
+ * resumes. GstAudioDecoder (mulawdec) holds serialized events until its
+ * next decoded buffer; sipsrc sends them out of band for that reason. */
+GST_START_TEST (test_dtmf_passes_decoder_without_audio)
+{
+  GstHarness *h =
+      gst_harness_new_parse ("sipsrc name=src ! rtppcmudepay ! mulawdec");
+  GstElement *src = gst_bin_get_by_name (GST_BIN (h->element), "src");
+  GSocket *caller = udp_socket (), *rtp_socket;
+  GSocketAddress *to;
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  guint8 pkt[12 + 160];
+  GstBuffer *buf;
+  gchar *got;
+  gsize len;
+  guint16 seq;
+
+  g_object_set (src, "address", "127.0.0.1", "port", 0, "remote-address",
+      "127.0.0.1", "remote-port", (gint) local_port (caller),
+      "telephone-event-payload", 101, NULL);
+  gst_util_set_object_arg (G_OBJECT (src), "caps", PCMU_CAPS);
+  gst_harness_play (h);
+  g_object_get (src, "socket", &rtp_socket, NULL);
+  to = g_inet_socket_address_new (lo, local_port (rtp_socket));
+
+  len = make_rtp (pkt, 0, 1, 0, 0x4444, FALSE, 160);
+  send_raw (caller, to, pkt, len);
+  buf = gst_harness_pull (h);
+  fail_unless (buf != NULL);
+  gst_buffer_unref (buf);
+
+  /* '7' pressed, updates, three end packets; no audio after it */
+  for (seq = 2; seq <= 7; seq++) {
+    guint8 ev[16];
+
+    make_rtp (ev, 101, seq, 160, 0x4444, seq == 2, 4);
+    ev[12] = 7;
+    ev[13] = (seq >= 5 ? 0x80 : 0) | 10;
+    GST_WRITE_UINT16_BE (ev + 14, MIN (seq - 1, 4) * 160);
+    send_raw (caller, to, ev, 16);
+  }
+  got = wait_dtmf_events (h, 2, 2000);
+  fail_unless_equals_string (got, "7+7-");
+  g_free (got);
+
+  gst_harness_teardown (h);
+  gst_object_unref (src);
+  g_object_unref (to);
+  g_object_unref (lo);
+  g_object_unref (rtp_socket);
+  g_object_unref (caller);
+}
+
+GST_END_TEST;
+
+/* sipbin hands sipsrc the key presses of SIP INFO requests as out-of-band
+ * events (gst_element_send_event()), after the call's sip-call-started: the
+ * streaming thread pushes them in that order, at once, with no packet
+ * needed. A key of the call's own RFC 4733 packets then goes out of band
+ * too. */
+GST_START_TEST (test_injected_dtmf_event)
+{
+  Fixture f;
+  GString *got = g_string_new (NULL);
+  GstEvent *ev;
+  guint waited;
+
+  fixture_setup (&f, "strict");
+  fail_unless (gst_element_send_event (f.h->element,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new_empty ("sip-call-started"))));
+  fail_unless (gst_element_send_event (f.h->element,
+      gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM_OOB,
+          gst_structure_new ("dtmf-event", "type", G_TYPE_INT, 1, "number",
+              G_TYPE_INT, 3, "method", G_TYPE_INT, 3, "start", G_TYPE_BOOLEAN,
+              TRUE, NULL))));
+  for (waited = 0; waited < 2000 && !strstr (got->str, "dtmf-event");
+       waited += 10) {
+    while ((ev = gst_harness_try_pull_event (f.h))) {
+      if (GST_EVENT_TYPE (ev) == GST_EVENT_CUSTOM_DOWNSTREAM_OOB)
+        g_string_append_printf (
+            got, "%s;", gst_structure_get_name (gst_event_get_structure (ev)));
+      gst_event_unref (ev);
+    }
+    g_usleep (10000);
+  }
+  fail_unless_equals_string (got->str, "sip-call-started;dtmf-event;");
+
+  /* the call has started: the call's own keys go out of band at once */
+  g_string_truncate (got, 0);
+  send_event (&f, 1, 1000, TRUE, 5, FALSE, 160);
+  for (waited = 0; waited < 2000 && got->len == 0; waited += 10) {
+    while ((ev = gst_harness_try_pull_event (f.h))) {
+      if (gst_event_has_name (ev, "dtmf-event"))
+        g_string_append_printf (got, "%d;", GST_EVENT_TYPE (ev));
+      gst_event_unref (ev);
+    }
+    g_usleep (10000);
+  }
+  {
+    gchar *want = g_strdup_printf ("%d;", GST_EVENT_CUSTOM_DOWNSTREAM_OOB);
+
+    fail_unless_equals_string (got->str, want);
+    g_free (want);
+  }
+  g_string_free (got, TRUE);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+/* Without sipbin, a key before the call's first audio is serialized behind
+ * sipsrc's own sip-call-started, so that it never overtakes the call's
+ * start. */
+GST_START_TEST (test_dtmf_before_media_follows_call_start)
+{
+  Fixture f;
+  GString *got = g_string_new (NULL);
+  GstEvent *ev;
+
+  fixture_setup (&f, "strict");
+  send_event (&f, 1, 1000, TRUE, 4, FALSE, 160);
+  send_event (&f, 2, 1000, FALSE, 4, TRUE, 320);
+  send_rtp (&f, NULL, 0, 3, 0x1234);
+  fail_unless_equals_int (pull_seq (&f, NULL), 3);
+  while ((ev = gst_harness_try_pull_event (f.h))) {
+    if (gst_event_has_name (ev, "sip-call-started") ||
+        gst_event_has_name (ev, "dtmf-event"))
+      g_string_append_printf (got, "%s%s;",
+          gst_structure_get_name (gst_event_get_structure (ev)),
+          GST_EVENT_IS_SERIALIZED (ev) ? "" : "(oob)");
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_string (
+      got->str, "sip-call-started;dtmf-event;dtmf-event;");
+  g_string_free (got, TRUE);
   fixture_teardown (&f);
 }
 
@@ -902,6 +1076,9 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_reception_ssrc_change_restarts);
   tcase_add_test (tc, test_reception_reset_on_new_call);
   tcase_add_test (tc, test_telephone_events);
+  tcase_add_test (tc, test_dtmf_passes_decoder_without_audio);
+  tcase_add_test (tc, test_injected_dtmf_event);
+  tcase_add_test (tc, test_dtmf_before_media_follows_call_start);
   tcase_add_test (tc, test_call_started_event);
   tcase_add_test (tc, test_announced_call_events);
   tcase_add_test (tc, test_call_ended_event);

@@ -10,6 +10,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 #ifdef __linux__
 #include <errno.h>
@@ -564,6 +565,151 @@ GST_START_TEST (test_serialized_events_pass)
 }
 GST_END_TEST;
 
+/* Keys as tones, as a phone sends them when the far end offered no
+ * telephone-event: 200 ms of silence, then each key for 100 ms with 100 ms
+ * of silence after it (ITU-T Q.23 frequencies, -10 dBm0 or so each). */
+static GBytes *
+dtmf_tones (const gchar *keys, gint rate)
+{
+  static const gchar digits[] = "0123456789*#ABCD";
+  static const gdouble low[] = {941, 697, 697, 697, 770, 770, 770, 852, 852,
+      852, 941, 941, 697, 770, 852, 941};
+  static const gdouble high[] = {1336, 1209, 1336, 1477, 1209, 1336, 1477, 1209,
+      1336, 1477, 1209, 1477, 1633, 1633, 1633, 1633};
+  GByteArray *out = g_byte_array_new ();
+  gint16 zero[1] = {0};
+  gint i;
+
+  for (i = 0; i < rate / 5; i++)
+    g_byte_array_append (out, (guint8 *) zero, 2);
+  for (; *keys; keys++) {
+    gint k = strchr (digits, *keys) - digits;
+
+    for (i = 0; i < rate / 10; i++) {
+      gint16 v = (gint16) (7000 *
+          (sin (2 * G_PI * low[k] * i / rate) +
+              sin (2 * G_PI * high[k] * i / rate)));
+
+      g_byte_array_append (out, (guint8 *) &v, 2);
+    }
+    for (i = 0; i < rate / 10; i++)
+      g_byte_array_append (out, (guint8 *) zero, 2);
+  }
+  return g_byte_array_free_to_bytes (out);
+}
+
+/* The keys sttbridge sent downstream, "N+" for a start and "N-" for an
+ * end, checking each event's method (2, sound). */
+static gchar *
+pull_keys (GstHarness *h)
+{
+  GString *got = g_string_new (NULL);
+  GstEvent *ev;
+
+  while ((ev = gst_harness_try_pull_event (h))) {
+    if (gst_agent_event_is (ev, GST_AGENT_EVENT_DTMF)) {
+      const GstStructure *st = gst_event_get_structure (ev);
+      gint number = -1, method = -1, type = -1;
+      gboolean start = FALSE;
+
+      fail_unless (gst_structure_get_int (st, "type", &type) && type == 1);
+      fail_unless (gst_structure_get_int (st, "method", &method));
+      fail_unless_equals_int (method, 2);
+      gst_structure_get_int (st, "number", &number);
+      gst_structure_get_boolean (st, "start", &start);
+      g_string_append_printf (got, "%d%c", number, start ? '+' : '-');
+    }
+    gst_event_unref (ev);
+  }
+  return g_string_free (got, FALSE);
+}
+
+static gchar *
+detect_keys (gint rate, const gchar *props, gint call_te_pt, guint *n_msgs)
+{
+  GstHarness *h = stt_harness (rate, props);
+  GBytes *tones = dtmf_tones ("5#9", rate);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GstClockTime ts = 0;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (tones, &len);
+  gchar *got;
+
+  gst_element_set_bus (h->element, bus);
+  if (call_te_pt != -2)
+    fail_unless (gst_harness_push_event (h,
+        gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+            gst_structure_new ("sip-call-started", "call-id", G_TYPE_STRING,
+                "k@example.com", "telephone-event-payload", G_TYPE_INT,
+                call_te_pt, NULL))));
+  push_audio (h, rate, data, len, &ts);
+  got = pull_keys (h);
+  *n_msgs = 0;
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT))) {
+    if (gst_structure_has_name (gst_message_get_structure (msg), "dtmf-event"))
+      (*n_msgs)++;
+    gst_message_unref (msg);
+  }
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  g_bytes_unref (tones);
+  return got;
+}
+
+/* Keys in the audio come out as dtmf-event events and messages, at 8 and
+ * 16 kHz; not when the call has telephone-event (sipsrc reports those) or
+ * detection is off. */
+GST_START_TEST (test_inband_dtmf)
+{
+  gchar *got;
+  guint n;
+
+  got = detect_keys (8000, NULL, -1, &n);
+  fail_unless_equals_string (got, "5+5-11+11-9+9-");
+  fail_unless_equals_int (n, 6);
+  g_free (got);
+  got = detect_keys (16000, NULL, -2, &n);
+  fail_unless_equals_string (got, "5+5-11+11-9+9-");
+  g_free (got);
+  /* the far end sends RFC 4733 events: no tones are looked for */
+  got = detect_keys (8000, NULL, 101, &n);
+  fail_unless_equals_string (got, "");
+  fail_unless_equals_int (n, 0);
+  g_free (got);
+  /* ... unless asked to */
+  got = detect_keys (8000, "dtmf-detect=on", 101, &n);
+  fail_unless_equals_string (got, "5+5-11+11-9+9-");
+  g_free (got);
+  got = detect_keys (8000, "dtmf-detect=off", -1, &n);
+  fail_unless_equals_string (got, "");
+  g_free (got);
+}
+
+GST_END_TEST;
+
+/* Speech is no key: a sentence gives no dtmf-event. */
+GST_START_TEST (test_inband_dtmf_not_in_speech)
+{
+  GstHarness *h = stt_harness (8000, NULL);
+  GBytes *audio =
+      caller_audio ("slt", "my phone number is five five five one", "mulaw");
+  gsize len;
+  const guint8 *data = g_bytes_get_data (audio, &len);
+  GstClockTime ts = 0;
+  gchar *got;
+
+  push_audio (h, 8000, data, len, &ts);
+  got = pull_keys (h);
+  fail_unless_equals_string (got, "");
+  g_free (got);
+  gst_harness_teardown (h);
+  g_bytes_unref (audio);
+}
+
+GST_END_TEST;
+
 /* A caller who hangs up right after speaking: what they said is reported
  * before the call's end goes on, not lost with the call. */
 GST_START_TEST (test_call_end_reports_last_words)
@@ -1005,6 +1151,8 @@ sttbridge_suite (void)
   tcase_add_test (tc, test_hint_hangover);
   tcase_add_test (tc, test_voice_activity_and_barge_in);
   tcase_add_test (tc, test_serialized_events_pass);
+  tcase_add_test (tc, test_inband_dtmf);
+  tcase_add_test (tc, test_inband_dtmf_not_in_speech);
   tcase_add_test (tc, test_call_end_reports_last_words);
   tcase_add_test (tc, test_hold_is_not_listened_to);
   tcase_add_test (tc, test_latency_includes_hangover);

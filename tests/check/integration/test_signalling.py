@@ -55,7 +55,7 @@ def test_options(res, audio):
             sipp_ok(res, agent, r, 'OPTIONS over %s answered 200' % name)
 
 
-ALLOW = b'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, UPDATE'
+ALLOW = b'INVITE, ACK, BYE, CANCEL, OPTIONS, NOTIFY, UPDATE, INFO'
 
 
 def header(msg, name):
@@ -74,10 +74,10 @@ def test_methods(res, audio):
                   'OPTIONS: 200 with Allow (%s), Accept: application/sdp and Supported' % ALLOW,
                   resp)
         # NOTIFY is allowed for the subscription of our own REFER (a
-        # transfer), UPDATE within a call; outside those they match no
-        # subscription or dialog: 481
+        # transfer), UPDATE and INFO (DTMF, test_dtmf_info) within a call;
+        # outside those they match no subscription or dialog: 481
         for method, want in (('FOO', 501), ('REGISTER', 405), ('SUBSCRIBE', 405),
-                             ('MESSAGE', 405), ('REFER', 405), ('UPDATE', 481), ('INFO', 405),
+                             ('MESSAGE', 405), ('REFER', 405), ('UPDATE', 481), ('INFO', 481),
                              ('NOTIFY', 481)):
             resp = st.send_sip(agent.host, agent.port, method)
             res.check(resp is not None and st.status_of(resp) == want
