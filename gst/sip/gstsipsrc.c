@@ -1011,6 +1011,7 @@ init_seq (GstSipSrc *self, guint16 seq)
   self->jitter_q4 = 0;
   self->stats.jitter_q4 = 0;
   self->discont = TRUE;
+  self->seq_skip = 0;
 }
 
 /* A packet of the current source passed the sequence check. A.3:
@@ -1132,6 +1133,24 @@ typedef enum
   PACKET_DROP,
 } PacketVerdict;
 
+/* Telephone-event packets share the audio's sequence numbers and are taken
+ * out here: numbered on, the audio would show a gap for each, which a
+ * jitter buffer downstream waits for and then reports lost (and packet
+ * loss concealment fills with made-up audio). The audio that follows keys
+ * is renumbered to close those gaps; a key's lost packet still shows as one
+ * lost packet. @buf is ours and writable. */
+static void
+close_sequence_gap (GstSipSrc *self, GstBuffer *buf)
+{
+  GstMapInfo map;
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_WRITE))
+    return;
+  GST_WRITE_UINT16_BE (
+      map.data + 2, GST_READ_UINT16_BE (map.data + 2) - self->seq_skip);
+  gst_buffer_unmap (buf, &map);
+}
+
 static PacketVerdict
 process_packet (GstSipSrc *self, GstBuffer *buf, const GstSipRtpAddress *from)
 {
@@ -1159,11 +1178,14 @@ process_packet (GstSipSrc *self, GstBuffer *buf, const GstSipRtpAddress *from)
     verdict = PACKET_DROP;
   } else if (pt == self->dtmf_pt) {
     handle_telephone_event (self, &rtp);
+    self->seq_skip++;
     verdict = PACKET_CONSUMED;
   } else {
     update_jitter (self, gst_rtp_buffer_get_timestamp (&rtp));
   }
   gst_rtp_buffer_unmap (&rtp);
+  if (verdict == PACKET_PUSH && self->seq_skip)
+    close_sequence_gap (self, buf);
   return verdict;
 }
 

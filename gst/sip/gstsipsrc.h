@@ -98,6 +98,7 @@ struct _GstSipSrc
   gboolean have_ssrc;
   guint32 ssrc;
   guint16 max_seq;
+  guint16 seq_skip; /* telephone-event packets taken out of this source */
   guint32 bad_seq;
   guint32 cycles;
   /* RFC 3550 reception statistics: the current source since init_seq()

@@ -330,7 +330,9 @@ GST_START_TEST (test_telephone_events)
   send_rtp (&f, NULL, 0, 10, 0x1234);
 
   fail_unless_equals_int (pull_seq (&f, NULL), 1);
-  fail_unless_equals_int (pull_seq (&f, NULL), 10);
+  /* renumbered past the 7 event packets taken out (2-6, 8, 9); the lost 7
+   * still shows as one lost packet */
+  fail_unless_equals_int (pull_seq (&f, NULL), 3);
 
   check_dtmf (pop_dtmf_message (&f), 5, TRUE);
   s = pop_dtmf_message (&f);
@@ -513,7 +515,8 @@ GST_START_TEST (test_dtmf_before_media_follows_call_start)
   send_event (&f, 1, 1000, TRUE, 4, FALSE, 160);
   send_event (&f, 2, 1000, FALSE, 4, TRUE, 320);
   send_rtp (&f, NULL, 0, 3, 0x1234);
-  fail_unless_equals_int (pull_seq (&f, NULL), 3);
+  /* numbered on from the two event packets taken out */
+  fail_unless_equals_int (pull_seq (&f, NULL), 1);
   while ((ev = gst_harness_try_pull_event (f.h))) {
     if (gst_event_has_name (ev, "sip-call-started") ||
         gst_event_has_name (ev, "dtmf-event"))
