@@ -54,9 +54,12 @@ typedef struct
   GPtrArray *trunks; /* (element-type GstSipTrunkConfig) in file order */
 } GstSipServerConfig;
 
+/* the speech loop, behind a receive path for real lines: a jitter buffer
+ * (reordering, lost packets as gaps) and loss concealment */
 #define GST_SIP_SERVER_DEFAULT_LAUNCH \
-  "sipsrc ! rtppcmudepay ! mulawdec ! audioresample ! sttbridge ! agent ! " \
-  "ttsbridge ! audioresample ! mulawenc ! rtppcmupay ! sipsink"
+  "sipsrc ! rtpjitterbuffer latency=60 do-lost=true ! rtppcmudepay ! " \
+  "mulawdec ! spanplc ! audioresample ! sttbridge ! agent ! ttsbridge ! " \
+  "audioresample ! mulawenc ! rtppcmupay ! sipsink"
 
 GstSipServerConfig *gst_sip_server_config_load (
     const gchar *filename, GError **error);
