@@ -987,9 +987,22 @@ local_media_address (GstSipBin *self, const GstSipSdpOffer *offer)
   return address;
 }
 
+/* Binds @socket to @inet:@port; FALSE when the port is taken */
+static gboolean
+bind_port (GSocket *socket, GInetAddress *inet, guint port)
+{
+  GSocketAddress *sa = g_inet_socket_address_new (inet, port);
+  gboolean ok = g_socket_bind (socket, sa, FALSE, NULL);
+
+  g_object_unref (sa);
+  return ok;
+}
+
+/* The call's RTP socket on an even port of the range, and its RTCP socket
+ * on the next one (RFC 3550 11) in @rtcp_out. */
 static GSocket *
-bind_rtp_socket (
-    GstSipBin *self, const gchar *address, gint *port_out, GError **error)
+bind_rtp_socket (GstSipBin *self, const gchar *address, gint *port_out,
+    GSocket **rtcp_out, GError **error)
 {
   GInetAddress *inet = g_inet_address_new_from_string (address);
   GSocket *socket;
@@ -1019,20 +1032,33 @@ bind_rtp_socket (
   start = g_random_int_range (0, span);
   for (i = 0; i < span; i++) {
     guint port = min + 2 * ((start + i) % span);
-    GSocketAddress *sa = g_inet_socket_address_new (inet, port);
-    gboolean ok = g_socket_bind (socket, sa, FALSE, NULL);
+    GSocket *rtcp;
 
-    g_object_unref (sa);
-    if (ok) {
+    if (!bind_port (socket, inet, port))
+      continue;
+    rtcp = g_socket_new (g_inet_address_get_family (inet),
+        G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+    if (rtcp && bind_port (rtcp, inet, port + 1)) {
       *port_out = port;
       g_socket_set_blocking (socket, FALSE);
+      g_socket_set_blocking (rtcp, FALSE);
+      *rtcp_out = rtcp;
       g_object_unref (inet);
       return socket;
     }
+    /* RTCP's port is taken: this pair is not free, and a bound socket
+     * cannot be bound again */
+    g_clear_object (&rtcp);
+    g_object_unref (socket);
+    socket = g_socket_new (g_inet_address_get_family (inet),
+        G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, error);
+    if (socket == NULL)
+      break;
   }
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-      "no free RTP port on %s in %u-%u", address, min, max);
-  g_object_unref (socket);
+  if (socket)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+        "no free RTP and RTCP ports on %s in %u-%u", address, min, max);
+  g_clear_object (&socket);
   g_object_unref (inet);
   return NULL;
 }
@@ -1057,8 +1083,8 @@ bind_media_locked (GstSipBin *self, gchar *address, GError **error)
     address = g_strdup (strchr (external, ':') ? "::" : "0.0.0.0");
   }
   if (address)
-    self->rtp_socket =
-        bind_rtp_socket (self, address, &self->local_media_port, error);
+    self->rtp_socket = bind_rtp_socket (
+        self, address, &self->local_media_port, &self->rtcp_socket, error);
   else
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
         "no local media address (set media-address)");
@@ -1160,7 +1186,7 @@ configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
         self->telephone_event_pt, "remote-address", offer->address,
         "remote-port", offer->port, "call-id",
         self->call ? gst_sip_call_get_call_id (self->call) : NULL, "socket",
-        self->rtp_socket, NULL);
+        self->rtp_socket, "rtcp-socket", self->rtcp_socket, NULL);
   }
   if (self->rtp_sink) {
     g_object_set (self->rtp_sink, "caps", caps, "remote-address",
@@ -1181,12 +1207,13 @@ static void
 release_media_locked (GstSipBin *self)
 {
   if (self->rtp_src)
-    g_object_set (self->rtp_src, "socket", NULL, NULL);
+    g_object_set (self->rtp_src, "socket", NULL, "rtcp-socket", NULL, NULL);
   if (self->rtp_sink)
     g_object_set (self->rtp_sink, "socket", NULL, NULL);
   /* Not closed here: sipsrc's streaming thread may be polling it right
    * now. It closes when sipsrc and sipsink have let go of it. */
   g_clear_object (&self->rtp_socket);
+  g_clear_object (&self->rtcp_socket);
   gst_sip_codec_free (self->codec);
   self->codec = NULL;
   g_clear_pointer (&self->offered, g_ptr_array_unref);

@@ -49,6 +49,7 @@ struct _GstSipBin
   GstElement *rtp_sink;
   GstSipCall *call;
   GSocket *rtp_socket;
+  GSocket *rtcp_socket; /* RTP port + 1 */
   gchar *local_media_address; /* the RTP socket's */
   gchar *sdp_media_address; /* what our SDP names (external-address) */
   gint local_media_port;

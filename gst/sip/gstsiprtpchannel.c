@@ -19,6 +19,8 @@ struct _GstSipRtpChannel
   gint port;
   GstSipRtpAddress remote;
   gint generation; /* atomic; bumped on every remote change */
+  /* what sipsink sent, for sipsrc's sender reports; atomics */
+  gint sent_ssrc, sent_rtptime, sent_packets, sent_octets;
 };
 
 static GQuark
@@ -69,6 +71,26 @@ gst_sip_rtp_channel_get (GSocket *socket)
   channel_ref (channel);
   g_mutex_unlock (&create_lock);
   return channel;
+}
+
+void
+gst_sip_rtp_channel_note_sent (GstSipRtpChannel *channel, guint32 ssrc,
+    guint32 rtptime, guint payload_octets)
+{
+  g_atomic_int_set (&channel->sent_ssrc, (gint) ssrc);
+  g_atomic_int_set (&channel->sent_rtptime, (gint) rtptime);
+  g_atomic_int_add (&channel->sent_octets, (gint) payload_octets);
+  g_atomic_int_inc (&channel->sent_packets);
+}
+
+guint32
+gst_sip_rtp_channel_get_sent (GstSipRtpChannel *channel, guint32 *ssrc,
+    guint32 *rtptime, guint32 *octets)
+{
+  *ssrc = (guint32) g_atomic_int_get (&channel->sent_ssrc);
+  *rtptime = (guint32) g_atomic_int_get (&channel->sent_rtptime);
+  *octets = (guint32) g_atomic_int_get (&channel->sent_octets);
+  return (guint32) g_atomic_int_get (&channel->sent_packets);
 }
 
 static gboolean

@@ -36,6 +36,14 @@ gint gst_sip_rtp_channel_get_remote_port (GstSipRtpChannel *channel);
 gboolean gst_sip_rtp_channel_refresh (
     GstSipRtpChannel *channel, gint *generation, GstSipRtpAddress *address);
 
+/* sipsink, per packet sent: a few atomic stores. sipsrc reads them for its
+ * RTCP sender reports; packets and octets wrap as RFC 3550 6.4.1 says. */
+void gst_sip_rtp_channel_note_sent (GstSipRtpChannel *channel, guint32 ssrc,
+    guint32 rtptime, guint payload_octets);
+/* Returns the packets sent (0: nothing yet) */
+guint32 gst_sip_rtp_channel_get_sent (GstSipRtpChannel *channel,
+    guint32 *ssrc, guint32 *rtptime, guint32 *octets);
+
 gboolean gst_sip_rtp_address_equal (
     const GstSipRtpAddress *a, const GstSipRtpAddress *b);
 gchar *gst_sip_rtp_address_to_string (const GstSipRtpAddress *a);

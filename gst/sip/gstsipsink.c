@@ -571,6 +571,15 @@ dtmf_tone (GstSipSink *self, guint8 *out, gsize n)
   self->dtmf_tone_pos += n;
 }
 
+/* For sipsrc's RTCP sender reports: the RTP header we just sent. */
+static inline void
+note_sent (GstSipSink *self, const guint8 *header, gsize size)
+{
+  if (G_LIKELY (size >= 12))
+    gst_sip_rtp_channel_note_sent (self->channel, GST_READ_UINT32_BE (header + 8),
+        GST_READ_UINT32_BE (header + 4), size - 12);
+}
+
 static void
 send_packet (GstSipSink *self, const guint8 *data, gsize size)
 {
@@ -584,6 +593,7 @@ send_packet (GstSipSink *self, const guint8 *data, gsize size)
     self->packets_sent++;
     self->bytes_sent += size;
     self->dtmf_packets_sent++;
+    note_sent (self, data, size);
   } else if (self->send_errors++ == 0) {
     GST_WARNING_OBJECT (self, "sending RTP failed: %s", g_strerror (errno));
   }
@@ -782,6 +792,8 @@ send_buffer (GstSipSink *self, GstBuffer *buffer)
   if (G_LIKELY (sent >= 0)) {
     self->packets_sent++;
     self->bytes_sent += size;
+    if (G_LIKELY (iov[0].iov_len >= 12))
+      note_sent (self, iov[0].iov_base, size);
   } else {
     /* A full socket buffer or an ICMP error from a far end that went
      * away: drop, the call goes on. */

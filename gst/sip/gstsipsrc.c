@@ -66,9 +66,11 @@
 #endif
 
 #include "gstsipsrc.h"
+#include "gstsiprtcp.h"
 
 #include <errno.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <gst/rtp/gstrtpbuffer.h>
 
@@ -85,6 +87,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_src_debug);
 /* Larger than any RTP packet a telephony peer sends over UDP; truncated
  * datagrams are dropped as invalid. */
 #define MAX_PACKET_SIZE 2048
+/* RFC 3550 6.2: 5 s minimum between reports, randomized 0.5x to 1.5x */
+#define RTCP_INTERVAL_US (5 * G_USEC_PER_SEC)
 #define RTP_SEQ_MOD (1 << 16)
 #define MAX_DROPOUT 3000
 #define MAX_MISORDER 100
@@ -104,6 +108,7 @@ enum
   PROP_TELEPHONE_EVENT_PAYLOAD,
   PROP_CALL_ID,
   PROP_STATS,
+  PROP_RTCP_SOCKET,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE (
@@ -249,6 +254,22 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
    *   event's start). It starts again with each new source.
    * - `jitter-ms` (gdouble): the same in milliseconds.
    */
+  /**
+   * GstSipSrc:rtcp-socket:
+   *
+   * The call's RTCP socket (RTP port + 1, RFC 3550 11), set by sipbin with
+   * #GstSipSrc:socket. With one, sipsrc sends RTCP reports to the far end
+   * (RTP address, port + 1) every 2.5 to 7.5 s: a sender report when
+   * sipsink on the same socket has sent, else a receiver report, each with
+   * a report block on the far end's stream and a CNAME. It reads the far
+   * end's reports (only from the far end's address) into `stats`: how
+   * much of our audio it lost, its jitter, and the round trip. NULL: no
+   * RTCP.
+   */
+  g_object_class_install_property (gobject_class, PROP_RTCP_SOCKET,
+      g_param_spec_object ("rtcp-socket", "RTCP socket",
+          "The call's RTCP socket (RTP port + 1; NULL: no RTCP)",
+          G_TYPE_SOCKET, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Packet counters of the call, what was dropped and why, and RFC "
@@ -315,6 +336,8 @@ gst_sip_src_finalize (GObject *object)
   g_free (self->call_id);
   g_free (self->active_call_id);
   g_clear_object (&self->socket);
+  g_clear_object (&self->rtcp_socket);
+  g_free (self->cname);
   g_clear_object (&self->own_socket);
   gst_clear_caps (&self->caps);
   g_clear_object (&self->cancellable);
@@ -389,6 +412,13 @@ gst_sip_src_set_property (
       g_clear_object (&self->socket);
       self->socket = g_value_dup_object (value);
       push_remote_to_channel_locked (self);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_RTCP_SOCKET:
+      g_mutex_lock (&self->config_lock);
+      g_clear_object (&self->rtcp_socket);
+      self->rtcp_socket = g_value_dup_object (value);
       config_changed_locked (self);
       g_mutex_unlock (&self->config_lock);
       break;
@@ -475,7 +505,15 @@ gst_sip_src_create_stats (GstSipSrc *self)
       G_TYPE_UINT64, s->dtmf_events, "packets-expected", G_TYPE_UINT64,
       s->packets_expected, "packets-lost", G_TYPE_INT64, s->packets_lost,
       "jitter", G_TYPE_UINT, (guint) MIN (jitter_q4 >> 4, G_MAXUINT),
-      "jitter-ms", G_TYPE_DOUBLE, jitter_ms, NULL);
+      "jitter-ms", G_TYPE_DOUBLE, jitter_ms, "rtcp-sent", G_TYPE_UINT64,
+      s->rtcp_sent, "rtcp-received", G_TYPE_UINT64, s->rtcp_received,
+      "rtcp-dropped", G_TYPE_UINT64, s->rtcp_dropped, "remote-fraction-lost",
+      G_TYPE_DOUBLE,
+      s->remote_fraction_lost < 0 ? -1.0 : s->remote_fraction_lost / 256.0,
+      "remote-packets-lost", G_TYPE_INT64, s->remote_packets_lost,
+      "remote-jitter-ms", G_TYPE_DOUBLE,
+      clock_rate > 0 ? s->remote_jitter * 1000.0 / clock_rate : 0.0,
+      "round-trip-ms", G_TYPE_DOUBLE, s->round_trip_ms, NULL);
 }
 
 static void
@@ -498,6 +536,11 @@ gst_sip_src_get_property (
     case PROP_SOCKET:
       g_mutex_lock (&self->config_lock);
       g_value_set_object (value, current_socket_locked (self));
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_RTCP_SOCKET:
+      g_mutex_lock (&self->config_lock);
+      g_value_set_object (value, self->rtcp_socket);
       g_mutex_unlock (&self->config_lock);
       break;
     case PROP_CAPS:
@@ -596,15 +639,10 @@ gst_sip_src_start (GstBaseSrc *bsrc)
   }
   g_free (address);
   self->active_generation = -1;
-  /* Hold the cancellable's fd while started: otherwise every
-   * g_socket_condition_timed_wait() creates and closes an eventfd, two
-   * system calls per packet (measured, docs/benchmarks.md). udpsrc does
-   * the same. */
-  {
-    GPollFD unused;
-
-    g_cancellable_make_pollfd (self->cancellable, &unused);
-  }
+  /* Hold the cancellable's fd while started: making one for every wait
+   * creates and closes an eventfd, two system calls per packet (measured,
+   * docs/benchmarks.md). udpsrc does the same. */
+  g_cancellable_make_pollfd (self->cancellable, &self->cancel_pollfd);
   return TRUE;
 }
 
@@ -612,6 +650,7 @@ static void
 release_active (GstSipSrc *self)
 {
   g_clear_object (&self->active_socket);
+  g_clear_object (&self->active_rtcp);
   if (self->channel) {
     gst_sip_rtp_channel_unref (self->channel);
     self->channel = NULL;
@@ -811,8 +850,23 @@ apply_config_locked (GstSipSrc *self)
     self->clock_rate = 0;
     g_free (self->active_call_id);
     self->active_call_id = g_strdup (self->call_id);
+    self->stats.remote_fraction_lost = -1;
+    self->stats.round_trip_ms = -1;
+    self->expected_prior = self->received_prior = 0;
+    self->lsr = 0;
     self->call_started_pending = TRUE;
     self->call_has_media = FALSE;
+  }
+  if (self->rtcp_socket != self->active_rtcp) {
+    g_clear_object (&self->active_rtcp);
+    if (self->rtcp_socket) {
+      self->active_rtcp = g_object_ref (self->rtcp_socket);
+      /* RFC 3550 6.2: the first report after half the minimum interval */
+      self->next_report_us = g_get_monotonic_time () + RTCP_INTERVAL_US / 2;
+      self->own_ssrc = g_random_int ();
+      if (self->cname == NULL)
+        self->cname = g_strdup_printf ("gst-sip-agent-%08x", g_random_int ());
+    }
   }
   gst_sip_rtp_channel_refresh (
       self->channel, &self->channel_generation, &self->signalled);
@@ -1189,11 +1243,10 @@ process_packet (GstSipSrc *self, GstBuffer *buf, const GstSipRtpAddress *from)
   return verdict;
 }
 
-/* Receives one datagram into @data. Returns its size, -1 when there was
- * nothing to read (or an error), -2 when it did not fit. */
+/* Receives one datagram from @fd into @data. Returns its size, -1 when
+ * there was nothing to read (or an error), -2 when it did not fit. */
 static gssize
-receive_packet (
-    GstSipSrc *self, guint8 *data, gsize size, GstSipRtpAddress *from)
+receive_from (gint fd, guint8 *data, gsize size, GstSipRtpAddress *from)
 {
   struct iovec iov;
   struct msghdr msg;
@@ -1207,12 +1260,216 @@ receive_packet (
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   do {
-    n = recvmsg (g_socket_get_fd (self->active_socket), &msg, MSG_DONTWAIT);
+    n = recvmsg (fd, &msg, MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   from->len = msg.msg_namelen;
   if (n >= 0 && (msg.msg_flags & MSG_TRUNC))
     return -2;
   return n;
+}
+
+/* ---- RTCP (RFC 3550 6) ---- */
+
+/* Where the far end's RTP comes from: the latched source, or the signalled
+ * one */
+static const GstSipRtpAddress *
+far_end (GstSipSrc *self)
+{
+  if (self->active_filter == GST_SIP_SOURCE_FILTER_LATCH &&
+      self->latched.len > 0)
+    return &self->latched;
+  return &self->signalled;
+}
+
+static gboolean
+same_host (const GstSipRtpAddress *a, const GstSipRtpAddress *b)
+{
+  if (a->len == 0 || a->addr.ss_family != b->addr.ss_family)
+    return FALSE;
+  if (a->addr.ss_family == AF_INET)
+    return memcmp (&((const struct sockaddr_in *) &a->addr)->sin_addr,
+               &((const struct sockaddr_in *) &b->addr)->sin_addr,
+               sizeof (struct in_addr)) == 0;
+  if (a->addr.ss_family == AF_INET6)
+    return memcmp (&((const struct sockaddr_in6 *) &a->addr)->sin6_addr,
+               &((const struct sockaddr_in6 *) &b->addr)->sin6_addr,
+               sizeof (struct in6_addr)) == 0;
+  return FALSE;
+}
+
+/* The far end's RTCP address: its RTP port + 1 (RFC 3550 11) */
+static gboolean
+rtcp_destination (GstSipSrc *self, GstSipRtpAddress *to)
+{
+  *to = *far_end (self);
+  if (to->len == 0)
+    return FALSE;
+  if (to->addr.ss_family == AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *) &to->addr;
+
+    in->sin_port = htons (ntohs (in->sin_port) + 1);
+  } else if (to->addr.ss_family == AF_INET6) {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &to->addr;
+
+    in6->sin6_port = htons (ntohs (in6->sin6_port) + 1);
+  } else {
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* RFC 3550 A.3: the report block on the far end's stream */
+static void
+fill_report_block (GstSipSrc *self, GstSipRtcpBlock *b, gint64 now)
+{
+  guint64 expected = self->stats.packets_expected;
+  guint64 received = self->received_before + self->received;
+  gint64 expected_interval = (gint64) (expected - self->expected_prior);
+  gint64 lost_interval =
+      expected_interval - (gint64) (received - self->received_prior);
+
+  self->expected_prior = expected;
+  self->received_prior = received;
+  b->ssrc = self->ssrc;
+  b->fraction_lost = expected_interval <= 0 || lost_interval <= 0
+      ? 0
+      : (guint8) MIN ((lost_interval << 8) / expected_interval, 255);
+  b->packets_lost = (gint32) CLAMP (self->stats.packets_lost, -0x800000, 0x7fffff);
+  b->ext_highest_seq = self->cycles + self->max_seq;
+  b->jitter = (guint32) (self->jitter_q4 >> 4);
+  b->lsr = self->lsr;
+  b->dlsr = self->lsr
+      ? (guint32) (((now - self->lsr_arrival_us) << 16) / G_USEC_PER_SEC)
+      : 0;
+}
+
+/* The SSRC our reports speak for: the one sipsink sends with, once it has */
+static guint32
+report_ssrc (GstSipSrc *self, GstSipRtcpSender *sender)
+{
+  sender->packets = gst_sip_rtp_channel_get_sent (
+      self->channel, &sender->ssrc, &sender->rtptime, &sender->octets);
+  return sender->packets ? sender->ssrc : self->own_ssrc;
+}
+
+static void
+send_report (GstSipSrc *self, gint64 now)
+{
+  guint8 pkt[512];
+  GstSipRtcpSender sender;
+  GstSipRtcpBlock block;
+  GstSipRtpAddress to;
+  guint32 ssrc = report_ssrc (self, &sender);
+  gsize len;
+  gssize sent;
+
+  if (!rtcp_destination (self, &to))
+    return;
+  if (self->have_ssrc)
+    fill_report_block (self, &block, now);
+  len = gst_sip_rtcp_write_report (pkt, sizeof (pkt), ssrc,
+      sender.packets ? &sender : NULL,
+      gst_sip_rtcp_ntp_time (g_get_real_time ()),
+      self->have_ssrc ? &block : NULL, self->cname);
+  if (len == 0)
+    return;
+  do {
+    sent = sendto (g_socket_get_fd (self->active_rtcp), pkt, len,
+        MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *) &to.addr,
+        to.len);
+  } while (sent < 0 && errno == EINTR);
+  if (sent >= 0)
+    self->stats.rtcp_sent++;
+}
+
+static void
+receive_rtcp (GstSipSrc *self, gint64 now)
+{
+  guint8 pkt[MAX_PACKET_SIZE];
+  GstSipRtpAddress from;
+  GstSipRtcpSender sender;
+  GstSipRtcpInfo info;
+  gssize n;
+
+  n = receive_from (
+      g_socket_get_fd (self->active_rtcp), pkt, sizeof (pkt), &from);
+  if (n == -1)
+    return;
+  /* only the far end's host (its port may differ behind NAT) */
+  if (n < 0 || !same_host (&from, far_end (self)) ||
+      !gst_sip_rtcp_parse (pkt, n, report_ssrc (self, &sender), &info)) {
+    self->stats.rtcp_dropped++;
+    return;
+  }
+  self->stats.rtcp_received++;
+  if (info.has_sr) {
+    self->lsr = info.sr_ntp_middle;
+    self->lsr_arrival_us = now;
+  }
+  if (info.has_block) {
+    const GstSipRtcpBlock *b = &info.block;
+
+    self->stats.remote_fraction_lost = b->fraction_lost;
+    self->stats.remote_packets_lost = b->packets_lost;
+    self->stats.remote_jitter = b->jitter;
+    if (b->lsr) {
+      /* RFC 3550 6.4.1: A - LSR - DLSR, in 1/65536 s */
+      guint32 a = (guint32) (gst_sip_rtcp_ntp_time (g_get_real_time ()) >> 16);
+      guint32 rtt = a - b->lsr - b->dlsr;
+
+      if (rtt < 10 * 65536)
+        self->stats.round_trip_ms = rtt * 1000.0 / 65536.0;
+    }
+  }
+}
+
+/* Streaming thread: waits until an RTP packet can be read (TRUE) or the
+ * cancellable fired (FALSE), sending and reading RTCP meanwhile. */
+static gboolean
+wait_for_rtp (GstSipSrc *self)
+{
+  GPollFD fds[3];
+  gint n = 2, rtcp = -1;
+
+  fds[0].fd = g_socket_get_fd (self->active_socket);
+  fds[0].events = G_IO_IN;
+  fds[1] = self->cancel_pollfd;
+  if (self->active_rtcp) {
+    fds[2].fd = g_socket_get_fd (self->active_rtcp);
+    fds[2].events = G_IO_IN;
+    rtcp = n++;
+  }
+  for (;;) {
+    gint timeout = -1, r, i;
+    gint64 now = 0;
+
+    if (rtcp >= 0) {
+      now = g_get_monotonic_time ();
+      if (now >= self->next_report_us) {
+        send_report (self, now);
+        self->next_report_us = now +
+            g_random_int_range (RTCP_INTERVAL_US / 2, RTCP_INTERVAL_US * 3 / 2);
+      }
+      timeout = (gint) ((self->next_report_us - now + 999) / 1000);
+    }
+    for (i = 0; i < n; i++)
+      fds[i].revents = 0;
+    r = g_poll (fds, n, timeout);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 || fds[1].revents)
+      return FALSE;
+    if (fds[0].revents & (G_IO_NVAL | G_IO_ERR)) {
+      /* an application that closed the call's socket under us: wait for
+       * a new configuration instead of spinning */
+      g_poll (&fds[1], 1, 100);
+      return FALSE;
+    }
+    if (rtcp >= 0 && fds[rtcp].revents)
+      receive_rtcp (self, now ? now : g_get_monotonic_time ());
+    if (fds[0].revents)
+      return TRUE;
+  }
 }
 
 static GstFlowReturn
@@ -1225,7 +1482,6 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     GstBuffer *buf = NULL;
     guint8 packet[MAX_PACKET_SIZE];
     GstSipRtpAddress from;
-    GError *err = NULL;
     gssize n;
     PacketVerdict verdict;
     GQueue events = G_QUEUE_INIT;
@@ -1283,25 +1539,16 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     if (!have_socket)
       continue;
 
-    if (!g_socket_condition_timed_wait (
-            self->active_socket, G_IO_IN, -1, self->cancellable, &err)) {
-      if (g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-          g_error_matches (err, G_IO_ERROR, G_IO_ERROR_CLOSED)) {
-        /* flushing, a new configuration, or an application that closed
-         * the call's socket under us: the loop sorts out which */
-        g_clear_error (&err);
-        continue;
-      }
-      GST_ELEMENT_ERROR (self, RESOURCE, READ, (NULL),
-          ("Waiting on the RTP socket failed: %s", err->message));
-      g_clear_error (&err);
-      return GST_FLOW_ERROR;
-    }
+    /* FALSE: flushing, a new configuration or event, or a socket closed
+     * under us: the loop sorts out which */
+    if (!wait_for_rtp (self))
+      continue;
 
     /* Into a stack buffer first: the GstBuffer is then exactly the
      * packet's size, one allocation (measured cheaper per packet than a
      * GstBufferPool, which also costs each call a socketpair). */
-    n = receive_packet (self, packet, sizeof (packet), &from);
+    n = receive_from (g_socket_get_fd (self->active_socket), packet,
+        sizeof (packet), &from);
     if (n < 0) {
       if (n == -2)
         self->stats.dropped_invalid++;

@@ -49,6 +49,14 @@ typedef struct
   gint64 packets_lost;
   guint64 jitter_q4; /* interarrival jitter, timestamp units scaled by 16 */
   gint clock_rate;
+  /* RTCP (RFC 3550 6) */
+  guint64 rtcp_sent;
+  guint64 rtcp_received;
+  guint64 rtcp_dropped; /* not RTCP, or not from the far end */
+  gint remote_fraction_lost; /* of 256, in the far end's last report, -1 */
+  gint64 remote_packets_lost;
+  guint32 remote_jitter; /* timestamp units */
+  gdouble round_trip_ms; /* -1: not measured */
 } GstSipSrcStats;
 
 struct _GstSipSrc
@@ -68,6 +76,7 @@ struct _GstSipSrc
   GMutex config_lock;
   GCond config_cond;
   GSocket *socket; /* given by sipbin or the application */
+  GSocket *rtcp_socket; /* RTP port + 1, given by sipbin, or NULL */
   GSocket *own_socket; /* bound here when #GstSipSrc:port >= 0 */
   GstCaps *caps;
   gboolean caps_changed;
@@ -81,6 +90,14 @@ struct _GstSipSrc
 
   /* streaming thread only */
   GSocket *active_socket;
+  GSocket *active_rtcp;
+  GPollFD cancel_pollfd;
+  gint64 next_report_us;
+  guint32 own_ssrc; /* for receiver reports before we sent anything */
+  gchar *cname;
+  guint64 expected_prior, received_prior; /* at the last report (A.3) */
+  guint32 lsr; /* middle 32 bits of the far end's last SR's NTP time */
+  gint64 lsr_arrival_us;
   gchar *active_call_id;
   gboolean call_started_pending;
   gboolean call_has_media; /* a buffer of this call, or sipbin's

@@ -5,6 +5,7 @@
  */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include <gst/rtp/gstrtcpbuffer.h>
 #include "siptestutil.h"
 #include <gio/gio.h>
 #include <math.h>
@@ -725,6 +726,179 @@ GST_START_TEST (test_call_ended_event)
 
 GST_END_TEST;
 
+/* ---- RTCP ---- */
+
+/* A UDP socket on @host:@port, or NULL when the port is taken */
+static GSocket *
+udp_socket_at (const gchar *host, guint port)
+{
+  GInetAddress *inet = g_inet_address_new_from_string (host);
+  GSocketAddress *sa = g_inet_socket_address_new (inet, port);
+  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, NULL);
+
+  if (!g_socket_bind (s, sa, FALSE, NULL))
+    g_clear_object (&s);
+  else
+    g_socket_set_timeout (s, 5);
+  g_object_unref (sa);
+  g_object_unref (inet);
+  return s;
+}
+
+static void
+send_rtcp (GSocket *from, GSocket *to_socket, GstBuffer *rtcp)
+{
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *to = g_inet_socket_address_new (lo, local_port (to_socket));
+  GstMapInfo map;
+
+  gst_buffer_map (rtcp, &map, GST_MAP_READ);
+  send_raw (from, to, map.data, map.size);
+  gst_buffer_unmap (rtcp, &map);
+  gst_buffer_unref (rtcp);
+  g_object_unref (to);
+  g_object_unref (lo);
+}
+
+static gdouble
+double_stat (GstElement *element, const gchar *name)
+{
+  GstStructure *s;
+  gdouble v = -100;
+
+  g_object_get (element, "stats", &s, NULL);
+  gst_structure_get_double (s, name, &v);
+  gst_structure_free (s);
+  return v;
+}
+
+/* RTCP both ways (RFC 3550 6): sipsrc sends the far end (RTP port + 1) a
+ * receiver report on its stream with the last SR's time, and takes the far
+ * end's reports on ours (from its address only) into its stats. */
+GST_START_TEST (test_rtcp_reports)
+{
+  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  GSocket *rtp = udp_socket (), *rtcp = udp_socket ();
+  GSocket *far_rtp = NULL, *far_rtcp = NULL, *stranger;
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *to = g_inet_socket_address_new (lo, local_port (rtp));
+  GstRTCPBuffer r = GST_RTCP_BUFFER_INIT;
+  GstRTCPPacket packet;
+  GstBuffer *buf;
+  guint8 pkt[1500];
+  gssize n;
+  guint32 ssrc, exthighest, jitter, lsr, dlsr, our_ssrc;
+  guint8 fraction;
+  gint32 lost;
+  guint64 ntp = G_GUINT64_CONSTANT (0xe1a2b3c4d5e6f708);
+  guint port, i;
+
+  /* the far end's RTP and RTCP ports: a pair */
+  for (port = 41000; far_rtcp == NULL && port < 60000; port += 2) {
+    g_clear_object (&far_rtp);
+    far_rtp = udp_socket_at ("127.0.0.1", port);
+    far_rtcp = far_rtp ? udp_socket_at ("127.0.0.1", port + 1) : NULL;
+  }
+  fail_unless (far_rtcp != NULL);
+  port -= 2;
+  gst_util_set_object_arg (G_OBJECT (h->element), "caps", PCMU_CAPS);
+  g_object_set (h->element, "remote-address", "127.0.0.1", "remote-port",
+      (gint) port, "socket", rtp, "rtcp-socket", rtcp, NULL);
+  gst_harness_play (h);
+
+  for (i = 1; i <= 10; i++) {
+    gsize len = make_rtp (pkt, 0, i, i * 160, 0xabcd, FALSE, 160);
+
+    send_raw (far_rtp, to, pkt, len);
+    gst_buffer_unref (gst_harness_pull (h));
+  }
+  /* its sender report */
+  buf = gst_rtcp_buffer_new (1500);
+  gst_rtcp_buffer_map (buf, GST_MAP_READWRITE, &r);
+  gst_rtcp_buffer_add_packet (&r, GST_RTCP_TYPE_SR, &packet);
+  gst_rtcp_packet_sr_set_sender_info (&packet, 0xabcd, ntp, 1600, 10, 1600);
+  gst_rtcp_buffer_unmap (&r);
+  send_rtcp (far_rtcp, rtcp, buf);
+
+  /* our first report, 2.5 s into the call: a receiver report (sipsink sent
+   * nothing) on its stream */
+  n = g_socket_receive (far_rtcp, (gchar *) pkt, sizeof (pkt), NULL, NULL);
+  fail_unless (n > 0, "no RTCP from sipsrc");
+  fail_unless (gst_rtcp_buffer_validate_data (pkt, n));
+  buf = gst_buffer_new_memdup (pkt, n);
+  gst_rtcp_buffer_map (buf, GST_MAP_READ, &r);
+  fail_unless (gst_rtcp_buffer_get_first_packet (&r, &packet));
+  fail_unless_equals_int (gst_rtcp_packet_get_type (&packet), GST_RTCP_TYPE_RR);
+  our_ssrc = gst_rtcp_packet_rr_get_ssrc (&packet);
+  fail_unless_equals_int (gst_rtcp_packet_get_rb_count (&packet), 1);
+  gst_rtcp_packet_get_rb (&packet, 0, &ssrc, &fraction, &lost, &exthighest,
+      &jitter, &lsr, &dlsr);
+  fail_unless_equals_int (ssrc, 0xabcd);
+  fail_unless_equals_int (fraction, 0);
+  fail_unless_equals_int (lost, 0);
+  fail_unless_equals_int (exthighest, 10);
+  fail_unless_equals_int (lsr, (guint32) (ntp >> 16));
+  fail_unless (dlsr > 0 && dlsr < 10 * 65536);
+  fail_unless (gst_rtcp_packet_move_to_next (&packet));
+  fail_unless_equals_int (
+      gst_rtcp_packet_get_type (&packet), GST_RTCP_TYPE_SDES);
+  gst_rtcp_buffer_unmap (&r);
+  gst_buffer_unref (buf);
+
+  /* its receiver report on our stream: 25% lost, 3 packets, jitter 80 */
+  buf = gst_rtcp_buffer_new (1500);
+  gst_rtcp_buffer_map (buf, GST_MAP_READWRITE, &r);
+  gst_rtcp_buffer_add_packet (&r, GST_RTCP_TYPE_RR, &packet);
+  gst_rtcp_packet_rr_set_ssrc (&packet, 0xabcd);
+  gst_rtcp_packet_add_rb (&packet, our_ssrc, 64, 3, 1000, 80, 0, 0);
+  gst_rtcp_buffer_unmap (&r);
+  send_rtcp (far_rtcp, rtcp, buf);
+  /* not RTCP, and RTCP from another host: dropped */
+  send_rtcp (far_rtcp, rtcp, gst_buffer_new_memdup ("hello", 5));
+  stranger = udp_socket_at ("127.0.0.2", 0);
+  fail_unless (stranger != NULL);
+  buf = gst_rtcp_buffer_new (1500);
+  gst_rtcp_buffer_map (buf, GST_MAP_READWRITE, &r);
+  gst_rtcp_buffer_add_packet (&r, GST_RTCP_TYPE_RR, &packet);
+  gst_rtcp_packet_rr_set_ssrc (&packet, 0x5555);
+  gst_rtcp_buffer_unmap (&r);
+  send_rtcp (stranger, rtcp, buf);
+
+  for (i = 0; i < 200 && element_stat (h->element, "rtcp-received") < 2; i++)
+    g_usleep (10000);
+  fail_unless_equals_int (element_stat (h->element, "rtcp-received"), 2);
+  fail_unless (element_stat (h->element, "rtcp-sent") >= 1);
+  fail_unless_equals_float (
+      double_stat (h->element, "remote-fraction-lost"), 0.25);
+  fail_unless_equals_float (double_stat (h->element, "remote-jitter-ms"), 10);
+  fail_unless_equals_float (double_stat (h->element, "round-trip-ms"), -1);
+  {
+    GstStructure *st;
+    gint64 remote_lost = 0;
+
+    g_object_get (h->element, "stats", &st, NULL);
+    gst_structure_get_int64 (st, "remote-packets-lost", &remote_lost);
+    gst_structure_free (st);
+    fail_unless_equals_int64 (remote_lost, 3);
+  }
+  /* the RR with the other packets in flight: give the stranger's time */
+  for (i = 0; i < 200 && element_stat (h->element, "rtcp-dropped") < 2; i++)
+    g_usleep (10000);
+  fail_unless_equals_int (element_stat (h->element, "rtcp-dropped"), 2);
+
+  gst_harness_teardown (h);
+  g_object_unref (stranger);
+  g_object_unref (to);
+  g_object_unref (lo);
+  g_object_unref (rtp);
+  g_object_unref (rtcp);
+  g_object_unref (far_rtp);
+  g_object_unref (far_rtcp);
+}
+
+GST_END_TEST;
+
 /* ---- RFC 3550 reception statistics ---- */
 
 static void
@@ -1084,6 +1258,7 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_dtmf_before_media_follows_call_start);
   tcase_add_test (tc, test_call_started_event);
   tcase_add_test (tc, test_announced_call_events);
+  tcase_add_test (tc, test_rtcp_reports);
   tcase_add_test (tc, test_call_ended_event);
   tcase_add_test (tc, test_no_socket_waits_and_stops_cleanly);
   tcase_add_test (tc, test_quick_start_stop);
