@@ -731,17 +731,22 @@ gst_sip_bin_get_property (
 
 /* ---- bus messages ---- */
 
+static GstStructure *
+call_structure (GstSipCall *call, const gchar *state)
+{
+  return gst_structure_new ("sip-call", "state", G_TYPE_STRING, state,
+      "call-id", G_TYPE_STRING, gst_sip_call_get_call_id (call), "from",
+      G_TYPE_STRING, gst_sip_call_get_from (call), "to", G_TYPE_STRING,
+      gst_sip_call_get_to (call), NULL);
+}
+
 static void
 post_call_message (GstSipBin *self, GstSipCall *call, const gchar *state,
     const gchar *first_field, ...)
 {
-  GstStructure *s;
+  GstStructure *s = call_structure (call, state);
   va_list args;
 
-  s = gst_structure_new ("sip-call", "state", G_TYPE_STRING, state, "call-id",
-      G_TYPE_STRING, gst_sip_call_get_call_id (call), "from", G_TYPE_STRING,
-      gst_sip_call_get_from (call), "to", G_TYPE_STRING,
-      gst_sip_call_get_to (call), NULL);
   if (first_field) {
     va_start (args, first_field);
     gst_structure_set_valist (s, first_field, args);
@@ -806,6 +811,30 @@ media_started (GstSipBin *self, GstSipCall *call, gboolean held)
   if (held)
     send_call_event (
         self, call, "sip-call-hold", "held", G_TYPE_BOOLEAN, TRUE, NULL);
+}
+
+/* `ended`, with the call's media figures from sipsrc's @stats when it had
+ * media: what we received and lost, and RTCP's view from the far end */
+static void
+post_ended (GstSipBin *self, GstSipCall *call, gint status, const gchar *reason,
+    const GstStructure *stats)
+{
+  static const gchar *const fields[] = {"packets-received", "packets-lost",
+      "jitter-ms", "rtcp-received", "remote-fraction-lost",
+      "remote-packets-lost", "remote-jitter-ms", "round-trip-ms", NULL};
+  GstStructure *s = call_structure (call, "ended");
+  guint i;
+
+  gst_structure_set (s, "status", G_TYPE_INT, status, "reason", G_TYPE_STRING,
+      reason ? reason : "", NULL);
+  for (i = 0; stats && fields[i]; i++) {
+    const GValue *v = gst_structure_get_value (stats, fields[i]);
+
+    if (v)
+      gst_structure_set_value (s, fields[i], v);
+  }
+  gst_element_post_message (
+      GST_ELEMENT (self), gst_message_new_element (GST_OBJECT (self), s));
 }
 
 /* ---- finding the media elements ---- */
@@ -1593,8 +1622,8 @@ on_call_state_changed (GstSipCall *call, gint state, gint status,
 {
   GstMessage *eos = NULL;
   gboolean current;
-
   GstPromise *promise = NULL;
+  GstStructure *stats = NULL;
 
   if (gst_sip_call_is_outgoing (call) &&
       (state == GST_SIP_CALL_STATE_RINGING ||
@@ -1606,6 +1635,9 @@ on_call_state_changed (GstSipCall *call, gint state, gint status,
   g_mutex_lock (&self->call_lock);
   current = call == self->call;
   if (current && state == GST_SIP_CALL_STATE_ENDED) {
+    /* read before the socket goes; the next call's resets them */
+    if (self->rtp_src && self->rtp_socket)
+      g_object_get (self->rtp_src, "stats", &stats, NULL);
     release_media_locked (self);
     self->call = NULL;
     g_clear_pointer (&self->transfer_uri, g_free);
@@ -1622,8 +1654,9 @@ on_call_state_changed (GstSipCall *call, gint state, gint status,
   if (state == GST_SIP_CALL_STATE_RINGING)
     post_call_message (self, call, "ringing", NULL);
   else if (state == GST_SIP_CALL_STATE_ENDED)
-    post_call_message (self, call, "ended", "status", G_TYPE_INT, status,
-        "reason", G_TYPE_STRING, reason ? reason : "", NULL);
+    post_ended (self, call, status, reason, stats);
+  if (stats)
+    gst_structure_free (stats);
 
   if (eos)
     GST_BIN_CLASS (parent_class)->handle_message (GST_BIN (self), eos);

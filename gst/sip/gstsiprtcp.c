@@ -17,8 +17,8 @@ guint64
 gst_sip_rtcp_ntp_time (gint64 real_time_us)
 {
   guint64 secs = real_time_us / G_USEC_PER_SEC + NTP_UNIX_OFFSET;
-  guint64 frac = ((guint64) (real_time_us % G_USEC_PER_SEC) << 32) /
-      G_USEC_PER_SEC;
+  guint64 frac =
+      ((guint64) (real_time_us % G_USEC_PER_SEC) << 32) / G_USEC_PER_SEC;
 
   return (secs << 32) | frac;
 }

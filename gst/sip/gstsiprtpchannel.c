@@ -84,8 +84,8 @@ gst_sip_rtp_channel_note_sent (GstSipRtpChannel *channel, guint32 ssrc,
 }
 
 guint32
-gst_sip_rtp_channel_get_sent (GstSipRtpChannel *channel, guint32 *ssrc,
-    guint32 *rtptime, guint32 *octets)
+gst_sip_rtp_channel_get_sent (
+    GstSipRtpChannel *channel, guint32 *ssrc, guint32 *rtptime, guint32 *octets)
 {
   *ssrc = (guint32) g_atomic_int_get (&channel->sent_ssrc);
   *rtptime = (guint32) g_atomic_int_get (&channel->sent_rtptime);

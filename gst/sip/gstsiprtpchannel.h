@@ -41,8 +41,8 @@ gboolean gst_sip_rtp_channel_refresh (
 void gst_sip_rtp_channel_note_sent (GstSipRtpChannel *channel, guint32 ssrc,
     guint32 rtptime, guint payload_octets);
 /* Returns the packets sent (0: nothing yet) */
-guint32 gst_sip_rtp_channel_get_sent (GstSipRtpChannel *channel,
-    guint32 *ssrc, guint32 *rtptime, guint32 *octets);
+guint32 gst_sip_rtp_channel_get_sent (GstSipRtpChannel *channel, guint32 *ssrc,
+    guint32 *rtptime, guint32 *octets);
 
 gboolean gst_sip_rtp_address_equal (
     const GstSipRtpAddress *a, const GstSipRtpAddress *b);

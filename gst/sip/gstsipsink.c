@@ -576,8 +576,9 @@ static inline void
 note_sent (GstSipSink *self, const guint8 *header, gsize size)
 {
   if (G_LIKELY (size >= 12))
-    gst_sip_rtp_channel_note_sent (self->channel, GST_READ_UINT32_BE (header + 8),
-        GST_READ_UINT32_BE (header + 4), size - 12);
+    gst_sip_rtp_channel_note_sent (self->channel,
+        GST_READ_UINT32_BE (header + 8), GST_READ_UINT32_BE (header + 4),
+        size - 12);
 }
 
 static void

@@ -268,8 +268,8 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
    */
   g_object_class_install_property (gobject_class, PROP_RTCP_SOCKET,
       g_param_spec_object ("rtcp-socket", "RTCP socket",
-          "The call's RTCP socket (RTP port + 1; NULL: no RTCP)",
-          G_TYPE_SOCKET, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          "The call's RTCP socket (RTP port + 1; NULL: no RTCP)", G_TYPE_SOCKET,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "Packet counters of the call, what was dropped and why, and RFC "
@@ -1334,7 +1334,8 @@ fill_report_block (GstSipSrc *self, GstSipRtcpBlock *b, gint64 now)
   b->fraction_lost = expected_interval <= 0 || lost_interval <= 0
       ? 0
       : (guint8) MIN ((lost_interval << 8) / expected_interval, 255);
-  b->packets_lost = (gint32) CLAMP (self->stats.packets_lost, -0x800000, 0x7fffff);
+  b->packets_lost =
+      (gint32) CLAMP (self->stats.packets_lost, -0x800000, 0x7fffff);
   b->ext_highest_seq = self->cycles + self->max_seq;
   b->jitter = (guint32) (self->jitter_q4 >> 4);
   b->lsr = self->lsr;
@@ -1547,8 +1548,8 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     /* Into a stack buffer first: the GstBuffer is then exactly the
      * packet's size, one allocation (measured cheaper per packet than a
      * GstBufferPool, which also costs each call a socketpair). */
-    n = receive_from (g_socket_get_fd (self->active_socket), packet,
-        sizeof (packet), &from);
+    n = receive_from (
+        g_socket_get_fd (self->active_socket), packet, sizeof (packet), &from);
     if (n < 0) {
       if (n == -2)
         self->stats.dropped_invalid++;

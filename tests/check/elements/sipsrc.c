@@ -832,8 +832,8 @@ GST_START_TEST (test_rtcp_reports)
   fail_unless_equals_int (gst_rtcp_packet_get_type (&packet), GST_RTCP_TYPE_RR);
   our_ssrc = gst_rtcp_packet_rr_get_ssrc (&packet);
   fail_unless_equals_int (gst_rtcp_packet_get_rb_count (&packet), 1);
-  gst_rtcp_packet_get_rb (&packet, 0, &ssrc, &fraction, &lost, &exthighest,
-      &jitter, &lsr, &dlsr);
+  gst_rtcp_packet_get_rb (
+      &packet, 0, &ssrc, &fraction, &lost, &exthighest, &jitter, &lsr, &dlsr);
   fail_unless_equals_int (ssrc, 0xabcd);
   fail_unless_equals_int (fraction, 0);
   fail_unless_equals_int (lost, 0);

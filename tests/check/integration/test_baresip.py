@@ -17,9 +17,9 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
 
-WAV_SECONDS = 3.0
-RUN_SECONDS = 8       # baresip -t: the call ends at the wav's end, then baresip quits
-MIN_PACKETS = 50      # 3 s of 20 ms packets is 150 each way
+WAV_SECONDS = 8.0     # long enough for RTCP reports both ways (every ~5 s)
+RUN_SECONDS = 13      # baresip -t: the call ends at the wav's end, then baresip quits
+MIN_PACKETS = 50      # 8 s of 20 ms packets is 400 each way
 
 CONFIG = """\
 # written by test_baresip.py: no audio device, no console, no registration
@@ -56,6 +56,30 @@ def module_path():
         if os.path.exists(os.path.join(d, 'aufile.so')):
             return d
     return None
+
+
+def rtcp_from(pcap, port):
+    """[(first packet type, report block SSRC)] of the RTCP sent from `port`."""
+    r = subprocess.run(['tshark', '-r', pcap, '-d', 'udp.port==%d,rtcp' % port, '-Y',
+                        'rtcp && udp.srcport==%d' % port, '-T', 'fields', '-E', 'occurrence=f',
+                        '-e', 'rtcp.pt', '-e', 'rtcp.ssrc.identifier'],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    out = []
+    for line in r.stdout.decode().splitlines():
+        f = line.split('\t')
+        if len(f) >= 2 and f[0]:
+            out.append((f[0], int(f[1], 16) if f[1] else None))
+    return out
+
+
+def rtp_ssrcs_to(pcap, port):
+    """The SSRCs of the RTP sent to `port`."""
+    r = subprocess.run(['tshark', '-r', pcap, '-d', 'udp.port==%d,rtp' % port, '-Y',
+                        'rtp && udp.dstport==%d' % port, '-T', 'fields', '-e', 'rtp.ssrc'],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    return set(int(x, 16) for x in r.stdout.decode().split() if x)
 
 
 def main():
@@ -101,15 +125,27 @@ def main():
 
             res.check(rc == 0, 'baresip exited 0 (got %s)' % rc, bs_detail)
             res.check('Call established' in out, 'baresip reports the call established', bs_detail)
+            rtcp_port = None
             if agent.fake:
                 res.note_skip('agent bus messages (fake agent)')
             else:
                 m = agent.wait_state('answered', timeout=3)
                 res.check(m is not None and m.get('codec') == 'PCMU',
                           'agent posted answered with codec PCMU (got %s)' % m, agent.output())
+                if m:
+                    rtcp_port = int(m['local-media'].rsplit(':', 1)[1]) + 1
                 m = agent.wait_state('ended', timeout=5)
                 res.check(m is not None, 'agent posted ended after baresip hung up (got %s)' % m,
                           agent.output() + '\n' + bs_detail)
+                # RTCP from baresip: its reports on our stream, and the round
+                # trip from its answer to our sender report
+                m = m or {}
+                num = lambda k: float(m.get(k, -1))  # noqa: E731 (uint64/double print as text)
+                res.check(num('rtcp-received') >= 1 and num('remote-fraction-lost') == 0
+                          and 0 <= num('round-trip-ms') < 100,
+                          'ended carries baresip\'s RTCP: %s reports, remote loss %s, round trip '
+                          '%s ms' % (m.get('rtcp-received'), m.get('remote-fraction-lost'),
+                                     m.get('round-trip-ms')), agent.output())
             res.check(agent.alive(), 'agent still running')
 
         streams = cap.streams_between((rtp_min, rtp_max), (agent.rtp_min, agent.rtp_max))
@@ -126,6 +162,15 @@ def main():
         good, text = st.compare_echo(b''.join(p[3] for p in to_agent),
                                      b''.join(p[3] for p in from_agent), 160, max_missing=5)
         res.check(good, 'agent echoed baresip\'s payload: ' + text)
+        if rtcp_port:
+            ours = rtcp_from(cap.path, rtcp_port)
+            st.log('  RTCP from the agent (port %d): %s' % (rtcp_port, ours))
+            ssrcs = rtp_ssrcs_to(cap.path, rtcp_port - 1)
+            res.check(ours and all(r[0] in ('200', '201') for r in ours)
+                      and any(r[0] == '200' for r in ours)
+                      and all(r[1] in ssrcs for r in ours if r[1]),
+                      'the agent sent RTCP sender reports from RTP port + 1, with a report block '
+                      'on baresip\'s SSRC (%s)' % ours)
     except RuntimeError as e:
         res.check(False, str(e))
     finally:
