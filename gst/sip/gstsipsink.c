@@ -43,6 +43,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_sink_debug);
 #define GST_CAT_DEFAULT gst_sip_sink_debug
 
 #define MAX_IOV 16
+/* SRTP protects a contiguous copy of the packet on the stack */
+#define MAX_SRTP_PACKET 2048
 #define DEFAULT_SYNC FALSE
 
 enum
@@ -54,6 +56,7 @@ enum
   PROP_REMOTE_PORT,
   PROP_SENDING,
   PROP_STATS,
+  PROP_SRTP_KEY,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -115,12 +118,33 @@ gst_sip_sink_class_init (GstSipSinkClass *klass)
    * GstSipSink:stats:
    *
    * An `application/x-sipsink-stats` structure: `packets-sent`,
-   * `bytes-sent`, `dropped-no-call` (no socket or far end yet) and
-   * `send-errors` (the socket refused the packet), all guint64.
+   * `bytes-sent` (on the wire, SRTP tag included), `dropped-no-call` (no
+   * socket or far end yet), `send-errors` (the socket refused the packet)
+   * and `srtp-errors` (not sent: SRTP protection failed, the key was
+   * unusable or the packet larger than 2048 bytes), all guint64.
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics", "Packet counters",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+#ifdef HAVE_SRTP
+  /**
+   * GstSipSink:srtp-key:
+   *
+   * SRTP (RFC 3711) with our SDES key (RFC 4568), as in our `a=crypto`
+   * line without the tag: `AES_CM_128_HMAC_SHA1_80 inline:BASE64`. The
+   * suites of #GstSipSrc:srtp-key. Each packet is copied into one
+   * contiguous block, protected (encrypted, the authentication tag
+   * appended) and sent. With a key set nothing goes out in the clear: a
+   * packet that cannot be protected is dropped and counted as
+   * `srtp-errors`. NULL (the default): plain RTP. sipbin sets it with the
+   * socket for each call; write-only, so that keys stay out of logs.
+   */
+  g_object_class_install_property (gobject_class, PROP_SRTP_KEY,
+      g_param_spec_string ("srtp-key", "SRTP key",
+          "SRTP crypto suite and SDES key of ours (\"SUITE inline:BASE64\"), "
+          "NULL: plain RTP",
+          NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS));
+#endif
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_set_static_metadata (element_class, "SIP call RTP sink",
@@ -162,6 +186,11 @@ gst_sip_sink_finalize (GObject *object)
   g_clear_object (&self->socket);
   gst_clear_caps (&self->caps);
   g_free (self->remote_host);
+  g_free (self->srtp_key);
+  g_free (self->active_srtp_key);
+#ifdef HAVE_SRTP
+  gst_sip_srtp_free (self->srtp);
+#endif
   g_mutex_clear (&self->config_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -206,6 +235,10 @@ gst_sip_sink_set_property (
     case PROP_REMOTE_PORT:
       self->remote_port = g_value_get_int (value);
       push_remote_to_channel_locked (self);
+      break;
+    case PROP_SRTP_KEY:
+      g_free (self->srtp_key);
+      self->srtp_key = g_value_dup_string (value);
       break;
     case PROP_SENDING:
       GST_INFO_OBJECT (self, "%s",
@@ -261,7 +294,8 @@ gst_sip_sink_get_property (
               self->bytes_sent, "dropped-no-call", G_TYPE_UINT64,
               self->dropped_no_call, "dropped-not-sending", G_TYPE_UINT64,
               self->dropped_not_sending, "send-errors", G_TYPE_UINT64,
-              self->send_errors, NULL));
+              self->send_errors, "srtp-errors", G_TYPE_UINT64,
+              self->srtp_errors, NULL));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -272,6 +306,10 @@ gst_sip_sink_get_property (
 static void
 release_active (GstSipSink *self)
 {
+#ifdef HAVE_SRTP
+  g_clear_pointer (&self->srtp, gst_sip_srtp_free);
+#endif
+  g_clear_pointer (&self->active_srtp_key, g_free);
   g_clear_object (&self->active_socket);
   self->active_fd = -1;
   if (self->channel) {
@@ -288,6 +326,7 @@ gst_sip_sink_start (GstBaseSink *bsink)
 
   self->packets_sent = self->bytes_sent = 0;
   self->dropped_no_call = self->dropped_not_sending = self->send_errors = 0;
+  self->srtp_errors = 0;
   self->active_generation = -1;
   return TRUE;
 }
@@ -319,6 +358,30 @@ gst_sip_sink_get_caps (GstBaseSink *bsink, GstCaps *filter)
   return caps;
 }
 
+/* Streaming thread, config_lock held: a new SRTP context for a new key or
+ * a new call (socket), which starts a new sequence of packets. */
+static void
+apply_srtp_locked (GstSipSink *self, gboolean new_call)
+{
+#ifdef HAVE_SRTP
+  GError *err = NULL;
+
+  if (!new_call && g_strcmp0 (self->srtp_key, self->active_srtp_key) == 0)
+    return;
+  g_clear_pointer (&self->srtp, gst_sip_srtp_free);
+  g_free (self->active_srtp_key);
+  self->active_srtp_key = g_strdup (self->srtp_key);
+  if (self->active_srtp_key == NULL)
+    return;
+  self->srtp = gst_sip_srtp_new (self->active_srtp_key, TRUE, &err);
+  if (self->srtp == NULL) {
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS, (NULL),
+        ("Unusable SRTP key, nothing is sent: %s", err->message));
+    g_clear_error (&err);
+  }
+#endif
+}
+
 /* Streaming thread: picks up a new socket only when a setter ran, so the
  * per-packet path takes no lock. */
 static gboolean
@@ -336,6 +399,9 @@ refresh_destination (GstSipSink *self)
         self->channel = gst_sip_rtp_channel_get (self->socket);
         self->channel_generation = -1;
       }
+      apply_srtp_locked (self, TRUE);
+    } else {
+      apply_srtp_locked (self, FALSE);
     }
     self->active_generation = generation;
     g_mutex_unlock (&self->config_lock);
@@ -348,6 +414,61 @@ refresh_destination (GstSipSink *self)
 }
 
 static void
+send_msg (GstSipSink *self, struct msghdr *msg, gsize size)
+{
+  gssize sent;
+
+  msg->msg_name = &self->remote.addr;
+  msg->msg_namelen = self->remote.len;
+  do {
+    sent = sendmsg (self->active_fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+
+  if (G_LIKELY (sent >= 0)) {
+    self->packets_sent++;
+    self->bytes_sent += size;
+  } else {
+    /* A full socket buffer or an ICMP error from a far end that went
+     * away: drop, the call goes on. */
+    if (self->send_errors++ == 0)
+      GST_WARNING_OBJECT (self, "sending RTP failed: %s", g_strerror (errno));
+  }
+}
+
+#ifdef HAVE_SRTP
+/* SRTP: libsrtp protects one contiguous block with room for the tag, so
+ * the packet is copied once (a payloader's header and payload are two
+ * memories); the tag is appended in place. */
+static void
+send_buffer_srtp (GstSipSink *self, GstBuffer *buffer)
+{
+  guint8 packet[MAX_SRTP_PACKET + GST_SIP_SRTP_MAX_TRAILER];
+  gsize size = gst_buffer_get_size (buffer);
+  struct msghdr msg;
+  struct iovec iov;
+  gint len;
+
+  if (G_UNLIKELY (self->srtp == NULL || size > MAX_SRTP_PACKET)) {
+    self->srtp_errors++;
+    return;
+  }
+  gst_buffer_extract (buffer, 0, packet, size);
+  len = gst_sip_srtp_protect (self->srtp, packet, (gint) size);
+  if (G_UNLIKELY (len < 0)) {
+    if (self->srtp_errors++ == 0)
+      GST_WARNING_OBJECT (self, "SRTP protection failed: packet dropped");
+    return;
+  }
+  memset (&msg, 0, sizeof (msg));
+  iov.iov_base = packet;
+  iov.iov_len = len;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  send_msg (self, &msg, len);
+}
+#endif
+
+static void
 send_buffer (GstSipSink *self, GstBuffer *buffer)
 {
   GstMapInfo maps[MAX_IOV];
@@ -357,9 +478,14 @@ send_buffer (GstSipSink *self, GstBuffer *buffer)
   GstMapInfo whole;
   gboolean merged = n_mem > MAX_IOV;
   gsize size = 0;
-  gssize sent;
   guint i, mapped = 0;
 
+#ifdef HAVE_SRTP
+  if (self->active_srtp_key) {
+    send_buffer_srtp (self, buffer);
+    return;
+  }
+#endif
   memset (&msg, 0, sizeof (msg));
   if (G_UNLIKELY (merged)) {
     if (!gst_buffer_map (buffer, &whole, GST_MAP_READ))
@@ -379,24 +505,9 @@ send_buffer (GstSipSink *self, GstBuffer *buffer)
       mapped++;
     }
   }
-  msg.msg_name = &self->remote.addr;
-  msg.msg_namelen = self->remote.len;
   msg.msg_iov = iov;
   msg.msg_iovlen = mapped;
-
-  do {
-    sent = sendmsg (self->active_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-
-  if (G_LIKELY (sent >= 0)) {
-    self->packets_sent++;
-    self->bytes_sent += size;
-  } else {
-    /* A full socket buffer or an ICMP error from a far end that went
-     * away: drop, the call goes on. */
-    if (self->send_errors++ == 0)
-      GST_WARNING_OBJECT (self, "sending RTP failed: %s", g_strerror (errno));
-  }
+  send_msg (self, &msg, size);
 
   if (merged) {
     gst_buffer_unmap (buffer, &whole);

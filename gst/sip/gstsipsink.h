@@ -9,6 +9,7 @@
 #include <gio/gio.h>
 
 #include "gstsiprtpchannel.h"
+#include "gstsipsrtp.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,7 @@ struct _GstSipSink
   GstCaps *caps;
   gchar *remote_host;
   gint remote_port;
+  gchar *srtp_key; /* "SUITE inline:KEY" of ours, NULL: plain RTP */
   gint config_generation; /* atomic */
   gint sending; /* atomic boolean */
 
@@ -35,12 +37,15 @@ struct _GstSipSink
   GstSipRtpChannel *channel;
   gint channel_generation;
   GstSipRtpAddress remote;
+  gchar *active_srtp_key; /* non-NULL: nothing goes out unprotected */
+  GstSipSrtp *srtp; /* NULL with a key set: the key was unusable */
 
   guint64 packets_sent;
   guint64 bytes_sent;
   guint64 dropped_no_call;
   guint64 dropped_not_sending;
   guint64 send_errors;
+  guint64 srtp_errors;
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sipsink);
