@@ -231,6 +231,77 @@ GST_START_TEST (test_dial_nobody)
 
 GST_END_TEST;
 
+static guint64
+src_stat (GstElement *pipeline, const gchar *name)
+{
+  GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  GstStructure *stats = NULL;
+  guint64 n = 0;
+
+  g_object_get (src, "stats", &stats, NULL);
+  gst_structure_get_uint64 (stats, name, &n);
+  gst_structure_free (stats);
+  gst_object_unref (src);
+  return n;
+}
+
+/* srtp=required on both sides: our offer is RTP/SAVP with two a=crypto,
+ * the phone answers one, and the media goes both ways encrypted (what
+ * comes back passes sipsrc's authentication) */
+GST_START_TEST (test_dial_srtp)
+{
+  guint16 callee_port = free_udp_port (), caller_port = free_udp_port ();
+  GstElement *callee = start ("phone", callee_port, "srtp=required " ECHO);
+  GstElement *caller = start ("agent", caller_port, "srtp=required " TALKER);
+  GstStructure *r;
+  gboolean started = FALSE, answered = FALSE;
+  gchar *uri = g_strdup_printf ("sip:phone@127.0.0.1:%u", callee_port);
+  GstElement *src;
+  gboolean with_srtp;
+  guint64 n = 0;
+  gint i;
+
+  src = gst_bin_get_by_name (GST_BIN (caller), "src");
+  with_srtp =
+      g_object_class_find_property (G_OBJECT_GET_CLASS (src), "srtp-key");
+  gst_object_unref (src);
+  if (!with_srtp) {
+    GST_INFO ("sipsrc without SRTP: skipped");
+    g_free (uri);
+    stop (caller);
+    stop (callee);
+    return;
+  }
+  r = dial (caller, uri, &started);
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  fail_unless (answered, "not answered: %" GST_PTR_FORMAT, r);
+  gst_structure_free (r);
+  for (i = 0; i < 50 && (n = src_stat (caller, "packets-pushed")) < 20; i++)
+    g_usleep (100 * 1000);
+  fail_unless (n >= 20, "only %" G_GUINT64_FORMAT " packets came back", n);
+  fail_unless_equals_int (src_stat (caller, "dropped-srtp"), 0);
+  fail_unless (src_stat (callee, "packets-pushed") >= 20);
+  g_signal_emit_by_name (sipbin_of (caller), "hangup");
+  fail_unless (wait_call_state (callee, "ended", 10));
+  stop (callee);
+
+  /* a phone that takes no SRTP (srtp=off) refuses our RTP/SAVP offer */
+  callee = start ("phone", callee_port, "srtp=off " ECHO);
+  r = dial (caller, uri, &started);
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  fail_if (answered);
+  fail_unless (gst_structure_get_int (r, "status", &i));
+  fail_unless_equals_int (i, 488);
+  gst_structure_free (r);
+  g_free (uri);
+  stop (caller);
+  stop (callee);
+}
+
+GST_END_TEST;
+
 static Suite *
 sipbin_suite (void)
 {
@@ -242,6 +313,7 @@ sipbin_suite (void)
   tcase_add_test (tc, test_dial_answered);
   tcase_add_test (tc, test_dial_refused);
   tcase_add_test (tc, test_dial_nobody);
+  tcase_add_test (tc, test_dial_srtp);
   return s;
 }
 
