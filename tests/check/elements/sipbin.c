@@ -262,8 +262,8 @@ GST_START_TEST (test_dial_srtp)
   gint i;
 
   src = gst_bin_get_by_name (GST_BIN (caller), "src");
-  with_srtp =
-      g_object_class_find_property (G_OBJECT_GET_CLASS (src), "srtp-key");
+  with_srtp = g_object_class_find_property (
+                  G_OBJECT_GET_CLASS (src), "srtp-key") != NULL;
   gst_object_unref (src);
   if (!with_srtp) {
     GST_INFO ("sipsrc without SRTP: skipped");
