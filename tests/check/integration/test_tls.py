@@ -26,6 +26,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
+import servertest  # noqa: E402
 
 WAV_SECONDS = 3.0
 RUN_SECONDS = 8
@@ -296,6 +297,61 @@ def baresip_call(res, tmp, tls, cafile, mods):
             cap.cleanup()
 
 
+SERVER_CONFIG = """\
+[server]
+listen = 127.0.0.1:{port}
+records = {records}
+rtp-port-min = {rtp_min}
+rtp-port-max = {rtp_max}
+launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
+tls-port = %(tls_port)d
+tls-dir = %(tls_dir)s
+# no SRTP by default; the trunk of the phones (127.0.0.1) requires it
+srtp = off
+default-office = main
+
+[trunk phones]
+allow = 127.0.0.1
+srtp = required
+
+[office main]
+did = +19195550100
+"""
+
+
+def server_call(res, tmp, tls, cafile, mods):
+    """The gst-sip-agent server with [server] tls-port/tls-dir and a trunk
+    whose srtp (required) overrides the server's (off): baresip's TLS +
+    SRTP call is answered with SRTP."""
+    if not os.access(servertest.SERVER, os.X_OK):
+        res.note_skip('gst-sip-agent server not built')
+        return
+    tls_port = st.free_port('tcp')
+    rtp_min, rtp_max = st.free_rtp_range(10)
+    bs = os.path.join(tmp, 'baresip-server')
+    os.mkdir(bs)
+    with open(os.path.join(bs, 'config'), 'w') as f:
+        f.write(CONFIG.format(sip_port=st.free_port('both'), cafile=cafile,
+                              wav=os.path.join(tmp, 'in.wav'), rtp_min=rtp_min,
+                              rtp_max=rtp_max, module_path=mods))
+    with open(os.path.join(bs, 'accounts'), 'w') as f:
+        f.write(ACCOUNTS)
+    config = SERVER_CONFIG % {'tls_port': tls_port, 'tls_dir': tls}
+    with servertest.Server(config) as server:
+        res.check('TLS on port %d' % tls_port in server.output(),
+                  'the server says it listens for TLS', server.output())
+        cmd = ['baresip', '-4', '-f', bs, '-e',
+               '/dial sip:+19195550100@127.0.0.1:%d;transport=tls' % tls_port, '-t', '5']
+        st.log('  baresip: ' + ' '.join(cmd))
+        p = subprocess.run(cmd, cwd=bs, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=40)
+        out = p.stdout.decode('utf-8', 'replace')
+        res.check('Call established' in out and
+                  "incoming rtp for 'audio' established" in out,
+                  'server: baresip\'s TLS call is answered with SRTP (the trunk\'s srtp '
+                  'overrides the server\'s off)', out + '\n' + server.output())
+
+
 def sipp_checks(res):
     # srtp=required: a plain offer gets 488
     with st.Agent(codec='PCMU', props={'srtp': 'required'}) as agent:
@@ -355,6 +411,7 @@ def main():
     try:
         tls, cafile = make_certificates(tmp)
         baresip_call(res, tmp, tls, cafile, mods)
+        server_call(res, tmp, tls, cafile, mods)
         sipp_checks(res)
     except (RuntimeError, subprocess.CalledProcessError) as e:
         res.check(False, str(e))
