@@ -75,7 +75,8 @@
  * - `answered`: 200 sent (or received); `codec` (string, e.g. "PCMU"),
  *   `payload` (int),
  *   `clock-rate` (int), `telephone-event-payload` (int, -1 when none),
- *   `local-media` and `remote-media` ("address:port")
+ *   `local-media` and `remote-media` ("address:port"), `srtp` (string:
+ *   the SRTP crypto suite, "" for plain RTP)
  * - `ended`: the call is over; `status` (int: the final SIP status for
  *   calls never answered, 200 for calls that were) and `reason` (string:
  *   "remote-hangup", "local-hangup", "cancelled", "rejected", "busy",
@@ -98,11 +99,24 @@
  *   subscription ended without a final sipfrag (then the last sipfrag
  *   status); the call goes on
  *
+ * ## TLS and SRTP
+ * With #GstSipBin:tls-port and #GstSipBin:tls-dir sipbin also listens for
+ * SIP over TLS. #GstSipBin:srtp decides about SRTP with SDES keys (RFC
+ * 4568): `optional` (the default) answers an RTP/SAVP offer with SRTP and a
+ * plain one with plain RTP, `required` refuses plain RTP/AVP offers with
+ * 488 and offers RTP/SAVP itself, `off` refuses RTP/SAVP offers with 488.
+ * The keys go to sipsrc and sipsink (#GstSipSrc:srtp-key); the `answered`
+ * message names the suite in `srtp`.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
  * ]| Answers calls on 127.0.0.1:5060 (UDP and TCP) and echoes the caller's
  * PCMU audio; -m prints the `sip-call` messages.
+ * |[
+ * gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 tls-port=5061 tls-dir=/etc/gst-sip-agent/tls srtp=required sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
+ * ]| The same, also over TLS on port 5061 (`agent.pem` and `cafile.pem` in
+ * the directory), and only with SRTP.
  * |[
  * gst-launch-1.0 sipbin.( local-uri=sip:agent@[::1]:5070 sipsrc ! rtpg722depay ! rtpg722pay ! sipsink )
  * ]| The same over IPv6, in G.722.
@@ -566,7 +580,7 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       "sip-call: state (incoming, calling, ringing, answered, ended), "
       "call-id, from, "
       "to; answered adds codec, payload, clock-rate, "
-      "telephone-event-payload, local-media, remote-media; ended adds "
+      "telephone-event-payload, local-media, remote-media, srtp; ended adds "
       "status and reason. sip-transfer: target, state (requested, "
       "accepted, progress, succeeded, failed), status, reason, call-id "
       "(docs/elements.md)");
@@ -1253,6 +1267,8 @@ set_srtp_locked (GstSipBin *self, GstSipCrypto *local, gchar *remote_key)
 {
   gst_sip_crypto_free (self->local_crypto);
   self->local_crypto = local;
+  if (self->remote_key)
+    memset (self->remote_key, 0, strlen (self->remote_key));
   g_free (self->remote_key);
   self->remote_key = remote_key;
 }

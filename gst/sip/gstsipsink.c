@@ -14,6 +14,10 @@
  * the caps are offered upstream so that the payloader uses the negotiated
  * payload type. When sipsrc latches to a new source (NAT), sipsink follows.
  *
+ * With #GstSipSink:srtp-key set (sipbin does for SRTP calls) every packet
+ * is encrypted and authenticated (SRTP, libsrtp2) before it is sent, and
+ * nothing goes out in the clear.
+ *
  * sipsink never blocks the pipeline: with no call up, or when the socket
  * cannot take a packet, the packet is dropped and counted in
  * #GstSipSink:stats. Inside sipbin, EOS reaching sipsink hangs up the call.
@@ -186,8 +190,8 @@ gst_sip_sink_finalize (GObject *object)
   g_clear_object (&self->socket);
   gst_clear_caps (&self->caps);
   g_free (self->remote_host);
-  g_free (self->srtp_key);
-  g_free (self->active_srtp_key);
+  gst_sip_srtp_key_free (self->srtp_key);
+  gst_sip_srtp_key_free (self->active_srtp_key);
 #ifdef HAVE_SRTP
   gst_sip_srtp_free (self->srtp);
 #endif
@@ -237,7 +241,7 @@ gst_sip_sink_set_property (
       push_remote_to_channel_locked (self);
       break;
     case PROP_SRTP_KEY:
-      g_free (self->srtp_key);
+      gst_sip_srtp_key_free (self->srtp_key);
       self->srtp_key = g_value_dup_string (value);
       break;
     case PROP_SENDING:
@@ -309,7 +313,8 @@ release_active (GstSipSink *self)
 #ifdef HAVE_SRTP
   g_clear_pointer (&self->srtp, gst_sip_srtp_free);
 #endif
-  g_clear_pointer (&self->active_srtp_key, g_free);
+  gst_sip_srtp_key_free (self->active_srtp_key);
+  self->active_srtp_key = NULL;
   g_clear_object (&self->active_socket);
   self->active_fd = -1;
   if (self->channel) {
@@ -369,7 +374,7 @@ apply_srtp_locked (GstSipSink *self, gboolean new_call)
   if (!new_call && g_strcmp0 (self->srtp_key, self->active_srtp_key) == 0)
     return;
   g_clear_pointer (&self->srtp, gst_sip_srtp_free);
-  g_free (self->active_srtp_key);
+  gst_sip_srtp_key_free (self->active_srtp_key);
   self->active_srtp_key = g_strdup (self->srtp_key);
   if (self->active_srtp_key == NULL)
     return;

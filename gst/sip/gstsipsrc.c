@@ -27,6 +27,10 @@
  * #GstSipSrc:latch-timeout of silence from the current one, and the sipsink
  * sharing its socket follows the new address.
  *
+ * With #GstSipSrc:srtp-key set (sipbin does for SRTP calls) every packet
+ * is authenticated and decrypted (SRTP, libsrtp2) before the checks above;
+ * what fails, plain RTP included, is dropped and counted as `dropped-srtp`.
+ *
  * RFC 4733 telephone-event packets (payload type
  * #GstSipSrc:telephone-event-payload) are taken out of the audio stream. Each
  * key press posts two `dtmf-event` element messages, one when the digit starts
@@ -328,8 +332,8 @@ gst_sip_src_finalize (GObject *object)
   g_free (self->remote_host);
   g_free (self->call_id);
   g_free (self->active_call_id);
-  g_free (self->srtp_key);
-  g_free (self->active_srtp_key);
+  gst_sip_srtp_key_free (self->srtp_key);
+  gst_sip_srtp_key_free (self->active_srtp_key);
 #ifdef HAVE_SRTP
   gst_sip_srtp_free (self->srtp);
 #endif
@@ -419,7 +423,7 @@ gst_sip_src_set_property (
       break;
     case PROP_SRTP_KEY:
       g_mutex_lock (&self->config_lock);
-      g_free (self->srtp_key);
+      gst_sip_srtp_key_free (self->srtp_key);
       self->srtp_key = g_value_dup_string (value);
       config_changed_locked (self);
       g_mutex_unlock (&self->config_lock);
@@ -646,7 +650,7 @@ apply_srtp_locked (GstSipSrc *self, gboolean new_call)
   if (!new_call && g_strcmp0 (self->srtp_key, self->active_srtp_key) == 0)
     return;
   g_clear_pointer (&self->srtp, gst_sip_srtp_free);
-  g_free (self->active_srtp_key);
+  gst_sip_srtp_key_free (self->active_srtp_key);
   self->active_srtp_key = g_strdup (self->srtp_key);
   if (self->active_srtp_key == NULL)
     return;
@@ -669,7 +673,8 @@ release_active (GstSipSrc *self)
 #ifdef HAVE_SRTP
   g_clear_pointer (&self->srtp, gst_sip_srtp_free);
 #endif
-  g_clear_pointer (&self->active_srtp_key, g_free);
+  gst_sip_srtp_key_free (self->active_srtp_key);
+  self->active_srtp_key = NULL;
   g_clear_object (&self->active_socket);
   if (self->channel) {
     gst_sip_rtp_channel_unref (self->channel);

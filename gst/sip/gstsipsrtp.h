@@ -5,6 +5,7 @@
 #define __GST_SIP_SRTP_H__
 
 #include <glib.h>
+#include <string.h>
 
 G_BEGIN_DECLS
 
@@ -30,6 +31,16 @@ gint gst_sip_srtp_unprotect (GstSipSrtp *srtp, guint8 *data, gint len);
 /* @data has room for @len + GST_SIP_SRTP_MAX_TRAILER bytes. Returns the
  * protected length, or -1. */
 gint gst_sip_srtp_protect (GstSipSrtp *srtp, guint8 *data, gint len);
+
+/* g_free() for a key string, wiped first (keys are secrets) */
+static inline void
+gst_sip_srtp_key_free (gchar *key)
+{
+  if (key) {
+    memset (key, 0, strlen (key));
+    g_free (key);
+  }
+}
 
 G_END_DECLS
 #endif
