@@ -302,6 +302,109 @@ GST_START_TEST (test_dial_srtp)
 
 GST_END_TEST;
 
+/* Makes @dir/NAME/{agent.pem,cafile.pem}: a CA of its own (ca-NAME) and a
+ * certificate for IP 127.0.0.1 signed by it, with openssl. FALSE when
+ * openssl is missing. */
+static gboolean
+make_tls_dir (const gchar *dir, const gchar *name)
+{
+  gchar *script = g_strdup_printf (
+      "set -e; mkdir -p %s && cd %s && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out "
+      "cafile.pem -days 1 -subj /CN=ca-%s && "
+      "openssl req -newkey rsa:2048 -nodes -keyout key.pem -out req.pem "
+      "-subj /CN=127.0.0.1 && "
+      "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && "
+      "openssl x509 -req -in req.pem -CA cafile.pem -CAkey ca.key "
+      "-CAcreateserial -out cert.pem -days 1 -extfile ext.cnf && "
+      "cat key.pem cert.pem > agent.pem",
+      name, name, name);
+  gchar *argv[] = {(gchar *) "sh", (gchar *) "-c", script, NULL};
+  gint status = -1;
+  gboolean ok;
+
+  ok = g_find_program_in_path ("openssl") != NULL &&
+      g_spawn_sync (dir, argv, NULL,
+          G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+              G_SPAWN_STDERR_TO_DEV_NULL,
+          NULL, NULL, NULL, NULL, &status, NULL) &&
+      g_spawn_check_wait_status (status, NULL);
+  g_free (script);
+  return ok;
+}
+
+static gboolean
+tls_dial (GstElement *caller, const gchar *uri)
+{
+  gboolean started = FALSE, answered = FALSE;
+  GstStructure *r = dial (caller, uri, &started);
+
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  GST_INFO ("%s: %" GST_PTR_FORMAT, uri, r);
+  gst_structure_free (r);
+  if (answered)
+    g_signal_emit_by_name (sipbin_of (caller), "hangup");
+  return answered;
+}
+
+/* Calls placed over TLS: the phone's certificate must chain to the CA in
+ * our cafile.pem (tls-verify, the default); with tls-verify=false any
+ * certificate is taken. */
+GST_START_TEST (test_dial_tls_verify)
+{
+  gchar *dir = g_dir_make_tmp ("sipbin-tls-XXXXXX", NULL);
+  guint16 callee_port = free_udp_port (), callee_tls = free_udp_port ();
+  guint16 caller_port = free_udp_port (), caller_tls = free_udp_port ();
+  GstElement *callee, *caller;
+  gchar *inside, *uri, *rm;
+
+  if (!make_tls_dir (dir, "phone") || !make_tls_dir (dir, "other")) {
+    GST_INFO ("no openssl: skipped");
+    g_free (dir);
+    return;
+  }
+  inside =
+      g_strdup_printf ("tls-port=%u tls-dir=%s/phone " ECHO, callee_tls, dir);
+  callee = start ("phone", callee_port, inside);
+  g_free (inside);
+  uri = g_strdup_printf ("sip:phone@127.0.0.1:%u;transport=tls", callee_tls);
+
+  /* our cafile.pem has the phone's CA */
+  inside =
+      g_strdup_printf ("tls-port=%u tls-dir=%s/phone " TALKER, caller_tls, dir);
+  caller = start ("agent", caller_port, inside);
+  g_free (inside);
+  fail_unless (tls_dial (caller, uri), "not answered with the right CA");
+  fail_unless (wait_call_state (callee, "ended", 10));
+  stop (caller);
+
+  /* another CA: the TLS connection is refused, no call */
+  inside =
+      g_strdup_printf ("tls-port=%u tls-dir=%s/other " TALKER, caller_tls, dir);
+  caller = start ("agent", caller_port, inside);
+  g_free (inside);
+  fail_if (tls_dial (caller, uri), "answered although the CA is not ours");
+  stop (caller);
+
+  /* the same without verification */
+  inside = g_strdup_printf (
+      "tls-port=%u tls-dir=%s/other tls-verify=false " TALKER, caller_tls, dir);
+  caller = start ("agent", caller_port, inside);
+  g_free (inside);
+  fail_unless (tls_dial (caller, uri), "not answered with tls-verify=false");
+  stop (caller);
+  stop (callee);
+
+  rm = g_strdup_printf ("rm -rf '%s'", dir);
+  fail_unless (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  g_free (rm);
+  g_free (uri);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 static Suite *
 sipbin_suite (void)
 {
@@ -314,6 +417,7 @@ sipbin_suite (void)
   tcase_add_test (tc, test_dial_refused);
   tcase_add_test (tc, test_dial_nobody);
   tcase_add_test (tc, test_dial_srtp);
+  tcase_add_test (tc, test_dial_tls_verify);
   return s;
 }
 
