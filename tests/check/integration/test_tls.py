@@ -128,6 +128,18 @@ class WireCapture(st.Capture):
                 st.stop_process(self.proc)
                 raise RuntimeError('tshark did not start capturing:\n' + self.err.text())
             time.sleep(0.05)
+        # "Capturing on" can come before packets are really captured: probe
+        # one of the UDP ports until something reaches the file
+        import socket
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            while os.path.getsize(self.path) <= 24 if os.path.exists(self.path) else True:
+                if time.monotonic() > deadline:
+                    raise RuntimeError('tshark captured nothing')
+                probe.sendto(b'probe', ('127.0.0.1', ports[0][0]))
+                time.sleep(0.1)
+        finally:
+            probe.close()
 
     def _packets(self):
         """(proto, srcport, dstport, payload) of every IPv4 TCP/UDP packet in
