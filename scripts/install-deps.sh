@@ -8,6 +8,9 @@ PACKAGES=(
   gcc pkg-config meson ninja-build python3 git xz-utils
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libsofia-sip-ua-dev libsofia-sip-ua-glib-dev libjson-glib-dev
+  # SRTP in sipsrc/sipsink (meson option srtp): the libsrtp2 that
+  # srtpenc/srtpdec use too
+  libsrtp2-dev
   # the speech loop's embedded engines and the en-us recognition model
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   flite1-dev libespeak-ng-dev
@@ -22,6 +25,9 @@ PACKAGES=(
   sip-tester baresip-core tshark iproute2 util-linux procps valgrind
   # the carrier side of a trunk in test_trunk: registrar, proxy, digest auth
   kamailio
+  # test_tls: throwaway CA and certificates; baresip over TLS with SRTP
+  # (baresip-core has the srtp module, libre the TLS)
+  openssl
   # benchmarks (bench/run.py): system calls per packet
   strace
 )

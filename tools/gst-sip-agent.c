@@ -479,6 +479,9 @@ main (int argc, char **argv)
   g_print ("gst-sip-agent: listening on %s (UDP and TCP), up to %u calls, "
            "records in %s\n",
       config->listen, config->max_calls, config->records);
+  if (config->tls_port)
+    g_print ("gst-sip-agent: TLS on port %u (certificates in %s)\n",
+        config->tls_port, config->tls_dir);
   print_offices (config);
   if (dial_number)
     g_timeout_add (200, dial, NULL);

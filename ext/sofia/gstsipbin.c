@@ -91,7 +91,8 @@
  * - `answered`: 200 sent (or received); `codec` (string, e.g. "PCMU"),
  *   `payload` (int),
  *   `clock-rate` (int), `telephone-event-payload` (int, -1 when none),
- *   `local-media` and `remote-media` ("address:port")
+ *   `local-media` and `remote-media` ("address:port"), `srtp` (string:
+ *   the SRTP crypto suite, "" for plain RTP)
  * - `ended`: the call is over; `status` (int: the final SIP status for
  *   calls never answered, 200 for calls that were) and `reason` (string:
  *   "remote-hangup", "local-hangup", "cancelled", "rejected", "busy",
@@ -114,11 +115,24 @@
  *   subscription ended without a final sipfrag (then the last sipfrag
  *   status); the call goes on
  *
+ * ## TLS and SRTP
+ * With #GstSipBin:tls-port and #GstSipBin:tls-dir sipbin also listens for
+ * SIP over TLS. #GstSipBin:srtp decides about SRTP with SDES keys (RFC
+ * 4568): `optional` (the default) answers an RTP/SAVP offer with SRTP and a
+ * plain one with plain RTP, `required` refuses plain RTP/AVP offers with
+ * 488 and offers RTP/SAVP itself, `off` refuses RTP/SAVP offers with 488.
+ * The keys go to sipsrc and sipsink (#GstSipSrc:srtp-key); the `answered`
+ * message names the suite in `srtp`.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
  * ]| Answers calls on 127.0.0.1:5060 (UDP and TCP) and echoes the caller's
  * PCMU audio; -m prints the `sip-call` messages.
+ * |[
+ * gst-launch-1.0 -m sipbin.( local-uri=sip:agent@127.0.0.1:5060 tls-port=5061 tls-dir=/etc/gst-sip-agent/tls srtp=required sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink )
+ * ]| The same, also over TLS on port 5061 (`agent.pem` and `cafile.pem` in
+ * the directory), and only with SRTP.
  * |[
  * gst-launch-1.0 sipbin.( local-uri=sip:agent@[::1]:5070 sipsrc ! rtpg722depay ! rtpg722pay ! sipsink )
  * ]| The same over IPv6, in G.722.
@@ -144,6 +158,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_bin_debug);
 #define DEFAULT_RING_TIME 0
 #define DEFAULT_TRANSFER_TARGET NULL
 #define DEFAULT_TRANSFER_TIMEOUT GST_SIP_CALL_TRANSFER_TIMEOUT_DEFAULT
+#define DEFAULT_SRTP GST_SIP_SRTP_OPTIONAL
+#define DEFAULT_TLS_PORT 0
+#define DEFAULT_TLS_DIR NULL
+#define DEFAULT_TLS_VERIFY TRUE
 #define ANSWER_PTIME 20
 /* the dynamic payload type we offer telephone-event on */
 #define OFFER_TELEPHONE_EVENT_PT 101
@@ -170,6 +188,10 @@ enum
   PROP_SESSION_EXPIRES,
   PROP_MIN_SE,
   PROP_EXTERNAL_ADDRESS,
+  PROP_SRTP,
+  PROP_TLS_PORT,
+  PROP_TLS_DIR,
+  PROP_TLS_VERIFY,
 };
 
 enum
@@ -456,6 +478,79 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
           GST_SIP_MIN_SE_DEFAULT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSipBin:srtp:
+   *
+   * SRTP (RFC 3711) with SDES keys (RFC 4568) on the call's media:
+   *
+   * - `off`: plain RTP only. An RTP/AVP offer is answered as usual, an
+   *   RTP/SAVP offer gets 488; our offers are RTP/AVP.
+   * - `optional` (default): an RTP/SAVP offer is answered RTP/SAVP with our
+   *   own random key for the first `a=crypto` suite we implement (same
+   *   tag), or 488 when it has none; an RTP/AVP offer is answered with
+   *   plain RTP; our offers are RTP/AVP.
+   * - `required`: SRTP only. An RTP/AVP offer gets 488; our offers (calls
+   *   we place, delayed offers) are RTP/SAVP with AES_CM_128_HMAC_SHA1_80
+   *   (tag 1) and AES_CM_128_HMAC_SHA1_32 (tag 2), and an answer without
+   *   SRTP is hung up.
+   *
+   * The keys go to sipsrc and sipsink (#GstSipSrc:srtp-key), which drop
+   * every packet that fails authentication. SDES keys travel in the SDP,
+   * so they are only as secret as the signalling: use TLS
+   * (#GstSipBin:tls-port, `sips:`/`transport=tls`) with SRTP. `required`
+   * needs sipsrc/sipsink built with SRTP (libsrtp2); without it the bin
+   * fails to start, and `optional` behaves as `off`.
+   */
+  g_object_class_install_property (gobject_class, PROP_SRTP,
+      g_param_spec_enum ("srtp", "SRTP",
+          "SRTP with SDES keys: off, optional (when offered) or required",
+          GST_TYPE_SIP_SRTP_POLICY, DEFAULT_SRTP,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSipBin:tls-port:
+   *
+   * SIP over TLS (RFC 3261 26, `sips:`): the port to listen on for TLS on
+   * the host of #GstSipBin:local-uri, next to UDP and TCP on its port (5061
+   * is the usual one). Needs #GstSipBin:tls-dir. 0 (the default): no TLS.
+   * Standalone sipbin reads it at NULL->READY.
+   */
+  g_object_class_install_property (gobject_class, PROP_TLS_PORT,
+      g_param_spec_uint ("tls-port", "TLS port",
+          "Port for SIP over TLS on the local-uri host (0: no TLS)", 0, 65535,
+          DEFAULT_TLS_PORT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSipBin:tls-dir:
+   *
+   * Directory of the TLS certificates, in sofia-sip's layout (as
+   * FreeSWITCH's): `agent.pem` holds our private key and certificate chain
+   * (PEM, key first), `cafile.pem` the certificates of the CAs we trust
+   * when we connect to a server over TLS. Keep it readable by this process
+   * only.
+   */
+  g_object_class_install_property (gobject_class, PROP_TLS_DIR,
+      g_param_spec_string ("tls-dir", "TLS directory",
+          "Directory with agent.pem (our key and certificate) and cafile.pem "
+          "(trusted CAs)",
+          DEFAULT_TLS_DIR,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
+   * GstSipBin:tls-verify:
+   *
+   * Verify the certificate of the servers we connect to over TLS (a trunk's
+   * proxy) against `cafile.pem`. Clients that connect to us are not asked
+   * for a certificate, as SIP servers usually do; they authenticate with
+   * digest (a trunk's credentials) or their address.
+   */
+  g_object_class_install_property (gobject_class, PROP_TLS_VERIFY,
+      g_param_spec_boolean ("tls-verify", "TLS verify",
+          "Verify the certificates of TLS servers we connect to",
+          DEFAULT_TLS_VERIFY,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TRANSFER_TIMEOUT,
       g_param_spec_uint ("transfer-timeout", "Transfer timeout",
           "Milliseconds to wait for a transfer's final NOTIFY before it fails",
@@ -524,7 +619,7 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       "sip-call: state (incoming, calling, ringing, answered, ended), "
       "call-id, from, "
       "to; answered adds codec, payload, clock-rate, "
-      "telephone-event-payload, local-media, remote-media; ended adds "
+      "telephone-event-payload, local-media, remote-media, srtp; ended adds "
       "status and reason. sip-transfer: target, state (requested, "
       "accepted, progress, succeeded, failed), status, reason, call-id "
       "(docs/elements.md)");
@@ -544,6 +639,9 @@ gst_sip_bin_init (GstSipBin *self)
   self->session_expires = GST_SIP_SESSION_EXPIRES_DEFAULT;
   self->min_se = GST_SIP_MIN_SE_DEFAULT;
   self->telephone_event_pt = -1;
+  self->srtp = DEFAULT_SRTP;
+  self->tls_port = DEFAULT_TLS_PORT;
+  self->tls_verify = DEFAULT_TLS_VERIFY;
   g_mutex_init (&self->call_lock);
 }
 
@@ -564,6 +662,10 @@ gst_sip_bin_finalize (GObject *object)
   g_free (self->username);
   g_free (self->password);
   g_free (self->transfer_uri);
+  g_free (self->tls_dir);
+  gst_sip_crypto_free (self->local_crypto);
+  g_free (self->remote_key);
+  g_clear_pointer (&self->offered_cryptos, g_ptr_array_unref);
   gst_sip_codec_free (self->codec);
   g_clear_pointer (&self->offered, g_ptr_array_unref);
   gst_clear_object (&self->attached_call);
@@ -644,6 +746,19 @@ gst_sip_bin_set_property (
       g_free (self->external_address);
       self->external_address = g_value_dup_string (value);
       break;
+    case PROP_SRTP:
+      self->srtp = g_value_get_enum (value);
+      break;
+    case PROP_TLS_PORT:
+      self->tls_port = g_value_get_uint (value);
+      break;
+    case PROP_TLS_DIR:
+      g_free (self->tls_dir);
+      self->tls_dir = g_value_dup_string (value);
+      break;
+    case PROP_TLS_VERIFY:
+      self->tls_verify = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -722,6 +837,18 @@ gst_sip_bin_get_property (
     case PROP_EXTERNAL_ADDRESS:
       g_value_set_string (value, self->external_address);
       break;
+    case PROP_SRTP:
+      g_value_set_enum (value, self->srtp);
+      break;
+    case PROP_TLS_PORT:
+      g_value_set_uint (value, self->tls_port);
+      break;
+    case PROP_TLS_DIR:
+      g_value_set_string (value, self->tls_dir);
+      break;
+    case PROP_TLS_VERIFY:
+      g_value_set_boolean (value, self->tls_verify);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -759,13 +886,14 @@ post_call_message (GstSipBin *self, GstSipCall *call, const gchar *state,
 /* `answered`, for calls we answer and calls we placed alike */
 static void
 post_answered (GstSipBin *self, GstSipCall *call, const GstSipCodec *codec,
-    gint telephone_event_pt, const gchar *local, const gchar *remote)
+    gint telephone_event_pt, const gchar *local, const gchar *remote,
+    const gchar *srtp)
 {
   post_call_message (self, call, "answered", "codec", G_TYPE_STRING,
       codec->encoding_name, "payload", G_TYPE_INT, codec->pt, "clock-rate",
       G_TYPE_INT, codec->clock_rate, "telephone-event-payload", G_TYPE_INT,
       telephone_event_pt, "local-media", G_TYPE_STRING, local, "remote-media",
-      G_TYPE_STRING, remote, NULL);
+      G_TYPE_STRING, remote, "srtp", G_TYPE_STRING, srtp ? srtp : "", NULL);
 }
 
 /* An out-of-band custom event @name (with @call's `call-id` and the
@@ -1199,6 +1327,140 @@ watch_media_locked (GstSipBin *self, const GstSipSdpOffer *sdp)
         self->endpoint, 1000, check_media, self, NULL);
 }
 
+/* ---- SRTP (SDES, RFC 4568) ---- */
+
+/* sipsrc/sipsink built with libsrtp2 have srtp-key */
+static gboolean
+has_srtp_key (GstElement *element)
+{
+  return element == NULL ||
+      g_object_class_find_property (G_OBJECT_GET_CLASS (element), "srtp-key");
+}
+
+static gboolean
+srtp_available (GstSipBin *self)
+{
+  return has_srtp_key (self->rtp_src) && has_srtp_key (self->rtp_sink);
+}
+
+/* #GstSipBin:srtp, as it applies: without SRTP in sipsrc/sipsink optional
+ * is off (required does not start) */
+static GstSipSrtpPolicy
+srtp_policy (GstSipBin *self)
+{
+  GstSipSrtpPolicy policy;
+
+  GST_OBJECT_LOCK (self);
+  policy = self->srtp;
+  GST_OBJECT_UNLOCK (self);
+  if (policy == GST_SIP_SRTP_OPTIONAL && !srtp_available (self))
+    policy = GST_SIP_SRTP_OFF;
+  return policy;
+}
+
+/* Call with call_lock held: the call's keys from now on (both taken) */
+static void
+set_srtp_locked (GstSipBin *self, GstSipCrypto *local, gchar *remote_key)
+{
+  gst_sip_crypto_free (self->local_crypto);
+  self->local_crypto = local;
+  if (self->remote_key)
+    memset (self->remote_key, 0, strlen (self->remote_key));
+  g_free (self->remote_key);
+  self->remote_key = remote_key;
+}
+
+/* Call with call_lock held. The far end's offer under the policy: FALSE
+ * (488, @why) when we cannot take it; else our crypto for the answer in
+ * @local (NULL: plain RTP) and the far end's key in @remote_key. Across
+ * re-offers our key stays while the suite does. */
+static gboolean
+negotiate_offer_srtp_locked (GstSipBin *self, const GstSipSdpOffer *offer,
+    GstSipCrypto **local, gchar **remote_key, const gchar **why)
+{
+  GstSipSrtpPolicy policy = srtp_policy (self);
+  const GstSipCrypto *theirs;
+
+  *local = NULL;
+  *remote_key = NULL;
+  if (!offer->secure) {
+    if (policy == GST_SIP_SRTP_REQUIRED) {
+      *why = "SRTP (RTP/SAVP) is required";
+      return FALSE;
+    }
+    return TRUE;
+  }
+  if (policy == GST_SIP_SRTP_OFF) {
+    *why = "SRTP (RTP/SAVP) is not taken here";
+    return FALSE;
+  }
+  theirs = gst_sip_sdp_choose_crypto (offer);
+  if (theirs == NULL) {
+    *why = "no a=crypto with a suite we implement";
+    return FALSE;
+  }
+  if (self->local_crypto &&
+      g_strcmp0 (self->local_crypto->suite, theirs->suite) == 0) {
+    *local = gst_sip_crypto_copy (self->local_crypto);
+    (*local)->tag = theirs->tag;
+  } else {
+    *local = gst_sip_crypto_new_random (theirs->tag, theirs->suite);
+  }
+  if (*local == NULL) {
+    *why = "no random key";
+    return FALSE;
+  }
+  *remote_key = gst_sip_crypto_to_key (theirs);
+  return TRUE;
+}
+
+/* Call with call_lock held. The far end's answer to our offer (with
+ * self->offered_cryptos, NULL for a plain one): FALSE when it does not
+ * match (RFC 4568 7.1.3: an accepted crypto carries an offered tag and
+ * suite); else the keys of the call, as above. */
+static gboolean
+accept_answer_srtp_locked (GstSipBin *self, const GstSipSdpOffer *answer,
+    GstSipCrypto **local, gchar **remote_key)
+{
+  const GstSipCrypto *theirs;
+  guint i;
+
+  *local = NULL;
+  *remote_key = NULL;
+  if (self->offered_cryptos == NULL || self->offered_cryptos->len == 0)
+    return !answer->secure;
+  if (!answer->secure || (theirs = gst_sip_sdp_choose_crypto (answer)) == NULL)
+    return FALSE;
+  for (i = 0; i < self->offered_cryptos->len; i++) {
+    const GstSipCrypto *ours = g_ptr_array_index (self->offered_cryptos, i);
+
+    if (ours->tag == theirs->tag &&
+        g_strcmp0 (ours->suite, theirs->suite) == 0) {
+      *local = gst_sip_crypto_copy (ours);
+      *remote_key = gst_sip_crypto_to_key (theirs);
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* Call with call_lock held: the a=crypto lines of a new offer of ours
+ * (calls we place, delayed offers): with srtp=required both 128-bit
+ * suites, each with its own key; otherwise none (RTP/AVP). */
+static void
+prepare_offer_cryptos_locked (GstSipBin *self)
+{
+  g_clear_pointer (&self->offered_cryptos, g_ptr_array_unref);
+  if (srtp_policy (self) != GST_SIP_SRTP_REQUIRED)
+    return;
+  self->offered_cryptos =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sip_crypto_free);
+  g_ptr_array_add (self->offered_cryptos,
+      gst_sip_crypto_new_random (1, "AES_CM_128_HMAC_SHA1_80"));
+  g_ptr_array_add (self->offered_cryptos,
+      gst_sip_crypto_new_random (2, "AES_CM_128_HMAC_SHA1_32"));
+}
+
 /* Call with call_lock held, after the far end's SDP (offer or answer).
  * Returns TRUE when it put the call on hold or took it off hold. */
 static gboolean
@@ -1210,12 +1472,27 @@ configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
   gboolean held = (offer->direction & GST_SIP_DIRECTION_RECVONLY) == 0;
   gboolean changed = held != self->remote_held;
 
+  /* the keys first: a new socket takes the key set with or before it */
+  if (self->rtp_src && has_srtp_key (self->rtp_src))
+    g_object_set (self->rtp_src, "srtp-key", self->remote_key, NULL);
+  if (self->rtp_sink && has_srtp_key (self->rtp_sink)) {
+    gchar *key =
+        self->local_crypto ? gst_sip_crypto_to_key (self->local_crypto) : NULL;
+
+    g_object_set (self->rtp_sink, "srtp-key", key, NULL);
+    if (key)
+      memset (key, 0, strlen (key));
+    g_free (key);
+  }
   if (self->rtp_src) {
+    /* SRTCP (RFC 3711) is not built: an SRTP call sends no RTCP rather
+     * than reports in the clear */
     g_object_set (self->rtp_src, "caps", caps, "telephone-event-payload",
         self->telephone_event_pt, "remote-address", offer->address,
         "remote-port", offer->port, "call-id",
         self->call ? gst_sip_call_get_call_id (self->call) : NULL, "socket",
-        self->rtp_socket, "rtcp-socket", self->rtcp_socket, NULL);
+        self->rtp_socket, "rtcp-socket",
+        self->local_crypto ? NULL : self->rtcp_socket, NULL);
   }
   if (self->rtp_sink) {
     g_object_set (self->rtp_sink, "caps", caps, "remote-address",
@@ -1246,6 +1523,8 @@ release_media_locked (GstSipBin *self)
   gst_sip_codec_free (self->codec);
   self->codec = NULL;
   g_clear_pointer (&self->offered, g_ptr_array_unref);
+  g_clear_pointer (&self->offered_cryptos, g_ptr_array_unref);
+  set_srtp_locked (self, NULL, NULL);
   self->remote_held = FALSE;
   self->media_started = FALSE;
   g_clear_pointer (&self->local_media_address, g_free);
@@ -1267,10 +1546,10 @@ release_media_locked (GstSipBin *self)
 static gchar *
 build_answer_locked (GstSipBin *self, const GstSipSdpOffer *offer)
 {
-  return gst_sip_sdp_build_answer (offer, self->codec,
+  return gst_sip_sdp_build_answer_full (offer, self->codec,
       self->telephone_event_pt >= 0, self->sdp_media_address,
       self->local_media_port, self->session_id, self->session_version,
-      ANSWER_PTIME);
+      ANSWER_PTIME, self->local_crypto);
 }
 
 /* "192.0.2.1:4000", "[2001:db8::1]:4000" */
@@ -1286,9 +1565,9 @@ host_port (const gchar *host, gint port)
 static gchar *
 build_offer_locked (GstSipBin *self, const GPtrArray *codecs)
 {
-  return gst_sip_sdp_build_offer (codecs, OFFER_TELEPHONE_EVENT_PT,
+  return gst_sip_sdp_build_offer_full (codecs, OFFER_TELEPHONE_EVENT_PT,
       self->sdp_media_address, self->local_media_port, self->session_id,
-      self->session_version, ANSWER_PTIME);
+      self->session_version, ANSWER_PTIME, self->offered_cryptos);
 }
 
 static gboolean
@@ -1318,8 +1597,8 @@ answer_call (gpointer data)
       sdp_out = build_answer_locked (self, offer);
       local = host_port (self->sdp_media_address, self->local_media_port);
       remote = host_port (offer->address, offer->port);
-      post_answered (
-          self, call, self->codec, self->telephone_event_pt, local, remote);
+      post_answered (self, call, self->codec, self->telephone_event_pt, local,
+          remote, self->local_crypto ? self->local_crypto->suite : NULL);
       g_free (local);
       g_free (remote);
       gst_sip_sdp_offer_free (offer);
@@ -1364,7 +1643,7 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
   const GstSipCodec *codec = NULL;
   GstPromise *promise = NULL;
   gboolean early = state == GST_SIP_CALL_STATE_RINGING, held = FALSE;
-  gchar *local = NULL, *remote = NULL;
+  gchar *local = NULL, *remote = NULL, *suite = NULL;
   const gchar *sdp;
   gsize len;
 
@@ -1381,6 +1660,17 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
   if (answer)
     codec = choose_codec (self, answer, NULL);
   if (codec) {
+    GstSipCrypto *crypto;
+    gchar *remote_key;
+
+    /* an answer that does not match our SRTP offer leaves nothing safe
+     * to talk with either */
+    if (accept_answer_srtp_locked (self, answer, &crypto, &remote_key))
+      set_srtp_locked (self, crypto, remote_key);
+    else
+      codec = NULL;
+  }
+  if (codec) {
     gst_sip_codec_free (self->codec);
     self->codec = gst_sip_codec_copy (codec);
     self->telephone_event_pt = answer->telephone_event_pt;
@@ -1393,6 +1683,7 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
       self->media_started = TRUE;
     local = host_port (self->sdp_media_address, self->local_media_port);
     remote = host_port (answer->address, answer->port);
+    suite = g_strdup (self->local_crypto ? self->local_crypto->suite : NULL);
   }
   if (!early) {
     promise = self->dial_promise;
@@ -1405,7 +1696,7 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
         codec != NULL, NULL);
   } else if (codec) {
     post_answered (
-        self, call, codec, answer->telephone_event_pt, local, remote);
+        self, call, codec, answer->telephone_event_pt, local, remote, suite);
     media_started (self, call, held);
     if (promise)
       reply_dial (promise, call, TRUE, 200, "answered");
@@ -1414,14 +1705,17 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
     /* RFC 3264 6: an answer must pick from the offer; one that does not
      * (or does not parse) leaves nothing to talk with */
     GST_ELEMENT_WARNING (self, STREAM, WRONG_TYPE, (NULL),
-        ("Call %s was answered without a usable codec in its SDP: hanging up",
+        ("Call %s was answered without a usable codec (or SRTP as offered) "
+         "in its SDP: hanging up",
             gst_sip_call_get_call_id (call)));
     gst_sip_call_hangup (call);
     if (promise)
-      reply_dial (promise, call, FALSE, 488, "no usable codec in the answer");
+      reply_dial (
+          promise, call, FALSE, 488, "no usable codec or SRTP in the answer");
   }
   g_free (local);
   g_free (remote);
+  g_free (suite);
   gst_sip_sdp_offer_free (answer);
 }
 
@@ -1549,6 +1843,7 @@ take_outgoing_call (
   self->session_id = g_get_real_time () / G_USEC_PER_SEC;
   self->session_version = 1;
   self->dial_promise = promise;
+  prepare_offer_cryptos_locked (self);
   sdp = build_offer_locked (self, offered);
   g_ptr_array_unref (offered);
   g_signal_connect (
@@ -1681,6 +1976,14 @@ offer_current_session (GstSipBin *self, GstSipCall *call)
   if (call == self->call && self->codec) {
     codecs = g_ptr_array_new ();
     g_ptr_array_add (codecs, self->codec);
+    /* the session as it is: the same key, if SRTP */
+    g_clear_pointer (&self->offered_cryptos, g_ptr_array_unref);
+    if (self->local_crypto) {
+      self->offered_cryptos =
+          g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sip_crypto_free);
+      g_ptr_array_add (
+          self->offered_cryptos, gst_sip_crypto_copy (self->local_crypto));
+    }
     offer = build_offer_locked (self, codecs);
     g_ptr_array_unref (codecs);
   }
@@ -1701,6 +2004,7 @@ on_reoffer (GstSipCall *call, GstSipBin *self)
   const GstSipCodec *codec;
   GError *err = NULL;
   gchar *answer = NULL;
+  const gchar *why = "no codec in common with the call in progress";
   gboolean hold_changed = FALSE, held = FALSE;
   gsize len;
   const gchar *sdp = gst_sip_call_get_remote_sdp (call, &len);
@@ -1725,6 +2029,15 @@ on_reoffer (GstSipCall *call, GstSipBin *self)
   }
   codec = choose_codec (self, offer, self->codec);
   if (codec) {
+    GstSipCrypto *crypto;
+    gchar *remote_key;
+
+    if (negotiate_offer_srtp_locked (self, offer, &crypto, &remote_key, &why))
+      set_srtp_locked (self, crypto, remote_key);
+    else
+      codec = NULL;
+  }
+  if (codec) {
     gboolean changed = codec->pt != self->codec->pt;
 
     if (changed) {
@@ -1743,8 +2056,7 @@ on_reoffer (GstSipCall *call, GstSipBin *self)
   if (answer)
     gst_sip_call_respond (call, 200, "OK", answer, NULL);
   else
-    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL,
-        "no codec in common with the call in progress");
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL, why);
   if (hold_changed)
     send_call_event (
         self, call, "sip-call-hold", "held", G_TYPE_BOOLEAN, held, NULL);
@@ -1782,7 +2094,7 @@ on_answer (GstSipCall *call, GstSipBin *self)
 {
   GstSipSdpOffer *answer = NULL;
   const GstSipCodec *codec = NULL;
-  gchar *local = NULL, *remote = NULL;
+  gchar *local = NULL, *remote = NULL, *suite = NULL;
   gboolean first = FALSE, hold_changed = FALSE, held = FALSE;
   GPtrArray *offered;
   const gchar *sdp;
@@ -1806,6 +2118,15 @@ on_answer (GstSipCall *call, GstSipBin *self)
   if (answer && offered)
     codec = answered_codec (offered, answer);
   if (codec) {
+    GstSipCrypto *crypto;
+    gchar *remote_key;
+
+    if (accept_answer_srtp_locked (self, answer, &crypto, &remote_key))
+      set_srtp_locked (self, crypto, remote_key);
+    else
+      codec = NULL;
+  }
+  if (codec) {
     first = self->codec == NULL;
     if (first || codec->pt != self->codec->pt) {
       GstSipCodec *copy = gst_sip_codec_copy (codec);
@@ -1820,6 +2141,7 @@ on_answer (GstSipCall *call, GstSipBin *self)
     if (first) {
       local = host_port (self->sdp_media_address, self->local_media_port);
       remote = host_port (answer->address, answer->port);
+      suite = g_strdup (self->local_crypto ? self->local_crypto->suite : NULL);
       self->media_started = TRUE;
     }
   }
@@ -1833,7 +2155,7 @@ on_answer (GstSipCall *call, GstSipBin *self)
     gst_sip_call_hangup_full (call, "no-answer-sdp");
   } else if (first) {
     post_answered (
-        self, call, codec, answer->telephone_event_pt, local, remote);
+        self, call, codec, answer->telephone_event_pt, local, remote, suite);
     media_started (self, call, held);
   } else if (hold_changed) {
     send_call_event (
@@ -1843,6 +2165,7 @@ on_answer (GstSipCall *call, GstSipBin *self)
     g_ptr_array_unref (offered);
   g_free (local);
   g_free (remote);
+  g_free (suite);
   gst_sip_sdp_offer_free (answer);
 }
 
@@ -1932,6 +2255,9 @@ static void
 take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
 {
   const GstSipCodec *codec;
+  GstSipCrypto *local = NULL;
+  gchar *remote_key = NULL;
+  const gchar *why = NULL;
 
   codec = choose_codec (self, offer, NULL);
   if (codec == NULL) {
@@ -1941,16 +2267,27 @@ take_call_unlock (GstSipBin *self, GstSipCall *call, GstSipSdpOffer *offer)
         "no offered codec is accepted by the pipeline");
     return;
   }
+  if (!negotiate_offer_srtp_locked (self, offer, &local, &remote_key, &why)) {
+    g_mutex_unlock (&self->call_lock);
+    GST_INFO_OBJECT (
+        self, "call %s: 488, %s", gst_sip_call_get_call_id (call), why);
+    gst_sip_sdp_offer_free (offer);
+    gst_sip_call_respond (call, 488, "Not Acceptable Here", NULL, why);
+    return;
+  }
 
   if (!bind_call_media_locked (self, call, local_media_address (self, offer))) {
     g_mutex_unlock (&self->call_lock);
     gst_sip_sdp_offer_free (offer);
+    gst_sip_crypto_free (local);
+    g_free (remote_key);
     gst_sip_call_respond (
         call, 503, "Service Unavailable", NULL, "no media port available");
     return;
   }
 
   self->call = gst_object_ref (call);
+  set_srtp_locked (self, local, remote_key);
   self->codec = gst_sip_codec_copy (codec);
   self->telephone_event_pt = offer->telephone_event_pt;
   self->session_id = g_get_real_time () / G_USEC_PER_SEC;
@@ -2033,6 +2370,7 @@ take_offerless_call_unlock (GstSipBin *self, GstSipCall *call)
   }
   self->call = gst_object_ref (call);
   self->offered = offered;
+  prepare_offer_cryptos_locked (self);
   self->telephone_event_pt = -1;
   self->session_id = g_get_real_time () / G_USEC_PER_SEC;
   self->session_version = 1;
@@ -2360,7 +2698,8 @@ static gboolean
 start_endpoint (GstSipBin *self)
 {
   GError *err = NULL;
-  gchar *uri, *ua, *external;
+  gchar *uri, *ua, *external, *tls_dir;
+  GstSipSrtpPolicy srtp;
   GstSipEndpointSettings settings = GST_SIP_ENDPOINT_SETTINGS_INIT;
   GstSipEndpoint *endpoint;
   GstSipCall *attached;
@@ -2389,8 +2728,24 @@ start_endpoint (GstSipBin *self)
   settings.session_expires = self->session_expires;
   settings.min_se = self->min_se;
   settings.external_address = external = g_strdup (self->external_address);
+  settings.tls_port = self->tls_port;
+  settings.tls_dir = tls_dir = g_strdup (self->tls_dir);
+  settings.tls_verify = self->tls_verify;
+  srtp = self->srtp;
   attached = self->attached_call ? gst_object_ref (self->attached_call) : NULL;
   GST_OBJECT_UNLOCK (self);
+
+  if (srtp == GST_SIP_SRTP_REQUIRED && !srtp_available (self)) {
+    GST_ELEMENT_ERROR (self, CORE, MISSING_PLUGIN, (NULL),
+        ("srtp=required, but sipsrc/sipsink were built without SRTP "
+         "(libsrtp2)"));
+    g_free (uri);
+    g_free (ua);
+    g_free (external);
+    g_free (tls_dir);
+    gst_clear_object (&attached);
+    return FALSE;
+  }
 
   if (attached) {
     /* The application owns the endpoint; we only borrow it. */
@@ -2402,11 +2757,13 @@ start_endpoint (GstSipBin *self)
     g_free (uri);
     g_free (ua);
     g_free (external);
+    g_free (tls_dir);
     return TRUE;
   }
 
   endpoint = gst_sip_endpoint_new_full (uri, ua, &settings, &err);
   g_free (external);
+  g_free (tls_dir);
   if (endpoint == NULL) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ_WRITE,
         ("Could not listen for SIP on %s", uri), ("%s", err->message));

@@ -39,6 +39,10 @@ struct _GstSipBin
   gchar *password;
   guint session_expires; /* s, 0: not asked for */
   guint min_se; /* s */
+  GstSipSrtpPolicy srtp;
+  guint tls_port; /* 0: no TLS */
+  gchar *tls_dir;
+  gboolean tls_verify;
   GstSipCall *attached_call;
 
   /* call state, call_lock; the endpoint thread works on it */
@@ -57,6 +61,12 @@ struct _GstSipBin
   GPtrArray *offered; /* our offer's codecs (GstSipCodec), while its
                        * answer is awaited (delayed offer) */
   gint telephone_event_pt;
+  /* SRTP of the call (RFC 4568 SDES): ours (sipsink's key, our answer's
+   * a=crypto), the far end's key (sipsrc's), and the a=crypto lines of
+   * our offer while its answer is awaited. NULL: plain RTP. */
+  GstSipCrypto *local_crypto;
+  gchar *remote_key;
+  GPtrArray *offered_cryptos;
   gboolean remote_held; /* the far end's SDP puts us on hold */
   gboolean media_started; /* sip-call-started went into the pipeline */
   guint64 session_id;

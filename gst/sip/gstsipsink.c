@@ -14,6 +14,10 @@
  * the caps are offered upstream so that the payloader uses the negotiated
  * payload type. When sipsrc latches to a new source (NAT), sipsink follows.
  *
+ * With #GstSipSink:srtp-key set (sipbin does for SRTP calls) every packet
+ * is encrypted and authenticated (SRTP, libsrtp2) before it is sent, and
+ * nothing goes out in the clear.
+ *
  * sipsink never blocks the pipeline: with no call up, or when the socket
  * cannot take a packet, the packet is dropped and counted in
  * #GstSipSink:stats. Inside sipbin, EOS reaching sipsink hangs up the call.
@@ -52,6 +56,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_sink_debug);
 #define GST_CAT_DEFAULT gst_sip_sink_debug
 
 #define MAX_IOV 16
+/* SRTP protects a contiguous copy of the packet on the stack */
+#define MAX_SRTP_PACKET 2048
 #define DEFAULT_SYNC FALSE
 #define DEFAULT_TELEPHONE_EVENT_PT -1
 #define DEFAULT_DTMF_DURATION 160
@@ -76,6 +82,7 @@ enum
   PROP_DTMF_DURATION,
   PROP_DTMF_GAP,
   PROP_STATS,
+  PROP_SRTP_KEY,
 };
 
 enum
@@ -169,14 +176,35 @@ gst_sip_sink_class_init (GstSipSinkClass *klass)
    * GstSipSink:stats:
    *
    * An `application/x-sipsink-stats` structure: `packets-sent`,
-   * `bytes-sent`, `dropped-no-call` (no socket or far end yet) and
-   * `send-errors` (the socket refused the packet), `dtmf-keys-sent` and
+   * `bytes-sent` (on the wire, SRTP tag included), `dropped-no-call` (no
+   * socket or far end yet), `send-errors` (the socket refused the packet),
+   * `srtp-errors` (not sent: SRTP protection failed, the key was unusable
+   * or the packet larger than 2048 bytes), `dtmf-keys-sent` and
    * `dtmf-packets-sent` (send-dtmf: keys begun, and the packets that
    * carried them in place of audio), all guint64.
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics", "Packet counters",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+#ifdef HAVE_SRTP
+  /**
+   * GstSipSink:srtp-key:
+   *
+   * SRTP (RFC 3711) with our SDES key (RFC 4568), as in our `a=crypto`
+   * line without the tag: `AES_CM_128_HMAC_SHA1_80 inline:BASE64`. The
+   * suites of #GstSipSrc:srtp-key. Each packet is copied into one
+   * contiguous block, protected (encrypted, the authentication tag
+   * appended) and sent. With a key set nothing goes out in the clear: a
+   * packet that cannot be protected is dropped and counted as
+   * `srtp-errors`. NULL (the default): plain RTP. sipbin sets it with the
+   * socket for each call; write-only, so that keys stay out of logs.
+   */
+  g_object_class_install_property (gobject_class, PROP_SRTP_KEY,
+      g_param_spec_string ("srtp-key", "SRTP key",
+          "SRTP crypto suite and SDES key of ours (\"SUITE inline:BASE64\"), "
+          "NULL: plain RTP",
+          NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS));
+#endif
 
   /**
    * GstSipSink::send-dtmf:
@@ -246,6 +274,11 @@ gst_sip_sink_finalize (GObject *object)
   gst_clear_caps (&self->caps);
   g_free (self->remote_host);
   g_string_free (self->dtmf_queue, TRUE);
+  gst_sip_srtp_key_free (self->srtp_key);
+  gst_sip_srtp_key_free (self->active_srtp_key);
+#ifdef HAVE_SRTP
+  gst_sip_srtp_free (self->srtp);
+#endif
   g_mutex_clear (&self->config_lock);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -305,6 +338,10 @@ gst_sip_sink_set_property (
     case PROP_REMOTE_PORT:
       self->remote_port = g_value_get_int (value);
       push_remote_to_channel_locked (self);
+      break;
+    case PROP_SRTP_KEY:
+      gst_sip_srtp_key_free (self->srtp_key);
+      self->srtp_key = g_value_dup_string (value);
       break;
     case PROP_SENDING:
       GST_INFO_OBJECT (self, "%s",
@@ -375,7 +412,8 @@ gst_sip_sink_get_property (
               self->bytes_sent, "dropped-no-call", G_TYPE_UINT64,
               self->dropped_no_call, "dropped-not-sending", G_TYPE_UINT64,
               self->dropped_not_sending, "send-errors", G_TYPE_UINT64,
-              self->send_errors, "dtmf-keys-sent", G_TYPE_UINT64,
+              self->send_errors, "srtp-errors", G_TYPE_UINT64,
+              self->srtp_errors, "dtmf-keys-sent", G_TYPE_UINT64,
               self->dtmf_keys_sent, "dtmf-packets-sent", G_TYPE_UINT64,
               self->dtmf_packets_sent, NULL));
       break;
@@ -388,6 +426,11 @@ gst_sip_sink_get_property (
 static void
 release_active (GstSipSink *self)
 {
+#ifdef HAVE_SRTP
+  g_clear_pointer (&self->srtp, gst_sip_srtp_free);
+#endif
+  gst_sip_srtp_key_free (self->active_srtp_key);
+  self->active_srtp_key = NULL;
   g_clear_object (&self->active_socket);
   self->active_fd = -1;
   if (self->channel) {
@@ -407,6 +450,7 @@ gst_sip_sink_start (GstBaseSink *bsink)
   self->dtmf_keys_sent = self->dtmf_packets_sent = 0;
   self->dtmf_state = DTMF_IDLE;
   self->dtmf_have_last_ts = FALSE;
+  self->srtp_errors = 0;
   self->active_generation = -1;
   return TRUE;
 }
@@ -581,23 +625,15 @@ note_sent (GstSipSink *self, const guint8 *header, gsize size)
         size - 12);
 }
 
-static void
-send_packet (GstSipSink *self, const guint8 *data, gsize size)
-{
-  gssize sent;
+static gboolean send_contiguous (
+    GstSipSink *self, guint8 *packet, gsize size, gsize room);
 
-  do {
-    sent = sendto (self->active_fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL,
-        (const struct sockaddr *) &self->remote.addr, self->remote.len);
-  } while (sent < 0 && errno == EINTR);
-  if (G_LIKELY (sent >= 0)) {
-    self->packets_sent++;
-    self->bytes_sent += size;
+/* A key's packet (built in @data, with @room bytes for an SRTP tag) */
+static void
+send_packet (GstSipSink *self, guint8 *data, gsize size, gsize room)
+{
+  if (send_contiguous (self, data, size, room))
     self->dtmf_packets_sent++;
-    note_sent (self, data, size);
-  } else if (self->send_errors++ == 0) {
-    GST_WARNING_OBJECT (self, "sending RTP failed: %s", g_strerror (errno));
-  }
 }
 
 /* Takes the next key off the queue; FALSE (and nothing pending any more)
@@ -645,7 +681,7 @@ static gboolean
 send_dtmf_packet (GstSipSink *self, GstBuffer *buffer)
 {
   GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
-  guint8 pkt[MAX_PACKET];
+  guint8 pkt[MAX_PACKET + GST_SIP_SRTP_MAX_TRAILER];
   guint32 ts, ssrc, samples;
   guint16 seq;
   guint payload_len;
@@ -681,7 +717,7 @@ send_dtmf_packet (GstSipSink *self, GstBuffer *buffer)
   GST_WRITE_UINT32_BE (pkt + 8, ssrc);
   if (self->dtmf_te_pt < 0) {
     /* in-band: the audio packet, its payload replaced by the tone */
-    if (payload_len > sizeof (pkt) - 12)
+    if (payload_len > MAX_PACKET - 12)
       return FALSE;
     pkt[1] = pt;
     GST_WRITE_UINT32_BE (pkt + 4, ts);
@@ -712,8 +748,32 @@ send_dtmf_packet (GstSipSink *self, GstBuffer *buffer)
           (guint64) self->dtmf_gap_ms_active * self->dtmf_clock_rate / 1000;
     }
   }
-  send_packet (self, pkt, len);
+  send_packet (self, pkt, len, sizeof (pkt));
   return TRUE;
+}
+
+/* Streaming thread, config_lock held: a new SRTP context for a new key or
+ * a new call (socket), which starts a new sequence of packets. */
+static void
+apply_srtp_locked (GstSipSink *self, gboolean new_call)
+{
+#ifdef HAVE_SRTP
+  GError *err = NULL;
+
+  if (!new_call && g_strcmp0 (self->srtp_key, self->active_srtp_key) == 0)
+    return;
+  g_clear_pointer (&self->srtp, gst_sip_srtp_free);
+  gst_sip_srtp_key_free (self->active_srtp_key);
+  self->active_srtp_key = g_strdup (self->srtp_key);
+  if (self->active_srtp_key == NULL)
+    return;
+  self->srtp = gst_sip_srtp_new (self->active_srtp_key, TRUE, &err);
+  if (self->srtp == NULL) {
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS, (NULL),
+        ("Unusable SRTP key, nothing is sent: %s", err->message));
+    g_clear_error (&err);
+  }
+#endif
 }
 
 /* Streaming thread: picks up a new socket only when a setter ran, so the
@@ -737,6 +797,9 @@ refresh_destination (GstSipSink *self)
        * next one */
       self->dtmf_state = DTMF_IDLE;
       self->dtmf_have_last_ts = FALSE;
+      apply_srtp_locked (self, TRUE);
+    } else {
+      apply_srtp_locked (self, FALSE);
     }
     dtmf_config_locked (self);
     self->active_generation = generation;
@@ -749,6 +812,82 @@ refresh_destination (GstSipSink *self)
   return self->remote.len > 0;
 }
 
+static gboolean
+send_msg (GstSipSink *self, struct msghdr *msg, gsize size)
+{
+  gssize sent;
+
+  msg->msg_name = &self->remote.addr;
+  msg->msg_namelen = self->remote.len;
+  do {
+    sent = sendmsg (self->active_fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+
+  if (G_LIKELY (sent >= 0)) {
+    self->packets_sent++;
+    self->bytes_sent += size;
+    return TRUE;
+  }
+  /* A full socket buffer or an ICMP error from a far end that went away:
+   * drop, the call goes on. */
+  if (self->send_errors++ == 0)
+    GST_WARNING_OBJECT (self, "sending RTP failed: %s", g_strerror (errno));
+  return FALSE;
+}
+
+/* Sends the RTP packet in @packet (@room bytes long, so that an SRTP tag
+ * fits after @size), protected when the call has an SRTP key: libsrtp
+ * protects one contiguous block in place. */
+static gboolean
+send_contiguous (GstSipSink *self, guint8 *packet, gsize size, gsize room)
+{
+  struct msghdr msg;
+  struct iovec iov;
+
+#ifdef HAVE_SRTP
+  if (self->active_srtp_key) {
+    gint len = -1;
+
+    if (self->srtp && size <= MAX_SRTP_PACKET &&
+        size + GST_SIP_SRTP_MAX_TRAILER <= room)
+      len = gst_sip_srtp_protect (self->srtp, packet, (gint) size);
+    if (G_UNLIKELY (len < 0)) {
+      if (self->srtp_errors++ == 0)
+        GST_WARNING_OBJECT (self, "SRTP protection failed: packet dropped");
+      return FALSE;
+    }
+    size = len;
+  }
+#endif
+  memset (&msg, 0, sizeof (msg));
+  iov.iov_base = packet;
+  iov.iov_len = size;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!send_msg (self, &msg, size))
+    return FALSE;
+  note_sent (self, packet, size);
+  return TRUE;
+}
+
+#ifdef HAVE_SRTP
+/* A payloader's header and payload are two memories: the packet is copied
+ * once into a block with room for the tag. */
+static void
+send_buffer_srtp (GstSipSink *self, GstBuffer *buffer)
+{
+  guint8 packet[MAX_SRTP_PACKET + GST_SIP_SRTP_MAX_TRAILER];
+  gsize size = gst_buffer_get_size (buffer);
+
+  if (G_UNLIKELY (size > MAX_SRTP_PACKET)) {
+    self->srtp_errors++;
+    return;
+  }
+  gst_buffer_extract (buffer, 0, packet, size);
+  send_contiguous (self, packet, size, sizeof (packet));
+}
+#endif
+
 static void
 send_buffer (GstSipSink *self, GstBuffer *buffer)
 {
@@ -759,9 +898,14 @@ send_buffer (GstSipSink *self, GstBuffer *buffer)
   GstMapInfo whole;
   gboolean merged = n_mem > MAX_IOV;
   gsize size = 0;
-  gssize sent;
   guint i, mapped = 0;
 
+#ifdef HAVE_SRTP
+  if (self->active_srtp_key) {
+    send_buffer_srtp (self, buffer);
+    return;
+  }
+#endif
   memset (&msg, 0, sizeof (msg));
   if (G_UNLIKELY (merged)) {
     if (!gst_buffer_map (buffer, &whole, GST_MAP_READ))
@@ -781,26 +925,10 @@ send_buffer (GstSipSink *self, GstBuffer *buffer)
       mapped++;
     }
   }
-  msg.msg_name = &self->remote.addr;
-  msg.msg_namelen = self->remote.len;
   msg.msg_iov = iov;
   msg.msg_iovlen = mapped;
-
-  do {
-    sent = sendmsg (self->active_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-
-  if (G_LIKELY (sent >= 0)) {
-    self->packets_sent++;
-    self->bytes_sent += size;
-    if (G_LIKELY (iov[0].iov_len >= 12))
-      note_sent (self, iov[0].iov_base, size);
-  } else {
-    /* A full socket buffer or an ICMP error from a far end that went
-     * away: drop, the call goes on. */
-    if (self->send_errors++ == 0)
-      GST_WARNING_OBJECT (self, "sending RTP failed: %s", g_strerror (errno));
-  }
+  if (send_msg (self, &msg, size) && G_LIKELY (iov[0].iov_len >= 12))
+    note_sent (self, iov[0].iov_base, size);
 
   if (merged) {
     gst_buffer_unmap (buffer, &whole);

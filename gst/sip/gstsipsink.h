@@ -9,6 +9,7 @@
 #include <gio/gio.h>
 
 #include "gstsiprtpchannel.h"
+#include "gstsipsrtp.h"
 
 G_BEGIN_DECLS
 
@@ -25,6 +26,7 @@ struct _GstSipSink
   GstCaps *caps;
   gchar *remote_host;
   gint remote_port;
+  gchar *srtp_key; /* "SUITE inline:KEY" of ours, NULL: plain RTP */
   gint config_generation; /* atomic */
   gint sending; /* atomic boolean */
   gint telephone_event_pt;
@@ -57,6 +59,8 @@ struct _GstSipSink
   guint32 dtmf_last_ts;
   gboolean dtmf_have_last_ts;
   guint dtmf_duration_ms_active, dtmf_gap_ms_active;
+  gchar *active_srtp_key; /* non-NULL: nothing goes out unprotected */
+  GstSipSrtp *srtp; /* NULL with a key set: the key was unusable */
 
   guint64 packets_sent;
   guint64 bytes_sent;
@@ -65,6 +69,7 @@ struct _GstSipSink
   guint64 send_errors;
   guint64 dtmf_keys_sent;
   guint64 dtmf_packets_sent;
+  guint64 srtp_errors;
 };
 
 GST_ELEMENT_REGISTER_DECLARE (sipsink);

@@ -27,6 +27,10 @@
  * #GstSipSrc:latch-timeout of silence from the current one, and the sipsink
  * sharing its socket follows the new address.
  *
+ * With #GstSipSrc:srtp-key set (sipbin does for SRTP calls) every packet
+ * is authenticated and decrypted (SRTP, libsrtp2) before the checks above;
+ * what fails, plain RTP included, is dropped and counted as `dropped-srtp`.
+ *
  * RFC 4733 telephone-event packets (payload type
  * #GstSipSrc:telephone-event-payload) are taken out of the audio stream. Each
  * key press posts two `dtmf-event` element messages, one when the digit starts
@@ -109,6 +113,7 @@ enum
   PROP_CALL_ID,
   PROP_STATS,
   PROP_RTCP_SOCKET,
+  PROP_SRTP_KEY,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE (
@@ -234,7 +239,9 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
    * Counters (all guint64): `packets-received`, `bytes-received`,
    * `packets-pushed`, `dropped-invalid` (not RTP, or bad header bounds),
    * `dropped-payload-type` (not negotiated), `dropped-source` (not from the
-   * accepted address), `dropped-sequence` (unconfirmed sequence jump),
+   * accepted address), `dropped-srtp` (failed SRTP authentication or
+   * replay check, or plain RTP, with #GstSipSrc:srtp-key set),
+   * `dropped-sequence` (unconfirmed sequence jump),
    * `ssrc-changes`, `relatches` and `dtmf-events`.
    *
    * RFC 3550 reception statistics, over the packets of the negotiated
@@ -275,6 +282,28 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
           "Packet counters of the call, what was dropped and why, and RFC "
           "3550 reception statistics (packets expected and lost, jitter)",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+#ifdef HAVE_SRTP
+  /**
+   * GstSipSrc:srtp-key:
+   *
+   * SRTP (RFC 3711) with the far end's SDES key (RFC 4568): the crypto
+   * suite and key parameters of its `a=crypto` line, without the tag, e.g.
+   * `AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz`.
+   * Suites: AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32,
+   * AES_256_CM_HMAC_SHA1_80 and AES_256_CM_HMAC_SHA1_32; a lifetime is
+   * ignored, keys with an MKI are refused. Every packet is authenticated
+   * and decrypted in place before any other check; what fails (tampered,
+   * replayed, or plain RTP) is dropped and counted as `dropped-srtp`. A key
+   * that cannot be used drops every packet. NULL (the default): plain RTP.
+   * sipbin sets it with the socket for each call. Write-only, so that
+   * keys do not end up in logs (gst-launch-1.0 -v).
+   */
+  g_object_class_install_property (gobject_class, PROP_SRTP_KEY,
+      g_param_spec_string ("srtp-key", "SRTP key",
+          "SRTP crypto suite and SDES key of the far end (\"SUITE "
+          "inline:BASE64\"), NULL: plain RTP",
+          NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS));
+#endif
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "SIP call RTP source",
@@ -335,6 +364,11 @@ gst_sip_src_finalize (GObject *object)
   g_free (self->remote_host);
   g_free (self->call_id);
   g_free (self->active_call_id);
+  gst_sip_srtp_key_free (self->srtp_key);
+  gst_sip_srtp_key_free (self->active_srtp_key);
+#ifdef HAVE_SRTP
+  gst_sip_srtp_free (self->srtp);
+#endif
   g_clear_object (&self->socket);
   g_clear_object (&self->rtcp_socket);
   g_free (self->cname);
@@ -428,6 +462,13 @@ gst_sip_src_set_property (
       self->call_id = g_value_dup_string (value);
       g_mutex_unlock (&self->config_lock);
       break;
+    case PROP_SRTP_KEY:
+      g_mutex_lock (&self->config_lock);
+      gst_sip_srtp_key_free (self->srtp_key);
+      self->srtp_key = g_value_dup_string (value);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
     case PROP_CAPS: {
       const GstCaps *caps = gst_value_get_caps (value);
 
@@ -499,16 +540,16 @@ gst_sip_src_create_stats (GstSipSrc *self)
       s->bytes_received, "packets-pushed", G_TYPE_UINT64, s->packets_pushed,
       "dropped-invalid", G_TYPE_UINT64, s->dropped_invalid,
       "dropped-payload-type", G_TYPE_UINT64, s->dropped_payload_type,
-      "dropped-source", G_TYPE_UINT64, s->dropped_source, "dropped-sequence",
-      G_TYPE_UINT64, s->dropped_sequence, "ssrc-changes", G_TYPE_UINT64,
-      s->ssrc_changes, "relatches", G_TYPE_UINT64, s->relatches, "dtmf-events",
-      G_TYPE_UINT64, s->dtmf_events, "packets-expected", G_TYPE_UINT64,
-      s->packets_expected, "packets-lost", G_TYPE_INT64, s->packets_lost,
-      "jitter", G_TYPE_UINT, (guint) MIN (jitter_q4 >> 4, G_MAXUINT),
-      "jitter-ms", G_TYPE_DOUBLE, jitter_ms, "rtcp-sent", G_TYPE_UINT64,
-      s->rtcp_sent, "rtcp-received", G_TYPE_UINT64, s->rtcp_received,
-      "rtcp-dropped", G_TYPE_UINT64, s->rtcp_dropped, "remote-fraction-lost",
-      G_TYPE_DOUBLE,
+      "dropped-source", G_TYPE_UINT64, s->dropped_source, "dropped-srtp",
+      G_TYPE_UINT64, s->dropped_srtp, "dropped-sequence", G_TYPE_UINT64,
+      s->dropped_sequence, "ssrc-changes", G_TYPE_UINT64, s->ssrc_changes,
+      "relatches", G_TYPE_UINT64, s->relatches, "dtmf-events", G_TYPE_UINT64,
+      s->dtmf_events, "packets-expected", G_TYPE_UINT64, s->packets_expected,
+      "packets-lost", G_TYPE_INT64, s->packets_lost, "jitter", G_TYPE_UINT,
+      (guint) MIN (jitter_q4 >> 4, G_MAXUINT), "jitter-ms", G_TYPE_DOUBLE,
+      jitter_ms, "rtcp-sent", G_TYPE_UINT64, s->rtcp_sent, "rtcp-received",
+      G_TYPE_UINT64, s->rtcp_received, "rtcp-dropped", G_TYPE_UINT64,
+      s->rtcp_dropped, "remote-fraction-lost", G_TYPE_DOUBLE,
       s->remote_fraction_lost < 0 ? -1.0 : s->remote_fraction_lost / 256.0,
       "remote-packets-lost", G_TYPE_INT64, s->remote_packets_lost,
       "remote-jitter-ms", G_TYPE_DOUBLE,
@@ -646,9 +687,42 @@ gst_sip_src_start (GstBaseSrc *bsrc)
   return TRUE;
 }
 
+/* Streaming thread: the SRTP context follows the key; a new call (new
+ * socket) starts a new one even with the same key (new replay state). */
+static void
+apply_srtp_locked (GstSipSrc *self, gboolean new_call)
+{
+#ifdef HAVE_SRTP
+  GError *err = NULL;
+
+  if (!new_call && g_strcmp0 (self->srtp_key, self->active_srtp_key) == 0)
+    return;
+  g_clear_pointer (&self->srtp, gst_sip_srtp_free);
+  gst_sip_srtp_key_free (self->active_srtp_key);
+  self->active_srtp_key = g_strdup (self->srtp_key);
+  if (self->active_srtp_key == NULL)
+    return;
+  self->srtp = gst_sip_srtp_new (self->active_srtp_key, FALSE, &err);
+  if (self->srtp == NULL) {
+    /* fail closed: nothing is accepted until a usable key comes */
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS, (NULL),
+        ("Unusable SRTP key, every packet is dropped: %s", err->message));
+    g_clear_error (&err);
+  } else {
+    GST_INFO_OBJECT (self, "SRTP on (%.*s)",
+        (int) strcspn (self->active_srtp_key, " "), self->active_srtp_key);
+  }
+#endif
+}
+
 static void
 release_active (GstSipSrc *self)
 {
+#ifdef HAVE_SRTP
+  g_clear_pointer (&self->srtp, gst_sip_srtp_free);
+#endif
+  gst_sip_srtp_key_free (self->active_srtp_key);
+  self->active_srtp_key = NULL;
   g_clear_object (&self->active_socket);
   g_clear_object (&self->active_rtcp);
   if (self->channel) {
@@ -856,6 +930,9 @@ apply_config_locked (GstSipSrc *self)
     self->lsr = 0;
     self->call_started_pending = TRUE;
     self->call_has_media = FALSE;
+    apply_srtp_locked (self, TRUE);
+  } else {
+    apply_srtp_locked (self, FALSE);
   }
   if (self->rtcp_socket != self->active_rtcp) {
     g_clear_object (&self->active_rtcp);
@@ -1555,10 +1632,21 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
         self->stats.dropped_invalid++;
       continue; /* EAGAIN, ICMP error or truncated */
     }
-    buf = gst_buffer_new_allocate (NULL, n, NULL);
-    gst_buffer_fill (buf, 0, packet, n);
     self->stats.packets_received++;
     self->stats.bytes_received += n;
+#ifdef HAVE_SRTP
+    /* SRTP first: nothing unauthenticated reaches the checks below (a
+     * latch follows authenticated packets only) */
+    if (self->active_srtp_key) {
+      n = self->srtp ? gst_sip_srtp_unprotect (self->srtp, packet, n) : -1;
+      if (n < 0) {
+        self->stats.dropped_srtp++;
+        continue;
+      }
+    }
+#endif
+    buf = gst_buffer_new_allocate (NULL, n, NULL);
+    gst_buffer_fill (buf, 0, packet, n);
 
     verdict = process_packet (self, buf, &from);
     if (verdict != PACKET_PUSH) {

@@ -9,6 +9,7 @@
 #include <gio/gio.h>
 
 #include "gstsiprtpchannel.h"
+#include "gstsipsrtp.h"
 
 G_BEGIN_DECLS
 
@@ -44,6 +45,7 @@ typedef struct
   guint64 ssrc_changes;
   guint64 relatches;
   guint64 dtmf_events;
+  guint64 dropped_srtp; /* failed SRTP authentication or replay check */
   /* RFC 3550 reception statistics of the call (A.1, A.3, A.8) */
   guint64 packets_expected;
   gint64 packets_lost;
@@ -81,6 +83,7 @@ struct _GstSipSrc
   GstCaps *caps;
   gboolean caps_changed;
   gchar *call_id;
+  gchar *srtp_key; /* "SUITE inline:KEY" of the far end, NULL: plain RTP */
   gint config_generation;
   gboolean flushing;
   GCancellable *cancellable;
@@ -99,6 +102,8 @@ struct _GstSipSrc
   guint32 lsr; /* middle 32 bits of the far end's last SR's NTP time */
   gint64 lsr_arrival_us;
   gchar *active_call_id;
+  gchar *active_srtp_key; /* non-NULL: every packet must be SRTP */
+  GstSipSrtp *srtp; /* NULL with a key set: the key was unusable */
   gboolean call_started_pending;
   gboolean call_has_media; /* a buffer of this call, or sipbin's
                             * sip-call-started, went downstream */

@@ -42,6 +42,7 @@ struct _GstSipCall
   gchar *to;
   gchar *request_uri;
   gchar *trunk; /* the trunk it came in on, or NULL */
+  gchar *contact; /* our Contact in responses, NULL: NUA's */
   gchar *offer;
   gsize offer_len;
   guint final_status;
@@ -106,6 +107,7 @@ gst_sip_call_finalize (GObject *object)
   g_free (self->to);
   g_free (self->request_uri);
   g_free (self->trunk);
+  g_free (self->contact);
   g_free (self->offer);
   g_free (self->end_reason);
   g_free (self->transfer_event_id);
@@ -366,6 +368,13 @@ gst_sip_call_get_trunk (GstSipCall *self)
 }
 
 void
+gst_sip_call_set_contact (GstSipCall *self, const gchar *contact)
+{
+  g_free (self->contact);
+  self->contact = g_strdup (contact);
+}
+
+void
 gst_sip_call_set_trunk (GstSipCall *self, const gchar *trunk)
 {
   g_free (self->trunk);
@@ -528,6 +537,8 @@ do_respond (gpointer data)
       TAG_IF (r->sdp, SIPTAG_PAYLOAD_STR (r->sdp)),
       TAG_IF (warning, SIPTAG_WARNING_STR (warning)),
       TAG_IF (r->retry_after, SIPTAG_RETRY_AFTER_STR (retry_after)),
+      TAG_IF (
+          self->contact && r->status < 300, SIPTAG_CONTACT_STR (self->contact)),
       TAG_END ());
   g_free (warning);
   if (update)

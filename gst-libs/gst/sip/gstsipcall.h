@@ -117,6 +117,9 @@ GstSipCall *gst_sip_call_new_incoming (GstSipEndpoint *endpoint,
     struct nua_handle_s *nh, const gchar *call_id, const gchar *from,
     const gchar *to, const gchar *request_uri, const gchar *sdp, gsize sdp_len);
 void gst_sip_call_set_trunk (GstSipCall *call, const gchar *trunk);
+/* Endpoint thread: the Contact of our 1xx/2xx (a call over TLS with a
+ * sip: Request-URI gets "<sip:user@host:port;transport=tls>") */
+void gst_sip_call_set_contact (GstSipCall *call, const gchar *contact);
 void gst_sip_call_set_offer (GstSipCall *call, const gchar *sdp, gsize sdp_len);
 /* A new dialog's request or 2xx: refresh the session with UPDATE when
  * @sip's Allow lists it */

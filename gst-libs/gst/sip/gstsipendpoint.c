@@ -17,6 +17,7 @@
 #include <sofia-sip/su_uniqueid.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nta_tag.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
@@ -43,6 +44,10 @@ struct _GstSipEndpoint
   GstObject parent;
 
   gchar *bind_url;
+  gchar *tls_url; /* sips: bind URL, NULL: no TLS */
+  gchar *tls_dir;
+  gboolean tls_verify;
+  gchar *tls_contact; /* for calls over TLS to a sip: URI */
   gchar *contact_user;
   gchar *host; /* without brackets */
   gboolean ipv6;
@@ -86,6 +91,9 @@ gst_sip_endpoint_finalize (GObject *object)
   GstSipEndpoint *self = GST_SIP_ENDPOINT (object);
 
   g_free (self->bind_url);
+  g_free (self->tls_url);
+  g_free (self->tls_dir);
+  g_free (self->tls_contact);
   g_free (self->contact_user);
   g_free (self->host);
   g_free (self->user_agent);
@@ -289,6 +297,14 @@ handle_new_invite (GstSipEndpoint *self, nua_handle_t *nh, const sip_t *sip)
   su_free (NULL, request_uri);
   if (trunk)
     gst_sip_call_set_trunk (call, GST_OBJECT_NAME (trunk));
+  /* Over TLS to a sip: URI: NUA would name its sips: URL in our Contact,
+   * which phones without sips: support (libre, so baresip) cannot send
+   * their ACK and BYE to. A sips: Request-URI keeps the sips: Contact
+   * (RFC 3261 8.1.1.8). */
+  if (self->tls_contact && sip->sip_via && sip->sip_via->v_protocol &&
+      g_ascii_strcasecmp (sip->sip_via->v_protocol, sip_transport_tls) == 0 &&
+      sip->sip_request && sip->sip_request->rq_url->url_type == url_sip)
+    gst_sip_call_set_contact (call, self->tls_contact);
 
   nua_handle_bind (nh, (nua_hmagic_t *) call);
   self->calls = g_list_prepend (self->calls, call);
@@ -474,6 +490,13 @@ endpoint_thread (gpointer data)
 
   self->nua = nua_create (self->root, nua_callback, (nua_magic_t *) self,
       NUTAG_URL (self->bind_url),
+      /* TLS: sofia-sip reads agent.pem and cafile.pem from tls_dir; the
+       * policy verifies servers we connect to, not our clients */
+      TAG_IF (self->tls_url, NUTAG_SIPS_URL (self->tls_url)),
+      TAG_IF (self->tls_url, TPTAG_CERTIFICATE (self->tls_dir)),
+      TAG_IF (self->tls_url,
+          TPTAG_TLS_VERIFY_POLICY (
+              self->tls_verify ? TPTLS_VERIFY_OUTGOING : TPTLS_VERIFY_NONE)),
       TAG_IF (self->contact_user, NUTAG_M_USERNAME (self->contact_user)),
       NUTAG_MEDIA_ENABLE (0), NUTAG_AUTOANSWER (0),
       /* RFC 3581: our requests ask for the port they came from, so that
@@ -516,7 +539,7 @@ endpoint_thread (gpointer data)
  * contact user "agent", host "::1" */
 static gboolean
 parse_local_uri (GstSipEndpoint *self, const gchar *local_uri,
-    const gchar *external_address, GError **error)
+    const gchar *external_address, guint tls_port, GError **error)
 {
   su_home_t home[1] = {SU_HOME_INIT (home)};
   url_t *url = url_make (home, local_uri);
@@ -555,6 +578,23 @@ parse_local_uri (GstSipEndpoint *self, const gchar *local_uri,
         url->url_type == url_sips ? "sips" : "sip", url->url_host,
         url->url_port ? ":" : "", url->url_port ? url->url_port : "",
         url->url_params ? ";" : "", url->url_params ? url->url_params : "");
+  }
+  if (tls_port > 0) {
+    /* The same host (or external address and maddr) on the TLS port */
+    gboolean v6 = external_address && strchr (external_address, ':');
+    gchar *host = external_address ? g_strdup_printf ("%s%s%s", v6 ? "[" : "",
+                                         external_address, v6 ? "]" : "")
+                                   : g_strdup (url->url_host);
+
+    if (external_address)
+      self->tls_url = g_strdup_printf (
+          "sips:%s:%u;maddr=%s", host, tls_port, v6 ? "[::]" : "0.0.0.0");
+    else
+      self->tls_url = g_strdup_printf ("sips:%s:%u", host, tls_port);
+    self->tls_contact = g_strdup_printf ("<sip:%s%s%s:%u;transport=tls>",
+        url->url_user ? url->url_user : "", url->url_user ? "@" : "", host,
+        tls_port);
+    g_free (host);
   }
   ok = TRUE;
 out:
@@ -616,7 +656,25 @@ gst_sip_endpoint_new_full (const gchar *local_uri, const gchar *user_agent,
 
   self = g_object_new (GST_TYPE_SIP_ENDPOINT, NULL);
   gst_object_ref_sink (self);
-  if (!parse_local_uri (self, local_uri, settings->external_address, error)) {
+  if (settings->tls_port > 0) {
+    gchar *agent = g_build_filename (
+        settings->tls_dir ? settings->tls_dir : "", "agent.pem", NULL);
+    gboolean ok = settings->tls_dir && g_file_test (agent, G_FILE_TEST_EXISTS);
+
+    g_free (agent);
+    if (!ok) {
+      /* sofia-sip would start without TLS and say so only in its log */
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+          "TLS needs a certificate directory with agent.pem (tls-dir '%s')",
+          settings->tls_dir ? settings->tls_dir : "(none)");
+      gst_object_unref (self);
+      return NULL;
+    }
+    self->tls_dir = g_strdup (settings->tls_dir);
+    self->tls_verify = settings->tls_verify;
+  }
+  if (!parse_local_uri (self, local_uri, settings->external_address,
+          settings->tls_port, error)) {
     gst_object_unref (self);
     return NULL;
   }

@@ -39,11 +39,20 @@ typedef struct
   /* behind 1:1 NAT: the public address that Contact and Via name; SIP is
    * then received on every local address (the NAT forwards to ours) */
   const gchar *external_address;
+  /* SIP over TLS (sips:) on this port of the same host, next to UDP and
+   * TCP; 0: no TLS. @tls_dir holds sofia-sip's agent.pem (our key and
+   * certificate chain) and cafile.pem (the CAs we trust); @tls_verify:
+   * verify the certificates of the servers we connect to (clients are
+   * not asked for one). */
+  guint tls_port;
+  const gchar *tls_dir;
+  gboolean tls_verify;
 } GstSipEndpointSettings;
 
 #define GST_SIP_ENDPOINT_SETTINGS_INIT \
   { \
-    GST_SIP_SESSION_EXPIRES_DEFAULT, GST_SIP_MIN_SE_DEFAULT, NULL \
+    GST_SIP_SESSION_EXPIRES_DEFAULT, GST_SIP_MIN_SE_DEFAULT, NULL, 0, NULL, \
+        TRUE \
   }
 
 GstSipEndpoint *gst_sip_endpoint_new_full (const gchar *local_uri,

@@ -7,8 +7,10 @@
 
 #include <gst/sip/gstsipsdp.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/sdp.h>
 
@@ -38,6 +40,180 @@ gst_sip_codec_copy (const GstSipCodec *codec)
   return copy;
 }
 
+GType
+gst_sip_srtp_policy_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {GST_SIP_SRTP_OFF, "Plain RTP only: RTP/SAVP offers get 488", "off"},
+      {GST_SIP_SRTP_OPTIONAL,
+          "SRTP when the far end offers it (RTP/SAVP), else plain RTP",
+          "optional"},
+      {GST_SIP_SRTP_REQUIRED,
+          "SRTP only: RTP/AVP offers get 488, our offers are RTP/SAVP",
+          "required"},
+      {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (
+        &type, g_enum_register_static ("GstSipSrtpPolicy", values));
+  return type;
+}
+
+void
+gst_sip_crypto_free (GstSipCrypto *crypto)
+{
+  if (crypto == NULL)
+    return;
+  g_free (crypto->suite);
+  if (crypto->key_params) {
+    /* our own key: do not leave it in freed memory */
+    memset (crypto->key_params, 0, strlen (crypto->key_params));
+    g_free (crypto->key_params);
+  }
+  g_free (crypto->session_params);
+  g_free (crypto);
+}
+
+GstSipCrypto *
+gst_sip_crypto_copy (const GstSipCrypto *crypto)
+{
+  GstSipCrypto *copy = g_new0 (GstSipCrypto, 1);
+
+  copy->tag = crypto->tag;
+  copy->suite = g_strdup (crypto->suite);
+  copy->key_params = g_strdup (crypto->key_params);
+  copy->session_params = g_strdup (crypto->session_params);
+  return copy;
+}
+
+static const struct
+{
+  const gchar *name;
+  gsize key_len; /* master key + master salt, bytes */
+} crypto_suites[] = {
+    {"AES_CM_128_HMAC_SHA1_80", 30},
+    {"AES_CM_128_HMAC_SHA1_32", 30},
+    {"AES_256_CM_HMAC_SHA1_80", 46},
+    {"AES_256_CM_HMAC_SHA1_32", 46},
+};
+
+static gsize
+suite_key_len (const gchar *suite)
+{
+  for (guint i = 0; suite && i < G_N_ELEMENTS (crypto_suites); i++)
+    if (strcmp (suite, crypto_suites[i].name) == 0)
+      return crypto_suites[i].key_len;
+  return 0;
+}
+
+gboolean
+gst_sip_crypto_suite_supported (const gchar *suite)
+{
+  return suite_key_len (suite) > 0;
+}
+
+GstSipCrypto *
+gst_sip_crypto_new_random (guint tag, const gchar *suite)
+{
+  gsize len = suite_key_len (suite), got = 0;
+  guint8 raw[46];
+  GstSipCrypto *crypto;
+  gchar *b64;
+
+  if (len == 0)
+    return NULL;
+  while (got < len) {
+    gssize n = getrandom (raw + got, len - got, 0);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    /* no entropy (never on Linux >= 3.17): no key rather than a weak one */
+    g_return_val_if_fail (n > 0, NULL);
+    got += n;
+  }
+  b64 = g_base64_encode (raw, len);
+  memset (raw, 0, sizeof (raw));
+  crypto = g_new0 (GstSipCrypto, 1);
+  crypto->tag = tag;
+  crypto->suite = g_strdup (suite);
+  crypto->key_params = g_strconcat ("inline:", b64, NULL);
+  memset (b64, 0, strlen (b64));
+  g_free (b64);
+  return crypto;
+}
+
+gchar *
+gst_sip_crypto_to_key (const GstSipCrypto *crypto)
+{
+  return g_strdup_printf ("%s %s", crypto->suite, crypto->key_params);
+}
+
+/* One inline key of the suite's length, without MKI ("|1:4") */
+static gboolean
+crypto_usable (const GstSipCrypto *c)
+{
+  const gchar *key;
+  gsize expected = suite_key_len (c->suite), len = 0;
+  guchar *raw;
+  gchar *b64;
+  gboolean ok;
+
+  if (expected == 0 || c->session_params ||
+      !g_str_has_prefix (c->key_params, "inline:") ||
+      strchr (c->key_params, ';'))
+    return FALSE;
+  key = c->key_params + 7;
+  if (strchr (key, ':'))
+    return FALSE;
+  b64 = g_strndup (key, strcspn (key, "|"));
+  raw = g_base64_decode (b64, &len);
+  ok = len == expected;
+  g_free (raw);
+  g_free (b64);
+  return ok;
+}
+
+const GstSipCrypto *
+gst_sip_sdp_choose_crypto (const GstSipSdpOffer *offer)
+{
+  for (guint i = 0; i < offer->cryptos->len; i++) {
+    const GstSipCrypto *c = g_ptr_array_index (offer->cryptos, i);
+
+    if (crypto_usable (c))
+      return c;
+  }
+  return NULL;
+}
+
+/* "1 AES_CM_128_HMAC_SHA1_80 inline:KEY|2^20 [session params]" */
+static GstSipCrypto *
+parse_crypto (const gchar *value)
+{
+  gchar **parts;
+  GstSipCrypto *c = NULL;
+  gchar *end;
+  guint64 tag;
+
+  if (value == NULL)
+    return NULL;
+  parts = g_strsplit_set (value, " \t", 4);
+  if (g_strv_length (parts) >= 3) {
+    tag = g_ascii_strtoull (parts[0], &end, 10);
+    if (*end == '\0' && end != parts[0] && tag <= 999999999) {
+      c = g_new0 (GstSipCrypto, 1);
+      c->tag = tag;
+      c->suite = g_strdup (parts[1]);
+      c->key_params = g_strdup (parts[2]);
+      if (parts[3] && *parts[3])
+        c->session_params = g_strdup (parts[3]);
+    }
+  }
+  g_strfreev (parts);
+  return c;
+}
+
 void
 gst_sip_sdp_offer_free (GstSipSdpOffer *offer)
 {
@@ -45,6 +221,7 @@ gst_sip_sdp_offer_free (GstSipSdpOffer *offer)
     return;
   g_free (offer->address);
   g_free (offer->origin);
+  g_ptr_array_unref (offer->cryptos);
   g_ptr_array_unref (offer->codecs);
   g_ptr_array_unref (offer->media_lines);
   g_free (offer);
@@ -162,6 +339,8 @@ gst_sip_sdp_offer_parse (const gchar *sdp, gsize len, GError **error)
   offer->codecs =
       g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sip_codec_free);
   offer->media_lines = g_ptr_array_new_with_free_func (g_free);
+  offer->cryptos =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sip_crypto_free);
   offer->telephone_event_pt = -1;
   if (session->sdp_origin) {
     offer->session_id = session->sdp_origin->o_id;
@@ -174,6 +353,7 @@ gst_sip_sdp_offer_parse (const gchar *sdp, gsize len, GError **error)
   for (m = session->sdp_media; m; m = m->m_next, index++) {
     const sdp_connection_t *c = media_connection (session, m);
     const sdp_rtpmap_t *rm;
+    const sdp_attribute_t *a;
     gchar *first_format;
 
     if (m->m_rtpmaps)
@@ -188,7 +368,8 @@ gst_sip_sdp_offer_parse (const gchar *sdp, gsize len, GError **error)
             m->m_proto_name ? m->m_proto_name : "RTP/AVP", first_format));
     g_free (first_format);
 
-    if (found || m->m_type != sdp_media_audio || m->m_proto != sdp_proto_rtp ||
+    if (found || m->m_type != sdp_media_audio ||
+        (m->m_proto != sdp_proto_rtp && m->m_proto != sdp_proto_srtp) ||
         m->m_port == 0 || m->m_port > 65535 || c == NULL ||
         c->c_address == NULL ||
         (c->c_addrtype != sdp_addr_ip4 && c->c_addrtype != sdp_addr_ip6))
@@ -223,6 +404,16 @@ gst_sip_sdp_offer_parse (const gchar *sdp, gsize len, GError **error)
       g_ptr_array_add (offer->codecs, codec);
     }
 
+    /* SDES (RFC 4568): the keys the far end will send with */
+    offer->secure = m->m_proto == sdp_proto_srtp;
+    for (a = m->m_attributes; a; a = a->a_next) {
+      GstSipCrypto *crypto;
+
+      if (a->a_name && g_ascii_strcasecmp (a->a_name, "crypto") == 0 &&
+          (crypto = parse_crypto (a->a_value)))
+        g_ptr_array_add (offer->cryptos, crypto);
+    }
+
     offer->address = g_strdup (c->c_address);
     offer->port = m->m_port;
     offer->direction = m->m_mode;
@@ -235,7 +426,7 @@ gst_sip_sdp_offer_parse (const gchar *sdp, gsize len, GError **error)
 
   if (!found) {
     g_set_error (error, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_NO_AUDIO,
-        "no RTP/AVP audio stream with an address in the offer");
+        "no RTP/AVP or RTP/SAVP audio stream with an address in the offer");
     gst_sip_sdp_offer_free (offer);
     return NULL;
   }
@@ -272,6 +463,16 @@ gst_sip_sdp_build_answer (const GstSipSdpOffer *offer, const GstSipCodec *codec,
     gboolean with_telephone_event, const gchar *local_address, gint local_port,
     guint64 session_id, guint64 session_version, gint ptime)
 {
+  return gst_sip_sdp_build_answer_full (offer, codec, with_telephone_event,
+      local_address, local_port, session_id, session_version, ptime, NULL);
+}
+
+gchar *
+gst_sip_sdp_build_answer_full (const GstSipSdpOffer *offer,
+    const GstSipCodec *codec, gboolean with_telephone_event,
+    const gchar *local_address, gint local_port, guint64 session_id,
+    guint64 session_version, gint ptime, const GstSipCrypto *crypto)
+{
   GString *s = g_string_new (NULL);
   const gchar *ip = strchr (local_address, ':') ? "IP6" : "IP4";
   guint i;
@@ -293,7 +494,8 @@ gst_sip_sdp_build_answer (const GstSipSdpOffer *offer, const GstSipCodec *codec,
       g_string_append_printf (s, "m=%s\r\n", line);
       continue;
     }
-    g_string_append_printf (s, "m=audio %d RTP/AVP %d", local_port, codec->pt);
+    g_string_append_printf (s, "m=audio %d %s %d", local_port,
+        crypto ? "RTP/SAVP" : "RTP/AVP", codec->pt);
     if (with_telephone_event)
       g_string_append_printf (s, " %d", offer->telephone_event_pt);
     g_string_append (s, "\r\n");
@@ -313,6 +515,9 @@ gst_sip_sdp_build_answer (const GstSipSdpOffer *offer, const GstSipCodec *codec,
       g_string_append_printf (s, "a=ptime:%d\r\n", ptime);
     g_string_append_printf (
         s, "a=%s\r\n", direction_attribute (offer->direction));
+    if (crypto)
+      g_string_append_printf (s, "a=crypto:%u %s %s\r\n", crypto->tag,
+          crypto->suite, crypto->key_params);
   }
   return g_string_free (s, FALSE);
 }
@@ -348,6 +553,17 @@ gst_sip_sdp_build_offer (const GPtrArray *codecs, gint telephone_event_pt,
     const gchar *local_address, gint local_port, guint64 session_id,
     guint64 session_version, gint ptime)
 {
+  return gst_sip_sdp_build_offer_full (codecs, telephone_event_pt,
+      local_address, local_port, session_id, session_version, ptime, NULL);
+}
+
+gchar *
+gst_sip_sdp_build_offer_full (const GPtrArray *codecs, gint telephone_event_pt,
+    const gchar *local_address, gint local_port, guint64 session_id,
+    guint64 session_version, gint ptime, const GPtrArray *cryptos)
+{
+  gboolean secure = cryptos && cryptos->len > 0;
+
   GString *s = g_string_new (NULL);
   const gchar *ip = strchr (local_address, ':') ? "IP6" : "IP4";
   guint i;
@@ -358,9 +574,9 @@ gst_sip_sdp_build_offer (const GPtrArray *codecs, gint telephone_event_pt,
       "s=gst-sip-agent\r\n"
       "c=IN %s %s\r\n"
       "t=0 0\r\n"
-      "m=audio %d RTP/AVP",
+      "m=audio %d %s",
       session_id, session_version, ip, local_address, ip, local_address,
-      local_port);
+      local_port, secure ? "RTP/SAVP" : "RTP/AVP");
   for (i = 0; i < codecs->len; i++)
     g_string_append_printf (
         s, " %d", ((GstSipCodec *) g_ptr_array_index (codecs, i))->pt);
@@ -381,5 +597,11 @@ gst_sip_sdp_build_offer (const GPtrArray *codecs, gint telephone_event_pt,
   if (ptime > 0)
     g_string_append_printf (s, "a=ptime:%d\r\n", ptime);
   g_string_append (s, "a=sendrecv\r\n");
+  for (i = 0; secure && i < cryptos->len; i++) {
+    const GstSipCrypto *c = g_ptr_array_index (cryptos, i);
+
+    g_string_append_printf (
+        s, "a=crypto:%u %s %s\r\n", c->tag, c->suite, c->key_params);
+  }
   return g_string_free (s, FALSE);
 }

@@ -29,6 +29,15 @@ typedef struct
   gchar *fmtp;
 } GstSipCodec;
 
+/* One a=crypto line (SDES, RFC 4568) */
+typedef struct
+{
+  guint tag;
+  gchar *suite; /* "AES_CM_128_HMAC_SHA1_80" */
+  gchar *key_params; /* "inline:BASE64[|lifetime][|MKI:len]" */
+  gchar *session_params; /* NULL when none */
+} GstSipCrypto;
+
 typedef struct
 {
   gchar *address; /* media connection address (numeric) */
@@ -43,6 +52,8 @@ typedef struct
   guint64 session_id;
   guint64 session_version;
   gchar *origin; /* o= line value, to tell re-offers apart */
+  gboolean secure; /* the audio line is RTP/SAVP (SRTP) */
+  GPtrArray *cryptos; /* GstSipCrypto*, the audio line's a=crypto, in order */
 } GstSipSdpOffer;
 
 #define GST_SIP_SDP_ERROR (gst_sip_sdp_error_quark ())
@@ -66,6 +77,46 @@ gchar *gst_sip_sdp_build_answer (const GstSipSdpOffer *offer,
     const GstSipCodec *codec, gboolean with_telephone_event,
     const gchar *local_address, gint local_port, guint64 session_id,
     guint64 session_version, gint ptime);
+
+/* What a call's media must be (sipbin's srtp property, the server's
+ * [server]/[trunk] srtp key); see docs/architecture.md, "TLS and SRTP". */
+typedef enum
+{
+  GST_SIP_SRTP_OFF = 0, /* plain RTP only: an RTP/SAVP offer gets 488 */
+  GST_SIP_SRTP_OPTIONAL = 1, /* SRTP when the far end offers it */
+  GST_SIP_SRTP_REQUIRED = 2, /* SRTP only: an RTP/AVP offer gets 488 */
+} GstSipSrtpPolicy;
+
+#define GST_TYPE_SIP_SRTP_POLICY (gst_sip_srtp_policy_get_type ())
+GType gst_sip_srtp_policy_get_type (void);
+
+/* SRTP with SDES keys (RFC 4568). The suites sipsrc/sipsink implement:
+ * AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32, AES_256_CM_HMAC_SHA1_80
+ * and AES_256_CM_HMAC_SHA1_32. */
+gboolean gst_sip_crypto_suite_supported (const gchar *suite);
+void gst_sip_crypto_free (GstSipCrypto *crypto);
+GstSipCrypto *gst_sip_crypto_copy (const GstSipCrypto *crypto);
+/* A new crypto attribute of ours: @suite with a fresh random key (from
+ * the kernel's CSPRNG); NULL for a suite we do not implement. */
+GstSipCrypto *gst_sip_crypto_new_random (guint tag, const gchar *suite);
+/* "SUITE inline:BASE64", the form sipsrc/sipsink take as srtp-key */
+gchar *gst_sip_crypto_to_key (const GstSipCrypto *crypto);
+/* The first crypto of @offer we can use (a supported suite, one inline
+ * key of the suite's length, no MKI, no session parameters), or NULL */
+const GstSipCrypto *gst_sip_sdp_choose_crypto (const GstSipSdpOffer *offer);
+/* As gst_sip_sdp_build_answer(); with @crypto the audio line is answered
+ * RTP/SAVP with that a=crypto line (ours: same tag and suite as the one
+ * chosen from the offer, our own key). */
+gchar *gst_sip_sdp_build_answer_full (const GstSipSdpOffer *offer,
+    const GstSipCodec *codec, gboolean with_telephone_event,
+    const gchar *local_address, gint local_port, guint64 session_id,
+    guint64 session_version, gint ptime, const GstSipCrypto *crypto);
+/* As gst_sip_sdp_build_offer(); with @cryptos (GstSipCrypto, not empty)
+ * the audio line is offered RTP/SAVP with these a=crypto lines. */
+gchar *gst_sip_sdp_build_offer_full (const GPtrArray *codecs,
+    gint telephone_event_pt, const gchar *local_address, gint local_port,
+    guint64 session_id, guint64 session_version, gint ptime,
+    const GPtrArray *cryptos);
 
 /* PCMU, PCMA and G722 with their static payload types, as GstSipCodec */
 GPtrArray *gst_sip_sdp_offerable_codecs (void);

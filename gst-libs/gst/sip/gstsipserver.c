@@ -1116,6 +1116,15 @@ build_call (gpointer data, gpointer user_data)
         has_property (sipbin, "external-address"))
       g_object_set (
           sipbin, "external-address", sc->config->external_address, NULL);
+    if (has_property (sipbin, "srtp")) {
+      /* the call's trunk's policy, else the server's */
+      const gchar *trunk = gst_sip_call_get_trunk (sc->call);
+      const GstSipTrunkConfig *tc =
+          trunk ? gst_sip_server_config_get_trunk (sc->config, trunk) : NULL;
+
+      g_object_set (sipbin, "srtp",
+          tc && tc->srtp >= 0 ? tc->srtp : sc->config->srtp, NULL);
+    }
     if (sc->office->attended_transfer && has_property (sipbin, "transfer-mode"))
       g_object_set (sipbin, "transfer-mode", "application", NULL);
     foreach_element (pipeline, apply_office, sc);
@@ -1356,6 +1365,9 @@ gst_sip_server_start (GstSipServer *self, GError **error)
   uri = g_strdup_printf ("sip:agent@%s", c->listen);
   settings.session_expires = c->session_expires;
   settings.external_address = c->external_address;
+  settings.tls_port = c->tls_port;
+  settings.tls_dir = c->tls_dir;
+  settings.tls_verify = c->tls_verify;
   self->endpoint = gst_sip_endpoint_new_full (
       uri, "gst-sip-agent/" VERSION, &settings, error);
   g_free (uri);

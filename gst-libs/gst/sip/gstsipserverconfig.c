@@ -6,6 +6,7 @@
 #endif
 
 #include <gst/sip/gstsipserverconfig.h>
+#include <gst/sip/gstsipsdp.h>
 #include "gstsipkeyfile.h"
 
 #include <gio/gio.h>
@@ -15,12 +16,13 @@
 static const gchar *server_keys[] = {"listen", "records", "max-calls", "launch",
     "default-office", "drain-timeout", "retry-after", "rtp-port-min",
     "rtp-port-max", "media-address", "record-audio", "stt-preload",
-    "media-timeout", "session-expires", "external-address", NULL};
+    "media-timeout", "session-expires", "external-address", "tls-port",
+    "tls-dir", "tls-verify", "srtp", NULL};
 static const gchar *office_keys[] = {"did", "script", "voice", "tts",
     "language", "transfer", "transfer-mode", "record-audio", "trunk", NULL};
 static const gchar *trunk_keys[] = {"registrar", "proxy", "username",
     "password", "realm", "from-user", "from-domain", "allow", "expires",
-    "transport", "qualify", "register-retry", NULL};
+    "transport", "qualify", "register-retry", "srtp", NULL};
 static const gchar *record_audio_values[] = {"off", "wav", "ogg", NULL};
 
 static void
@@ -59,6 +61,7 @@ gst_sip_server_config_unref (GstSipServerConfig *config)
   g_free (config->default_office);
   g_free (config->media_address);
   g_free (config->external_address);
+  g_free (config->tls_dir);
   g_free (config->record_audio);
   g_ptr_array_unref (config->offices);
   g_ptr_array_unref (config->trunks);
@@ -143,6 +146,55 @@ get_uint (Loader *ld, const gchar *group, const gchar *key, guint min,
   }
   g_free (v);
   *out = (guint) n;
+  return TRUE;
+}
+
+/* true or false; @out keeps its value when the key is absent */
+static gboolean
+get_boolean (Loader *ld, const gchar *group, const gchar *key, gboolean *out)
+{
+  gchar *v;
+
+  if (!get_string (ld, group, key, &v))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  if (strcmp (v, "true") != 0 && strcmp (v, "false") != 0) {
+    fail (ld, line_of (ld, group, key), "%s is true or false, not \"%s\"", key,
+        v);
+    g_free (v);
+    return FALSE;
+  }
+  *out = strcmp (v, "true") == 0;
+  g_free (v);
+  return TRUE;
+}
+
+/* srtp: off, optional or required (GstSipSrtpPolicy); @out keeps its
+ * value when the key is absent */
+static gboolean
+get_srtp (Loader *ld, const gchar *group, gint *out)
+{
+  GEnumClass *klass;
+  GEnumValue *value;
+  gchar *v;
+
+  if (!get_string (ld, group, "srtp", &v))
+    return FALSE;
+  if (v == NULL)
+    return TRUE;
+  klass = g_type_class_ref (GST_TYPE_SIP_SRTP_POLICY);
+  value = g_enum_get_value_by_nick (klass, v);
+  if (value)
+    *out = value->value;
+  g_type_class_unref (klass);
+  if (value == NULL) {
+    fail (ld, line_of (ld, group, "srtp"),
+        "srtp is off, optional or required, not \"%s\"", v);
+    g_free (v);
+    return FALSE;
+  }
+  g_free (v);
   return TRUE;
 }
 
@@ -243,8 +295,32 @@ load_server (Loader *ld)
       !get_uint (ld, g, "retry-after", 0, 86400, &c->retry_after) ||
       !get_uint (ld, g, "rtp-port-min", 1024, 65534, &c->rtp_port_min) ||
       !get_uint (ld, g, "rtp-port-max", 1025, 65535, &c->rtp_port_max) ||
-      !get_uint (ld, g, "stt-preload", 0, 10000, &c->stt_preload))
+      !get_uint (ld, g, "stt-preload", 0, 10000, &c->stt_preload) ||
+      !get_uint (ld, g, "tls-port", 0, 65535, &c->tls_port) ||
+      !get_boolean (ld, g, "tls-verify", &c->tls_verify) ||
+      !get_srtp (ld, g, &c->srtp))
     return FALSE;
+  if (!get_string (ld, g, "tls-dir", &records))
+    return FALSE;
+  if (records) {
+    c->tls_dir = absolute_path (ld, records);
+    g_free (records);
+  }
+  if (c->tls_port > 0 && c->tls_dir == NULL)
+    return fail (ld, line_of (ld, g, "tls-port"),
+        "tls-port needs tls-dir: the directory with agent.pem (our key and "
+        "certificate) and cafile.pem");
+  if (c->tls_dir) {
+    gchar *agent = g_build_filename (c->tls_dir, "agent.pem", NULL);
+    gboolean found = g_file_test (agent, G_FILE_TEST_IS_REGULAR);
+
+    g_free (agent);
+    if (!found)
+      return fail (ld, line_of (ld, g, "tls-dir"),
+          "tls-dir %s has no agent.pem (our private key and certificate "
+          "chain, PEM)",
+          c->tls_dir);
+  }
   if (c->external_address && !g_hostname_is_ip_address (c->external_address))
     return fail (ld, line_of (ld, g, "external-address"),
         "external-address must be an IP address, not '%s'",
@@ -468,14 +544,15 @@ load_trunk (Loader *ld, const gchar *group)
       !get_uint (ld, group, "expires", 10, 86400, &t->expires) ||
       !get_uint (ld, group, "qualify", 0, 3600, &t->qualify) ||
       !get_uint (ld, group, "register-retry", 1, 3600, &t->register_retry) ||
-      !load_allow (ld, group, t))
+      !get_srtp (ld, group, &t->srtp) || !load_allow (ld, group, t))
     return FALSE;
   if (t->transport == NULL)
     t->transport = g_strdup ("udp");
   if (strcmp (t->transport, "tls") == 0)
     return fail (ld, line_of (ld, group, "transport"),
-        "transport tls needs SIP over TLS, which this version does not have "
-        "yet: use udp or tcp");
+        "transport tls for a trunk (registering, qualifying and calling out "
+        "over TLS) is not built yet: use udp or tcp; carriers and phones "
+        "can still call in over TLS on [server] tls-port");
   if (strcmp (t->transport, "udp") != 0 && strcmp (t->transport, "tcp") != 0)
     return fail (ld, line_of (ld, group, "transport"),
         "transport is udp or tcp, not \"%s\"", t->transport);
@@ -556,6 +633,8 @@ gst_sip_server_config_load_data (
   c->drain_timeout = 30;
   c->media_timeout = 120;
   c->session_expires = GST_SIP_SESSION_EXPIRES_DEFAULT;
+  c->tls_verify = TRUE;
+  c->srtp = GST_SIP_SRTP_OPTIONAL;
   c->retry_after = 30;
   c->rtp_port_min = 10000;
   c->rtp_port_max = 20000;

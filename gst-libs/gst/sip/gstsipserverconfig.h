@@ -44,6 +44,10 @@ typedef struct
   guint session_expires; /* RFC 4028 session interval asked for, s; 0: none */
   gchar *external_address; /* 1:1 NAT: the public address for Contact, Via
                             * and SDP, or NULL */
+  guint tls_port; /* SIP over TLS on the listen host, 0: none */
+  gchar *tls_dir; /* absolute: agent.pem, cafile.pem */
+  gboolean tls_verify; /* verify servers we connect to */
+  gint srtp; /* GstSipSrtpPolicy of calls on no trunk with its own */
   guint retry_after; /* s, in 503 responses */
   guint rtp_port_min, rtp_port_max;
   gchar *media_address;

@@ -96,6 +96,7 @@ gst_sip_trunk_config_new (const gchar *name)
   c->transport = g_strdup ("udp");
   c->qualify = GST_SIP_TRUNK_DEFAULT_QUALIFY;
   c->register_retry = GST_SIP_TRUNK_DEFAULT_REGISTER_RETRY;
+  c->srtp = -1;
   return c;
 }
 

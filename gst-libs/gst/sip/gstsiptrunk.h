@@ -38,6 +38,7 @@ typedef struct
   gchar *transport; /* "udp" or "tcp" */
   guint qualify; /* s between OPTIONS probes, 0: off */
   guint register_retry; /* s before the first retry after a failure */
+  gint srtp; /* GstSipSrtpPolicy of its calls, -1: the server's */
   guint line;
 } GstSipTrunkConfig;
 

@@ -231,6 +231,178 @@ GST_START_TEST (test_dial_nobody)
 
 GST_END_TEST;
 
+static guint64
+src_stat (GstElement *pipeline, const gchar *name)
+{
+  GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  GstStructure *stats = NULL;
+  guint64 n = 0;
+
+  g_object_get (src, "stats", &stats, NULL);
+  gst_structure_get_uint64 (stats, name, &n);
+  gst_structure_free (stats);
+  gst_object_unref (src);
+  return n;
+}
+
+/* srtp=required on both sides: our offer is RTP/SAVP with two a=crypto,
+ * the phone answers one, and the media goes both ways encrypted (what
+ * comes back passes sipsrc's authentication) */
+GST_START_TEST (test_dial_srtp)
+{
+  guint16 callee_port = free_udp_port (), caller_port = free_udp_port ();
+  GstElement *callee, *caller;
+  GstStructure *r;
+  gboolean started = FALSE, answered = FALSE;
+  gchar *uri = g_strdup_printf ("sip:phone@127.0.0.1:%u", callee_port);
+  GstElement *src = gst_element_factory_make ("sipsrc", NULL);
+  gboolean with_srtp = g_object_class_find_property (
+                           G_OBJECT_GET_CLASS (src), "srtp-key") != NULL;
+  guint64 n = 0;
+  gint i;
+
+  gst_object_unref (src);
+  if (!with_srtp) {
+    /* srtp=required does not even start: nothing to dial with */
+    GST_INFO ("sipsrc without SRTP: skipped");
+    g_free (uri);
+    return;
+  }
+  callee = start ("phone", callee_port, "srtp=required " ECHO);
+  caller = start ("agent", caller_port, "srtp=required " TALKER);
+  r = dial (caller, uri, &started);
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  fail_unless (answered, "not answered: %" GST_PTR_FORMAT, r);
+  gst_structure_free (r);
+  for (i = 0; i < 50 && (n = src_stat (caller, "packets-pushed")) < 20; i++)
+    g_usleep (100 * 1000);
+  fail_unless (n >= 20, "only %" G_GUINT64_FORMAT " packets came back", n);
+  fail_unless_equals_int (src_stat (caller, "dropped-srtp"), 0);
+  fail_unless (src_stat (callee, "packets-pushed") >= 20);
+  g_signal_emit_by_name (sipbin_of (caller), "hangup");
+  fail_unless (wait_call_state (callee, "ended", 10));
+  stop (callee);
+
+  /* a phone that takes no SRTP (srtp=off) refuses our RTP/SAVP offer */
+  callee = start ("phone", callee_port, "srtp=off " ECHO);
+  r = dial (caller, uri, &started);
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  fail_if (answered);
+  fail_unless (gst_structure_get_int (r, "status", &i));
+  fail_unless_equals_int (i, 488);
+  gst_structure_free (r);
+  g_free (uri);
+  stop (caller);
+  stop (callee);
+}
+
+GST_END_TEST;
+
+/* Makes @dir/NAME/{agent.pem,cafile.pem}: a CA of its own (ca-NAME) and a
+ * certificate for IP 127.0.0.1 signed by it, with openssl. FALSE when
+ * openssl is missing. */
+static gboolean
+make_tls_dir (const gchar *dir, const gchar *name)
+{
+  gchar *script = g_strdup_printf (
+      "set -e; mkdir -p %s && cd %s && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out "
+      "cafile.pem -days 1 -subj /CN=ca-%s && "
+      "openssl req -newkey rsa:2048 -nodes -keyout key.pem -out req.pem "
+      "-subj /CN=127.0.0.1 && "
+      "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && "
+      "openssl x509 -req -in req.pem -CA cafile.pem -CAkey ca.key "
+      "-CAcreateserial -out cert.pem -days 1 -extfile ext.cnf && "
+      "cat key.pem cert.pem > agent.pem",
+      name, name, name);
+  gchar *argv[] = {(gchar *) "sh", (gchar *) "-c", script, NULL};
+  gint status = -1;
+  gboolean ok;
+
+  ok = g_find_program_in_path ("openssl") != NULL &&
+      g_spawn_sync (dir, argv, NULL,
+          G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+              G_SPAWN_STDERR_TO_DEV_NULL,
+          NULL, NULL, NULL, NULL, &status, NULL) &&
+      g_spawn_check_wait_status (status, NULL);
+  g_free (script);
+  return ok;
+}
+
+static gboolean
+tls_dial (GstElement *caller, const gchar *uri)
+{
+  gboolean started = FALSE, answered = FALSE;
+  GstStructure *r = dial (caller, uri, &started);
+
+  fail_unless (started);
+  fail_unless (gst_structure_get_boolean (r, "answered", &answered));
+  GST_INFO ("%s: %" GST_PTR_FORMAT, uri, r);
+  gst_structure_free (r);
+  if (answered)
+    g_signal_emit_by_name (sipbin_of (caller), "hangup");
+  return answered;
+}
+
+/* Calls placed over TLS: the phone's certificate must chain to the CA in
+ * our cafile.pem (tls-verify, the default); with tls-verify=false any
+ * certificate is taken. */
+GST_START_TEST (test_dial_tls_verify)
+{
+  gchar *dir = g_dir_make_tmp ("sipbin-tls-XXXXXX", NULL);
+  guint16 callee_port = free_udp_port (), callee_tls = free_udp_port ();
+  guint16 caller_port = free_udp_port (), caller_tls = free_udp_port ();
+  GstElement *callee, *caller;
+  gchar *inside, *uri, *rm;
+
+  if (!make_tls_dir (dir, "phone") || !make_tls_dir (dir, "other")) {
+    GST_INFO ("no openssl: skipped");
+    g_free (dir);
+    return;
+  }
+  inside =
+      g_strdup_printf ("tls-port=%u tls-dir=%s/phone " ECHO, callee_tls, dir);
+  callee = start ("phone", callee_port, inside);
+  g_free (inside);
+  uri = g_strdup_printf ("sip:phone@127.0.0.1:%u;transport=tls", callee_tls);
+
+  /* our cafile.pem has the phone's CA */
+  inside =
+      g_strdup_printf ("tls-port=%u tls-dir=%s/phone " TALKER, caller_tls, dir);
+  caller = start ("agent", caller_port, inside);
+  g_free (inside);
+  fail_unless (tls_dial (caller, uri), "not answered with the right CA");
+  fail_unless (wait_call_state (callee, "ended", 10));
+  stop (caller);
+
+  /* another CA: the TLS connection is refused, no call */
+  inside =
+      g_strdup_printf ("tls-port=%u tls-dir=%s/other " TALKER, caller_tls, dir);
+  caller = start ("agent", caller_port, inside);
+  g_free (inside);
+  fail_if (tls_dial (caller, uri), "answered although the CA is not ours");
+  stop (caller);
+
+  /* the same without verification */
+  inside = g_strdup_printf (
+      "tls-port=%u tls-dir=%s/other tls-verify=false " TALKER, caller_tls, dir);
+  caller = start ("agent", caller_port, inside);
+  g_free (inside);
+  fail_unless (tls_dial (caller, uri), "not answered with tls-verify=false");
+  stop (caller);
+  stop (callee);
+
+  rm = g_strdup_printf ("rm -rf '%s'", dir);
+  fail_unless (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
+  g_free (rm);
+  g_free (uri);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 static Suite *
 sipbin_suite (void)
 {
@@ -242,6 +414,8 @@ sipbin_suite (void)
   tcase_add_test (tc, test_dial_answered);
   tcase_add_test (tc, test_dial_refused);
   tcase_add_test (tc, test_dial_nobody);
+  tcase_add_test (tc, test_dial_srtp);
+  tcase_add_test (tc, test_dial_tls_verify);
   return s;
 }
 

@@ -743,7 +743,7 @@ def test_config(res):
         ('[trunk t]\nregistrar = sip:example.com\n' + office,
          'bad.conf:2: [trunk t] registers, so it needs username'),
         ('[trunk t]\nproxy = sip:example.com\ntransport = tls\n' + office,
-         'bad.conf:3: transport tls needs SIP over TLS'),
+         'bad.conf:3: transport tls for a trunk'),
         ('[trunk t]\nusername = u\n' + office,
          'bad.conf:1: [trunk t] needs both username and password'),
         ('[trunk t]\nrealm = x\n' + office, 'bad.conf:1: [trunk t] would take calls from anyone'),

@@ -97,12 +97,14 @@ GST_START_TEST (test_errors)
   fail_unless (gst_sip_sdp_offer_parse ("", 0, &err) == NULL);
   g_clear_error (&err);
 
-  /* only video, only SRTP audio, or audio with port 0: nothing to take */
+  /* only video, only DTLS-SRTP audio, or audio with port 0: nothing to
+   * take (RTP/SAVP parses; whether to take it is sipbin's srtp policy) */
   fail_unless (parse (OFFER_HEAD "m=video 5000 RTP/AVP 31\r\n", &err) == NULL);
   fail_unless (
       g_error_matches (err, GST_SIP_SDP_ERROR, GST_SIP_SDP_ERROR_NO_AUDIO));
   g_clear_error (&err);
-  fail_unless (parse (OFFER_HEAD "m=audio 5000 RTP/SAVP 0\r\n", &err) == NULL);
+  fail_unless (
+      parse (OFFER_HEAD "m=audio 5000 UDP/TLS/RTP/SAVP 0\r\n", &err) == NULL);
   g_clear_error (&err);
   fail_unless (parse (OFFER_HEAD "m=audio 0 RTP/AVP 0\r\n", &err) == NULL);
   g_clear_error (&err);
@@ -161,6 +163,135 @@ GST_START_TEST (test_codec_caps)
 
 GST_END_TEST;
 
+/* RFC 4568: an RTP/SAVP offer with several a=crypto lines. The first we can
+ * use is chosen (not an unknown suite, not an MKI, not session params), the
+ * answer is RTP/SAVP with the same tag and suite and our own key. */
+GST_START_TEST (test_savp_offer_crypto_answer)
+{
+  GstSipSdpOffer *offer = parse (OFFER_HEAD
+      "m=audio 5000 RTP/SAVP 0 101\r\n"
+      "a=rtpmap:101 telephone-event/8000\r\n"
+      "a=crypto:1 AEAD_AES_256_GCM inline:"
+      "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTAx\r\n"
+      "a=crypto:2 AES_CM_128_HMAC_SHA1_80 "
+      "inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj|2^20|1:32\r\n"
+      "a=crypto:3 AES_CM_128_HMAC_SHA1_80 "
+      "inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj UNENCRYPTED_SRTP\r\n"
+      "a=crypto:4 AES_CM_128_HMAC_SHA1_32 "
+      "inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20\r\n"
+      "a=crypto:5 AES_CM_128_HMAC_SHA1_80 "
+      "inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n",
+      NULL);
+  const GstSipCrypto *chosen;
+  GstSipCrypto *ours;
+  GstSipSdpOffer *again;
+  gchar *answer, *key, *line;
+
+  fail_unless (offer != NULL);
+  fail_unless (offer->secure);
+  fail_unless_equals_int (offer->cryptos->len, 5);
+  chosen = gst_sip_sdp_choose_crypto (offer);
+  fail_unless (chosen != NULL);
+  fail_unless_equals_int (chosen->tag, 4);
+  fail_unless_equals_string (chosen->suite, "AES_CM_128_HMAC_SHA1_32");
+  key = gst_sip_crypto_to_key (chosen);
+  fail_unless_equals_string (key,
+      "AES_CM_128_HMAC_SHA1_32 "
+      "inline:NzB4d1BINUAvLEw6UzF3WSJ+PSdFcGdUJShpX1Zj|2^20");
+  g_free (key);
+
+  ours = gst_sip_crypto_new_random (chosen->tag, chosen->suite);
+  fail_unless (ours != NULL);
+  /* 30 bytes of key and salt: 40 base64 characters */
+  fail_unless_equals_int (strlen (ours->key_params), 7 + 40);
+  fail_if (strcmp (ours->key_params, chosen->key_params) == 0);
+  answer = gst_sip_sdp_build_answer_full (
+      offer, codec (offer, 0), TRUE, "127.0.0.1", 10000, 42, 1, 20, ours);
+  fail_unless (strstr (answer, "m=audio 10000 RTP/SAVP 0 101\r\n"), answer);
+  line = g_strdup_printf (
+      "a=crypto:4 AES_CM_128_HMAC_SHA1_32 %s\r\n", ours->key_params);
+  fail_unless (strstr (answer, line) != NULL, answer);
+  g_free (line);
+
+  /* the answer parses back with its one crypto */
+  again = parse (answer, NULL);
+  fail_unless (again != NULL);
+  fail_unless (again->secure);
+  fail_unless_equals_int (again->cryptos->len, 1);
+  fail_unless (gst_sip_sdp_choose_crypto (again) != NULL);
+  gst_sip_sdp_offer_free (again);
+  g_free (answer);
+  gst_sip_crypto_free (ours);
+  gst_sip_sdp_offer_free (offer);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_savp_offer_without_usable_crypto)
+{
+  GstSipSdpOffer *offer =
+      parse (OFFER_HEAD "m=audio 5000 RTP/SAVP 0\r\n"
+                        "a=crypto:1 F8_128_HMAC_SHA1_80 "
+                        "inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n"
+                        /* a key too short for the suite */
+                        "a=crypto:2 AES_256_CM_HMAC_SHA1_80 "
+                        "inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj\r\n",
+          NULL);
+
+  fail_unless (offer != NULL);
+  fail_unless (offer->secure);
+  fail_unless (gst_sip_sdp_choose_crypto (offer) == NULL);
+  gst_sip_sdp_offer_free (offer);
+
+  /* plain RTP/AVP: not secure, no crypto */
+  offer = parse (OFFER_HEAD "m=audio 5000 RTP/AVP 0\r\n", NULL);
+  fail_unless (offer != NULL);
+  fail_if (offer->secure);
+  fail_unless_equals_int (offer->cryptos->len, 0);
+  gst_sip_sdp_offer_free (offer);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_savp_offer_built)
+{
+  GPtrArray *codecs = gst_sip_sdp_offerable_codecs ();
+  GPtrArray *cryptos =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_sip_crypto_free);
+  GstSipSdpOffer *parsed;
+  gchar *sdp;
+
+  fail_unless (gst_sip_crypto_new_random (1, "NULL_HMAC_SHA1_80") == NULL);
+  g_ptr_array_add (
+      cryptos, gst_sip_crypto_new_random (1, "AES_CM_128_HMAC_SHA1_80"));
+  g_ptr_array_add (
+      cryptos, gst_sip_crypto_new_random (2, "AES_CM_128_HMAC_SHA1_32"));
+  sdp = gst_sip_sdp_build_offer_full (
+      codecs, 101, "127.0.0.1", 10000, 1, 1, 20, cryptos);
+  fail_unless (strstr (sdp, "m=audio 10000 RTP/SAVP 0 8 9 101\r\n"), sdp);
+  fail_unless (strstr (sdp, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"));
+  fail_unless (strstr (sdp, "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"));
+  parsed = parse (sdp, NULL);
+  fail_unless (parsed != NULL);
+  fail_unless (parsed->secure);
+  fail_unless_equals_int (parsed->cryptos->len, 2);
+  fail_unless_equals_int (gst_sip_sdp_choose_crypto (parsed)->tag, 1);
+  gst_sip_sdp_offer_free (parsed);
+  g_free (sdp);
+
+  /* no cryptos: plain RTP/AVP, as gst_sip_sdp_build_offer() */
+  g_ptr_array_set_size (cryptos, 0);
+  sdp = gst_sip_sdp_build_offer_full (
+      codecs, -1, "127.0.0.1", 10000, 1, 1, 20, cryptos);
+  fail_unless (strstr (sdp, "m=audio 10000 RTP/AVP 0 8 9\r\n"), sdp);
+  fail_if (strstr (sdp, "a=crypto"));
+  g_free (sdp);
+  g_ptr_array_unref (cryptos);
+  g_ptr_array_unref (codecs);
+}
+
+GST_END_TEST;
+
 static Suite *
 sipsdp_suite (void)
 {
@@ -175,6 +306,9 @@ sipsdp_suite (void)
   tcase_add_test (tc, test_errors);
   tcase_add_test (tc, test_answer_rejects_other_streams_and_mirrors_direction);
   tcase_add_test (tc, test_codec_caps);
+  tcase_add_test (tc, test_savp_offer_crypto_answer);
+  tcase_add_test (tc, test_savp_offer_without_usable_crypto);
+  tcase_add_test (tc, test_savp_offer_built);
   return s;
 }
 

@@ -8,6 +8,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/sip/gstsipserver.h>
 #include <gst/sip/gstsiprecord.h>
+#include <gst/sip/gstsipsdp.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
@@ -57,6 +58,11 @@ GST_START_TEST (test_config_values_and_defaults)
   fail_unless_equals_int (c->stt_preload, 12);
   fail_unless_equals_string (c->external_address, "203.0.113.5");
   fail_unless_equals_int (c->session_expires, 600);
+  /* no TLS, SRTP when offered, servers' certificates verified */
+  fail_unless_equals_int (c->tls_port, 0);
+  fail_unless (c->tls_dir == NULL);
+  fail_unless (c->tls_verify);
+  fail_unless_equals_int (c->srtp, GST_SIP_SRTP_OPTIONAL);
   fail_unless_equals_int (c->drain_timeout, 30);
   fail_unless_equals_int (c->retry_after, 30);
   fail_unless_equals_string (c->launch, GST_SIP_SERVER_DEFAULT_LAUNCH);
@@ -71,6 +77,44 @@ GST_START_TEST (test_config_values_and_defaults)
   fail_unless_equals_string (o->transfer, "tel:+19195550110");
   fail_unless_equals_int (o->line, 10);
   gst_sip_server_config_unref (c);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_config_tls_and_srtp)
+{
+  gchar *dir = g_dir_make_tmp ("sipserver-tls-XXXXXX", NULL);
+  gchar *agent = g_build_filename (dir, "agent.pem", NULL);
+  gchar *text;
+  GError *err = NULL;
+  GstSipServerConfig *c;
+  const GstSipTrunkConfig *t;
+
+  /* only its presence is checked at load; sofia-sip reads it */
+  fail_unless (g_file_set_contents (agent, "", 0, NULL));
+  text = g_strdup_printf ("[server]\ntls-port = 5061\ntls-dir = %s\n"
+                          "tls-verify = false\nsrtp = required\n"
+                          "[trunk carrier]\nallow = 192.0.2.1\nsrtp = off\n"
+                          "[trunk pbx]\nallow = 192.0.2.2\n"
+                          "[office a]\ndid = +19195550100\n",
+      dir);
+  c = load (text, &err);
+  fail_unless (c != NULL, "%s", err ? err->message : "");
+  fail_unless_equals_int (c->tls_port, 5061);
+  fail_unless_equals_string (c->tls_dir, dir);
+  fail_if (c->tls_verify);
+  fail_unless_equals_int (c->srtp, GST_SIP_SRTP_REQUIRED);
+  t = gst_sip_server_config_get_trunk (c, "carrier");
+  fail_unless_equals_int (t->srtp, GST_SIP_SRTP_OFF);
+  /* -1: the server's */
+  t = gst_sip_server_config_get_trunk (c, "pbx");
+  fail_unless_equals_int (t->srtp, -1);
+  gst_sip_server_config_unref (c);
+  g_unlink (agent);
+  g_rmdir (dir);
+  g_free (text);
+  g_free (agent);
+  g_free (dir);
 }
 
 GST_END_TEST;
@@ -109,6 +153,22 @@ GST_START_TEST (test_config_errors_name_the_line)
                 "did = +19195550100\n",
       "/etc/gsa/test.conf:2: external-address must be an IP address, not "
       "'nat.example.com'");
+  expect_error ("[server]\ntls-port = 5061\n[office a]\ndid = +19195550100\n",
+      "/etc/gsa/test.conf:2: tls-port needs tls-dir");
+  expect_error ("[server]\ntls-port = 5061\ntls-dir = /nonexistent/tls\n"
+                "[office a]\ndid = +19195550100\n",
+      "/etc/gsa/test.conf:3: tls-dir /nonexistent/tls has no agent.pem");
+  expect_error ("[server]\ntls-verify = yes\n[office a]\ndid = +19195550100\n",
+      "/etc/gsa/test.conf:2: tls-verify is true or false, not \"yes\"");
+  expect_error ("[server]\nsrtp = mandatory\n[office a]\ndid = +19195550100\n",
+      "/etc/gsa/test.conf:2: srtp is off, optional or required, not "
+      "\"mandatory\"");
+  expect_error ("[trunk t]\nallow = 192.0.2.1\nsrtp = on\n[office a]\n"
+                "did = +19195550100\n",
+      "/etc/gsa/test.conf:3: srtp is off, optional or required");
+  expect_error ("[trunk t]\nallow = 192.0.2.1\ntransport = tls\n[office a]\n"
+                "did = +19195550100\n",
+      "/etc/gsa/test.conf:3: transport tls for a trunk");
   expect_error ("[office two words]\ndid = +19195550100\n",
       "/etc/gsa/test.conf:1: office names are one word");
   expect_error ("", "/etc/gsa/test.conf:1: no [office NAME] group");
@@ -316,6 +376,7 @@ sipserver_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_config_values_and_defaults);
   tcase_add_test (tc, test_config_errors_name_the_line);
+  tcase_add_test (tc, test_config_tls_and_srtp);
   tcase_add_test (tc, test_routing);
   tcase_add_test (tc, test_uri_user);
   tcase_add_test (tc, test_record_on_disk);
