@@ -752,23 +752,16 @@ send_dtmf_packet (GstSipSink *self, GstBuffer *buffer)
   return TRUE;
 }
 
-/* Streaming thread, config_lock held: a new SRTP context for a new key or
- * a new call (socket), which starts a new sequence of packets. */
+/* Streaming thread, config_lock held: the SRTP context follows the key;
+ * a new call (socket) starts a new one. */
 static void
 apply_srtp_locked (GstSipSink *self, gboolean new_call)
 {
 #ifdef HAVE_SRTP
   GError *err = NULL;
 
-  if (!new_call && g_strcmp0 (self->srtp_key, self->active_srtp_key) == 0)
-    return;
-  g_clear_pointer (&self->srtp, gst_sip_srtp_free);
-  gst_sip_srtp_key_free (self->active_srtp_key);
-  self->active_srtp_key = g_strdup (self->srtp_key);
-  if (self->active_srtp_key == NULL)
-    return;
-  self->srtp = gst_sip_srtp_new (self->active_srtp_key, TRUE, &err);
-  if (self->srtp == NULL) {
+  if (!gst_sip_srtp_follow_key (&self->srtp, &self->active_srtp_key,
+          self->srtp_key, new_call, TRUE, &err)) {
     GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS, (NULL),
         ("Unusable SRTP key, nothing is sent: %s", err->message));
     g_clear_error (&err);

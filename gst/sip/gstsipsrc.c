@@ -695,22 +695,12 @@ apply_srtp_locked (GstSipSrc *self, gboolean new_call)
 #ifdef HAVE_SRTP
   GError *err = NULL;
 
-  if (!new_call && g_strcmp0 (self->srtp_key, self->active_srtp_key) == 0)
-    return;
-  g_clear_pointer (&self->srtp, gst_sip_srtp_free);
-  gst_sip_srtp_key_free (self->active_srtp_key);
-  self->active_srtp_key = g_strdup (self->srtp_key);
-  if (self->active_srtp_key == NULL)
-    return;
-  self->srtp = gst_sip_srtp_new (self->active_srtp_key, FALSE, &err);
-  if (self->srtp == NULL) {
+  if (!gst_sip_srtp_follow_key (&self->srtp, &self->active_srtp_key,
+          self->srtp_key, new_call, FALSE, &err)) {
     /* fail closed: nothing is accepted until a usable key comes */
     GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS, (NULL),
         ("Unusable SRTP key, every packet is dropped: %s", err->message));
     g_clear_error (&err);
-  } else {
-    GST_INFO_OBJECT (self, "SRTP on (%.*s)",
-        (int) strcspn (self->active_srtp_key, " "), self->active_srtp_key);
   }
 #endif
 }

@@ -162,3 +162,18 @@ gst_sip_srtp_protect (GstSipSrtp *self, guint8 *data, gint len)
     return -1;
   return len;
 }
+
+gboolean
+gst_sip_srtp_follow_key (GstSipSrtp **srtp, gchar **active_key,
+    const gchar *key, gboolean new_call, gboolean outbound, GError **error)
+{
+  if (!new_call && g_strcmp0 (key, *active_key) == 0)
+    return TRUE;
+  g_clear_pointer (srtp, gst_sip_srtp_free);
+  gst_sip_srtp_key_free (*active_key);
+  *active_key = g_strdup (key);
+  if (*active_key == NULL)
+    return TRUE;
+  *srtp = gst_sip_srtp_new (*active_key, outbound, error);
+  return *srtp != NULL;
+}

@@ -32,6 +32,14 @@ gint gst_sip_srtp_unprotect (GstSipSrtp *srtp, guint8 *data, gint len);
  * protected length, or -1. */
 gint gst_sip_srtp_protect (GstSipSrtp *srtp, guint8 *data, gint len);
 
+/* The context of one direction follows its element's key (*@srtp and
+ * *@active_key are the element's, @key the one configured now): a new
+ * context for a new key, or for a new call even with the same key (fresh
+ * replay state). FALSE with @error when the new key cannot be used: *@srtp
+ * is then NULL while *@active_key is set, and nothing gets through. */
+gboolean gst_sip_srtp_follow_key (GstSipSrtp **srtp, gchar **active_key,
+    const gchar *key, gboolean new_call, gboolean outbound, GError **error);
+
 /* g_free() for a key string, wiped first (keys are secrets) */
 static inline void
 gst_sip_srtp_key_free (gchar *key)
