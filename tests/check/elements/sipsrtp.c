@@ -176,6 +176,45 @@ check_suite (const gchar *suite, gsize key_len, gsize tag_len)
   g_free (key);
 }
 
+/* Keys pressed with send-dtmf go out protected like the audio they
+ * replace, in the same SRTP context: sipsrc decrypts every one. */
+GST_START_TEST (test_send_dtmf_is_protected)
+{
+  Fixture f;
+  gchar *key = make_key ("AES_CM_128_HMAC_SHA1_80", 30, 9);
+  guint8 wire[PLAIN_LEN + 64];
+  gboolean ok = FALSE;
+  guint16 seq;
+  gsize n;
+
+  fixture_setup (&f, key);
+  g_object_set (f.sink->element, "telephone-event-payload", 101, NULL);
+  g_object_set (f.src->element, "telephone-event-payload", 101, NULL);
+  /* the first packet sets the call up in sipsink */
+  n = send_through_sink (&f, 1, wire, sizeof (wire));
+  to_src (&f, wire, n);
+  pull_plain (&f, 1);
+  g_signal_emit_by_name (f.sink->element, "send-dtmf", "5", &ok);
+  fail_unless (ok);
+  /* 160 ms of key and three end packets, then audio again */
+  for (seq = 2; seq < 20; seq++) {
+    n = send_through_sink (&f, seq, wire, sizeof (wire));
+    fail_if (wire[1] == 101 && n != 16 + 10, "an event packet without its tag");
+    to_src (&f, wire, n);
+  }
+  fail_unless (element_stat (f.sink->element, "dtmf-packets-sent") >= 8);
+  fail_unless_equals_int (element_stat (f.sink->element, "srtp-errors"), 0);
+  for (seq = 0; seq < 200 && element_stat (f.src->element, "dtmf-events") < 1;
+       seq++)
+    g_usleep (10000);
+  fail_unless_equals_int (element_stat (f.src->element, "dtmf-events"), 1);
+  fail_unless_equals_int (element_stat (f.src->element, "dropped-srtp"), 0);
+  fixture_teardown (&f);
+  g_free (key);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_roundtrip_aes_cm_128_hmac_sha1_80)
 {
   check_suite ("AES_CM_128_HMAC_SHA1_80", 30, 10);
@@ -265,6 +304,7 @@ sipsrtp_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_roundtrip_aes_cm_128_hmac_sha1_80);
+  tcase_add_test (tc, test_send_dtmf_is_protected);
   tcase_add_test (tc, test_roundtrip_aes_cm_128_hmac_sha1_32);
   tcase_add_test (tc, test_roundtrip_aes_256_cm_hmac_sha1_80);
   tcase_add_test (tc, test_wrong_key_dropped);
