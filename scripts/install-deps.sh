@@ -25,6 +25,8 @@ PACKAGES=(
   sip-tester baresip-core tshark iproute2 util-linux procps valgrind
   # the carrier side of a trunk in test_trunk: registrar, proxy, digest auth
   kamailio
+  # ... as a carrier over TLS (test_trunk tls)
+  kamailio-tls-modules
   # test_tls: throwaway CA and certificates; baresip over TLS with SRTP
   # (baresip-core has the srtp module, libre the TLS)
   openssl

@@ -548,14 +548,17 @@ load_trunk (Loader *ld, const gchar *group)
     return FALSE;
   if (t->transport == NULL)
     t->transport = g_strdup ("udp");
-  if (strcmp (t->transport, "tls") == 0)
+  if (strcmp (t->transport, "udp") != 0 && strcmp (t->transport, "tcp") != 0 &&
+      strcmp (t->transport, "tls") != 0)
     return fail (ld, line_of (ld, group, "transport"),
-        "transport tls for a trunk (registering, qualifying and calling out "
-        "over TLS) is not built yet: use udp or tcp; carriers and phones "
-        "can still call in over TLS on [server] tls-port");
-  if (strcmp (t->transport, "udp") != 0 && strcmp (t->transport, "tcp") != 0)
+        "transport is udp, tcp or tls, not \"%s\"", t->transport);
+  /* the stack has a TLS transport (our certificate, the CAs that sign the
+   * carrier's) only with [server] tls-port and tls-dir */
+  if (strcmp (t->transport, "tls") == 0 &&
+      (ld->config->tls_port == 0 || ld->config->tls_dir == NULL))
     return fail (ld, line_of (ld, group, "transport"),
-        "transport is udp or tcp, not \"%s\"", t->transport);
+        "transport tls needs [server] tls-port and tls-dir (our certificate, "
+        "and cafile.pem with the CA that signs the carrier's)");
   if (t->registrar && t->username == NULL)
     return fail (ld, line_of (ld, group, "registrar"),
         "[%s] registers, so it needs username (and usually password)", group);

@@ -619,7 +619,8 @@ handle_register_response (
 /* the next hop
  *
  * We resolve the proxy's (else the registrar's) host ourselves, with
- * GResolver: RFC 3263 SRV (_sip._udp / _sip._tcp) when the URI has no port,
+ * GResolver: RFC 3263 SRV (_sip._udp, _sip._tcp, _sips._tcp) when the URI
+ * has no port,
  * else A/AAAA, and give sofia-sip the address as a loose route (a Route
  * header, RFC 3261 16.12) while the Request-URI keeps the name. sofia-sip 1.12.11's own resolver spins at
  * 100% CPU on the SIP thread, answering nothing, when the name server is
@@ -795,14 +796,18 @@ resolve_next_hop (GstSipTrunk *self)
   h = g_new0 (HopLookup, 1);
   h->trunk = gst_object_ref (self);
   h->host = uri_host (target);
-  h->port = url->url_port ? (guint) atoi (url->url_port) : 5060;
+  h->port = url->url_port ? (guint) atoi (url->url_port)
+      : strcmp (transport, "tls") == 0 ? 5061
+                                        : 5060;
   if (url->url_port || g_hostname_is_ip_address (h->host)) {
     lookup_addresses (h);
   } else {
     GResolver *resolver = g_resolver_get_default ();
 
-    g_resolver_lookup_service_async (resolver, "sip",
-        strcmp (transport, "tcp") == 0 ? "tcp" : "udp", h->host,
+    /* RFC 3263 4.1: _sips._tcp for TLS */
+    g_resolver_lookup_service_async (resolver,
+        strcmp (transport, "tls") == 0 ? "sips" : "sip",
+        strcmp (transport, "udp") == 0 ? "udp" : "tcp", h->host,
         self->resolving, hop_service, h);
     g_object_unref (resolver);
   }

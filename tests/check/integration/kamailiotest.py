@@ -4,7 +4,7 @@ delivers calls for the offices' numbers (DIDs) to the contact registered
 for them, the way a carrier delivers DIDs to a registered trunk.
 
 Everything it does is logged on stderr as lines the tests read:
-  REQ <method> <r-uri> <source ip>:<port>
+  REQ <method> <r-uri> <source ip>:<port> <transport>
   AUTHFAIL <user> <source ip>
   REGISTERED <user> <expires> <contact>
   ROUTED <did> -> <r-uri>
@@ -32,7 +32,7 @@ tcp_children=1
 auto_aliases=no
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
-alias="127.0.0.1:{port}"
+{tls_listen}alias="127.0.0.1:{port}"
 mpath="{modules}"
 loadmodule "kex.so"
 loadmodule "corex.so"
@@ -48,14 +48,14 @@ loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "auth.so"
-modparam("usrloc", "db_mode", 0)
+{tls_module}modparam("usrloc", "db_mode", 0)
 modparam("registrar", "min_expires", {min_expires})
 modparam("registrar", "max_expires", 3600)
 modparam("auth", "algorithm", "{algorithm}")
 modparam("auth", "nonce_expire", 60)
 
 request_route {{
-    xlog("L_ALERT", "REQ $rm $ru $si:$sp\n");
+    xlog("L_ALERT", "REQ $rm $ru $si:$sp $pr\n");
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
         exit;
@@ -131,8 +131,23 @@ request_route {{
 '''
 
 
+TLS_CFG = """[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = {key}
+certificate = {cert}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
 class Kamailio:
-    """kamailio on 127.0.0.1:<free port>, UDP and TCP.
+    """kamailio on 127.0.0.1:<free port>, UDP and TCP (and TLS on tls_port
+    with tls=(certificate file, key file)).
 
     users: {username: password} the registrar accepts; dids: {number:
     username} the proxy delivers to that user's registered contact;
@@ -141,8 +156,10 @@ class Kamailio:
     algorithm it challenges with."""
 
     def __init__(self, users, dids=None, algorithm='MD5', min_expires=10, port=None,
-                 outbound=None):
+                 outbound=None, tls=None):
         st.require('kamailio')
+        self.tls = tls
+        self.tls_port = st.free_port('tcp') if tls else None
         self.users = dict(users)
         self.dids = dict(dids or {})
         self.outbound = dict(outbound or {})
@@ -164,11 +181,19 @@ class Kamailio:
                          for d, u in self.dids.items())
         outbound = '\n'.join('        if ($rU == "%s") $var(out) = "%s";' % (n, u)
                              for n, u in self.outbound.items())
+        tls_listen = tls_module = ''
+        if self.tls:
+            tls_cfg = os.path.join(self.tmp, 'tls.cfg')
+            with open(tls_cfg, 'w') as f:
+                f.write(TLS_CFG.format(cert=self.tls[0], key=self.tls[1]))
+            tls_listen = 'enable_tls=yes\nlisten=tls:127.0.0.1:%d\n' % self.tls_port
+            tls_module = 'loadmodule "tls.so"\nmodparam("tls", "config", "%s")\n' % tls_cfg
         path = os.path.join(self.tmp, 'kamailio.cfg')
         with open(path, 'w') as f:
             f.write(CFG.format(port=self.port, modules=MODULES, passwords=passwords,
                                dids=dids, outbound=outbound, algorithm=self.algorithm,
-                               min_expires=self.min_expires))
+                               min_expires=self.min_expires, tls_listen=tls_listen,
+                               tls_module=tls_module))
         return path
 
     def start(self, timeout=10.0):

@@ -10,6 +10,7 @@ Pieces:
   Capture                   -- tshark on lo, then RTP payloads per direction
   make_rtp_pcap             -- RTP pcap for SIPp's play_pcap_audio
   sip_request/send_sip      -- raw SIP over UDP for probes
+  make_certificates         -- a throwaway CA and certificate for 127.0.0.1
 """
 
 import collections
@@ -893,3 +894,34 @@ def write_wav(path, seconds=3.0, rate=8000, freq=440.0):
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(frames)
+
+
+# ---------------------------------------------------------------- TLS
+
+def _openssl(*args, cwd):
+    subprocess.run(['openssl'] + list(args), cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_certificates(tmp):
+    """A CA and a server certificate for IP 127.0.0.1, in sofia-sip's layout:
+    tls/agent.pem (key + certificate), tls/cafile.pem (the CA).
+    Returns (tls dir, CA file)."""
+    _openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key',
+            '-out', 'ca.pem', '-days', '1', '-subj', '/CN=gst-sip-agent test CA', cwd=tmp)
+    _openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'agent.key', '-out',
+            'agent.csr', '-subj', '/CN=127.0.0.1', cwd=tmp)
+    with open(os.path.join(tmp, 'ext.cnf'), 'w') as f:
+        f.write('subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n'
+                'extendedKeyUsage=serverAuth,clientAuth\n')
+    _openssl('x509', '-req', '-in', 'agent.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+            '-CAcreateserial', '-out', 'agent.crt', '-days', '1', '-extfile', 'ext.cnf',
+            cwd=tmp)
+    tls = os.path.join(tmp, 'tls')
+    os.mkdir(tls, 0o700)
+    with open(os.path.join(tls, 'agent.pem'), 'w') as out:
+        for name in ('agent.key', 'agent.crt'):
+            with open(os.path.join(tmp, name)) as f:
+                out.write(f.read())
+    shutil.copy(os.path.join(tmp, 'ca.pem'), os.path.join(tls, 'cafile.pem'))
+    return tls, os.path.join(tmp, 'ca.pem')

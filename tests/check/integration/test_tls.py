@@ -73,35 +73,6 @@ def module_path():
     return None
 
 
-def openssl(*args, cwd):
-    subprocess.run(['openssl'] + list(args), cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def make_certificates(tmp):
-    """A CA and a server certificate for IP 127.0.0.1, in sofia-sip's layout:
-    tls/agent.pem (key + certificate), tls/cafile.pem (the CA).
-    Returns (tls dir, CA file)."""
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key',
-            '-out', 'ca.pem', '-days', '1', '-subj', '/CN=gst-sip-agent test CA', cwd=tmp)
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'agent.key', '-out',
-            'agent.csr', '-subj', '/CN=127.0.0.1', cwd=tmp)
-    with open(os.path.join(tmp, 'ext.cnf'), 'w') as f:
-        f.write('subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n'
-                'extendedKeyUsage=serverAuth,clientAuth\n')
-    openssl('x509', '-req', '-in', 'agent.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
-            '-CAcreateserial', '-out', 'agent.crt', '-days', '1', '-extfile', 'ext.cnf',
-            cwd=tmp)
-    tls = os.path.join(tmp, 'tls')
-    os.mkdir(tls, 0o700)
-    with open(os.path.join(tls, 'agent.pem'), 'w') as out:
-        for name in ('agent.key', 'agent.crt'):
-            with open(os.path.join(tmp, name)) as f:
-                out.write(f.read())
-    shutil.copy(os.path.join(tmp, 'ca.pem'), os.path.join(tls, 'cafile.pem'))
-    return tls, os.path.join(tmp, 'ca.pem')
-
-
 class WireCapture(st.Capture):
     """tshark on lo for one TCP port (TLS) and UDP port ranges (RTP)."""
 
@@ -421,7 +392,7 @@ def main():
     res = st.Results('test_tls')
     tmp = tempfile.mkdtemp(prefix='siptest-tls-')
     try:
-        tls, cafile = make_certificates(tmp)
+        tls, cafile = st.make_certificates(tmp)
         baresip_call(res, tmp, tls, cafile, mods)
         server_call(res, tmp, tls, cafile, mods)
         sipp_checks(res)

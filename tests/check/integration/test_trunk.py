@@ -48,9 +48,11 @@ names outside hosts.
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -169,6 +171,98 @@ def test_register(res):
         unreg = registered(kam, expires='0', timeout=5)
         res.check(unreg is not None, 'unregisters on shutdown (Expires: 0)',
                   str(kam.lines('REGISTERED')) + str(gone))
+
+
+TLS_CONFIG = """[server]
+listen = 127.0.0.1:{{port}}
+records = {{records}}
+rtp-port-min = {{rtp_min}}
+rtp-port-max = {{rtp_max}}
+launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
+tls-port = {tls_port}
+tls-dir = {tls_dir}
+
+[trunk raleigh]
+registrar = sip:127.0.0.1:{kport}
+transport = tls
+username = raleigh
+password = s3cret
+expires = 20
+
+[office raleigh]
+did = {raleigh}
+trunk = raleigh
+"""
+
+
+def test_tls(res):
+    """A carrier over TLS: we register over TLS (our certificate directory
+    trusts the CA of kamailio's), kamailio delivers a call to our TLS
+    contact, and no SIP crosses in the clear."""
+    tmp = tempfile.mkdtemp(prefix='trunk-tls-')
+    try:
+        tls_dir, _ca = st.make_certificates(tmp)
+        cert = (os.path.join(tmp, 'agent.crt'), os.path.join(tmp, 'agent.key'))
+        tls_port = st.free_port('tcp')
+        with kt.Kamailio({'raleigh': 's3cret'}, {RALEIGH: 'raleigh'}, tls=cert) as kam:
+            cap = TcpCapture([kam.tls_port, tls_port])
+            cap.start()
+            conf = TLS_CONFIG.format(tls_port=tls_port, tls_dir=tls_dir, kport=kam.tls_port,
+                                     raleigh=RALEIGH)
+            with sv.Server(conf) as server:
+                first = registered(kam)
+                regs = [f for f in kam.lines('REQ') if f[0] == 'REGISTER']
+                res.check(first is not None and regs and all(f[3] == 'tls' for f in regs),
+                          'registers at kamailio over TLS (%s)' % [f[3] for f in regs],
+                          kam.output()[-1500:] + server.output())
+                res.check(first is not None and ('transport=tls' in first[2] or
+                                                 first[2].startswith('<sips:')),
+                          'the registered contact is our TLS one (%s)'
+                          % (first[2] if first else None))
+                r = sipp_through(kam, RALEIGH, server)
+                res.check(r.rc == 0, 'a call to %s through kamailio reaches us over TLS and is '
+                          'answered' % RALEIGH, st.sipp_report(r) + server.output() +
+                          kam.output()[-2000:])
+                rec = server.wait_record(lambda x: x.get('complete'), 10)
+                res.check(rec is not None and rec.get('trunk') == 'raleigh',
+                          'the record names trunk raleigh', str(rec))
+            cap.stop()
+            payload = cap.tcp_payload()
+            res.check(payload and b'REGISTER sip:' not in payload and b'INVITE sip:' not in
+                      payload and b'SIP/2.0' not in payload and payload[:1] == b'\x16',
+                      'between kamailio and us only TLS records (%d bytes, no SIP in the '
+                      'clear)' % len(payload))
+            cap.cleanup()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class TcpCapture(st.Capture):
+    """tshark on lo for TCP ports; the bytes they carried."""
+
+    def __init__(self, ports):
+        super().__init__([])
+        self.tcp_ports = ports
+
+    def start(self, timeout=15.0):
+        filt = ' or '.join('tcp port %d' % p for p in self.tcp_ports)
+        cmd = ['tshark', '-i', self.iface, '-f', filt, '-w', self.path, '-F', 'pcap', '-q']
+        self.proc = subprocess.Popen(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        self.err = st._Output(self.proc.stderr)
+        deadline = time.monotonic() + timeout
+        while 'Capturing on' not in self.err.text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError('tshark did not start:\n' + self.err.text())
+            time.sleep(0.05)
+        time.sleep(0.5)
+
+    def tcp_payload(self):
+        r = subprocess.run(['tshark', '-r', self.path, '-Y', 'tcp.len > 0', '-T', 'fields',
+                            '-e', 'tcp.payload'], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        return b''.join(bytes.fromhex(x.replace(':', '')) for x in r.stdout.decode().split())
 
 
 def test_wrong_password(res):
@@ -743,7 +837,7 @@ def test_config(res):
         ('[trunk t]\nregistrar = sip:example.com\n' + office,
          'bad.conf:2: [trunk t] registers, so it needs username'),
         ('[trunk t]\nproxy = sip:example.com\ntransport = tls\n' + office,
-         'bad.conf:3: transport tls for a trunk'),
+         'bad.conf:3: transport tls needs [server] tls-port and tls-dir'),
         ('[trunk t]\nusername = u\n' + office,
          'bad.conf:1: [trunk t] needs both username and password'),
         ('[trunk t]\nrealm = x\n' + office, 'bad.conf:1: [trunk t] would take calls from anyone'),
@@ -776,7 +870,8 @@ def main():
              'sha256': test_sha256, 'policy': test_policy, 'down': test_down_and_back,
              'auth': test_inbound_auth, 'example': test_example, 'outbound': test_outbound,
              'callback': test_callback, 'blind': test_blind_transfer,
-             'sipbin': test_sipbin_registers, 'attended': test_attended_transfer}
+             'sipbin': test_sipbin_registers, 'attended': test_attended_transfer,
+             'tls': test_tls}
     for name in sys.argv[1:] or list(tests):
         st.log('== %s' % name)
         tests[name](res)

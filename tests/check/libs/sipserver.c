@@ -96,6 +96,8 @@ GST_START_TEST (test_config_tls_and_srtp)
                           "tls-verify = false\nsrtp = required\n"
                           "[trunk carrier]\nallow = 192.0.2.1\nsrtp = off\n"
                           "[trunk pbx]\nallow = 192.0.2.2\n"
+                          "[trunk secure]\nproxy = sip:sip.example.com\n"
+                          "transport = tls\n"
                           "[office a]\ndid = +19195550100\n",
       dir);
   c = load (text, &err);
@@ -109,6 +111,8 @@ GST_START_TEST (test_config_tls_and_srtp)
   /* -1: the server's */
   t = gst_sip_server_config_get_trunk (c, "pbx");
   fail_unless_equals_int (t->srtp, -1);
+  t = gst_sip_server_config_get_trunk (c, "secure");
+  fail_unless_equals_string (t->transport, "tls");
   gst_sip_server_config_unref (c);
   g_unlink (agent);
   g_rmdir (dir);
@@ -166,9 +170,10 @@ GST_START_TEST (test_config_errors_name_the_line)
   expect_error ("[trunk t]\nallow = 192.0.2.1\nsrtp = on\n[office a]\n"
                 "did = +19195550100\n",
       "/etc/gsa/test.conf:3: srtp is off, optional or required");
-  expect_error ("[trunk t]\nallow = 192.0.2.1\ntransport = tls\n[office a]\n"
-                "did = +19195550100\n",
-      "/etc/gsa/test.conf:3: transport tls for a trunk");
+  expect_error ("[trunk t]\nproxy = sip:sip.example.com\ntransport = tls\n"
+                "[office a]\ndid = +19195550100\n",
+      "/etc/gsa/test.conf:3: transport tls needs [server] tls-port and "
+      "tls-dir");
   expect_error ("[office two words]\ndid = +19195550100\n",
       "/etc/gsa/test.conf:1: office names are one word");
   expect_error ("", "/etc/gsa/test.conf:1: no [office NAME] group");
