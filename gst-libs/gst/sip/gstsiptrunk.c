@@ -796,9 +796,9 @@ resolve_next_hop (GstSipTrunk *self)
   h = g_new0 (HopLookup, 1);
   h->trunk = gst_object_ref (self);
   h->host = uri_host (target);
-  h->port = url->url_port ? (guint) atoi (url->url_port)
+  h->port = url->url_port              ? (guint) atoi (url->url_port)
       : strcmp (transport, "tls") == 0 ? 5061
-                                        : 5060;
+                                       : 5060;
   if (url->url_port || g_hostname_is_ip_address (h->host)) {
     lookup_addresses (h);
   } else {
