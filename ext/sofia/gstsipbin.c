@@ -1473,26 +1473,27 @@ configure_media (GstSipBin *self, const GstSipSdpOffer *offer)
   gboolean changed = held != self->remote_held;
 
   /* the keys first: a new socket takes the key set with or before it */
-  if (self->rtp_src && has_srtp_key (self->rtp_src))
-    g_object_set (self->rtp_src, "srtp-key", self->remote_key, NULL);
-  if (self->rtp_sink && has_srtp_key (self->rtp_sink)) {
+  if ((self->rtp_src && has_srtp_key (self->rtp_src)) ||
+      (self->rtp_sink && has_srtp_key (self->rtp_sink))) {
     gchar *key =
         self->local_crypto ? gst_sip_crypto_to_key (self->local_crypto) : NULL;
 
-    g_object_set (self->rtp_sink, "srtp-key", key, NULL);
+    /* sipsrc: theirs for what it receives, ours for its RTCP (SRTCP) */
+    if (self->rtp_src && has_srtp_key (self->rtp_src))
+      g_object_set (self->rtp_src, "srtp-key", self->remote_key,
+          "rtcp-srtp-key", key, NULL);
+    if (self->rtp_sink && has_srtp_key (self->rtp_sink))
+      g_object_set (self->rtp_sink, "srtp-key", key, NULL);
     if (key)
       memset (key, 0, strlen (key));
     g_free (key);
   }
   if (self->rtp_src) {
-    /* SRTCP (RFC 3711) is not built: an SRTP call sends no RTCP rather
-     * than reports in the clear */
     g_object_set (self->rtp_src, "caps", caps, "telephone-event-payload",
         self->telephone_event_pt, "remote-address", offer->address,
         "remote-port", offer->port, "call-id",
         self->call ? gst_sip_call_get_call_id (self->call) : NULL, "socket",
-        self->rtp_socket, "rtcp-socket",
-        self->local_crypto ? NULL : self->rtcp_socket, NULL);
+        self->rtp_socket, "rtcp-socket", self->rtcp_socket, NULL);
   }
   if (self->rtp_sink) {
     g_object_set (self->rtp_sink, "caps", caps, "remote-address",

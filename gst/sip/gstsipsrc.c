@@ -114,6 +114,7 @@ enum
   PROP_STATS,
   PROP_RTCP_SOCKET,
   PROP_SRTP_KEY,
+  PROP_RTCP_SRTP_KEY,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE (
@@ -303,6 +304,21 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
           "SRTP crypto suite and SDES key of the far end (\"SUITE "
           "inline:BASE64\"), NULL: plain RTP",
           NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSipSrc:rtcp-srtp-key:
+   *
+   * Our own SRTP key (the one sipsink sends with, same form as
+   * #GstSipSrc:srtp-key): the RTCP reports sipsrc sends are protected with
+   * it (SRTCP, RFC 3711), and the far end's are unprotected with
+   * #GstSipSrc:srtp-key. With #GstSipSrc:srtp-key set and no usable key
+   * here, no reports are sent: never RTCP in the clear on an SRTP call.
+   * sipbin sets it. Write-only.
+   */
+  g_object_class_install_property (gobject_class, PROP_RTCP_SRTP_KEY,
+      g_param_spec_string ("rtcp-srtp-key", "RTCP SRTP key",
+          "Our SRTP crypto suite and SDES key, for the RTCP reports we send "
+          "(SRTCP)",
+          NULL, G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS));
 #endif
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -366,6 +382,7 @@ gst_sip_src_finalize (GObject *object)
   g_free (self->active_call_id);
   gst_sip_srtp_key_free (self->srtp_key);
   gst_sip_srtp_key_free (self->active_srtp_key);
+  gst_sip_srtp_key_free (self->rtcp_srtp_key);
 #ifdef HAVE_SRTP
   gst_sip_srtp_free (self->srtp);
 #endif
@@ -466,6 +483,13 @@ gst_sip_src_set_property (
       g_mutex_lock (&self->config_lock);
       gst_sip_srtp_key_free (self->srtp_key);
       self->srtp_key = g_value_dup_string (value);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
+    case PROP_RTCP_SRTP_KEY:
+      g_mutex_lock (&self->config_lock);
+      gst_sip_srtp_key_free (self->rtcp_srtp_key);
+      self->rtcp_srtp_key = g_value_dup_string (value);
       config_changed_locked (self);
       g_mutex_unlock (&self->config_lock);
       break;
@@ -702,6 +726,10 @@ apply_srtp_locked (GstSipSrc *self, gboolean new_call)
         ("Unusable SRTP key, every packet is dropped: %s", err->message));
     g_clear_error (&err);
   }
+  /* no reports then: never RTCP in the clear on an SRTP call */
+  if (!gst_sip_srtp_follow_key (&self->rtcp_srtp, &self->active_rtcp_srtp_key,
+          self->rtcp_srtp_key, new_call, TRUE, &err))
+    g_clear_error (&err);
 #endif
 }
 
@@ -710,9 +738,12 @@ release_active (GstSipSrc *self)
 {
 #ifdef HAVE_SRTP
   g_clear_pointer (&self->srtp, gst_sip_srtp_free);
+  g_clear_pointer (&self->rtcp_srtp, gst_sip_srtp_free);
 #endif
   gst_sip_srtp_key_free (self->active_srtp_key);
   self->active_srtp_key = NULL;
+  gst_sip_srtp_key_free (self->active_rtcp_srtp_key);
+  self->active_rtcp_srtp_key = NULL;
   g_clear_object (&self->active_socket);
   g_clear_object (&self->active_rtcp);
   if (self->channel) {
@@ -1423,7 +1454,7 @@ report_ssrc (GstSipSrc *self, GstSipRtcpSender *sender)
 static void
 send_report (GstSipSrc *self, gint64 now)
 {
-  guint8 pkt[512];
+  guint8 pkt[512 + GST_SIP_SRTP_MAX_TRAILER];
   GstSipRtcpSender sender;
   GstSipRtcpBlock block;
   GstSipRtpAddress to;
@@ -1435,12 +1466,24 @@ send_report (GstSipSrc *self, gint64 now)
     return;
   if (self->have_ssrc)
     fill_report_block (self, &block, now);
-  len = gst_sip_rtcp_write_report (pkt, sizeof (pkt), ssrc,
+  len = gst_sip_rtcp_write_report (pkt, 512, ssrc,
       sender.packets ? &sender : NULL,
       gst_sip_rtcp_ntp_time (g_get_real_time ()),
       self->have_ssrc ? &block : NULL, self->cname);
   if (len == 0)
     return;
+  if (self->active_srtp_key) {
+    /* SRTCP; without our key there is no report at all */
+    gint protected_len = -1;
+
+#ifdef HAVE_SRTP
+    if (self->rtcp_srtp)
+      protected_len = gst_sip_srtp_protect_rtcp (self->rtcp_srtp, pkt, len);
+#endif
+    if (protected_len < 0)
+      return;
+    len = protected_len;
+  }
   do {
     sent = sendto (g_socket_get_fd (self->active_rtcp), pkt, len,
         MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *) &to.addr,
@@ -1463,6 +1506,16 @@ receive_rtcp (GstSipSrc *self, gint64 now)
       g_socket_get_fd (self->active_rtcp), pkt, sizeof (pkt), &from);
   if (n == -1)
     return;
+  if (n > 0 && self->active_srtp_key) {
+    /* SRTCP from an SRTP call; anything else is dropped */
+    gint plain_len = -1;
+
+#ifdef HAVE_SRTP
+    if (self->srtp)
+      plain_len = gst_sip_srtp_unprotect_rtcp (self->srtp, pkt, (gint) n);
+#endif
+    n = plain_len < 0 ? -3 : plain_len;
+  }
   /* only the far end's host (its port may differ behind NAT) */
   if (n < 0 || !same_host (&from, far_end (self)) ||
       !gst_sip_rtcp_parse (pkt, n, report_ssrc (self, &sender), &info)) {

@@ -84,6 +84,7 @@ struct _GstSipSrc
   gboolean caps_changed;
   gchar *call_id;
   gchar *srtp_key; /* "SUITE inline:KEY" of the far end, NULL: plain RTP */
+  gchar *rtcp_srtp_key; /* ours, for the reports we send (SRTCP) */
   gint config_generation;
   gboolean flushing;
   GCancellable *cancellable;
@@ -104,6 +105,8 @@ struct _GstSipSrc
   gchar *active_call_id;
   gchar *active_srtp_key; /* non-NULL: every packet must be SRTP */
   GstSipSrtp *srtp; /* NULL with a key set: the key was unusable */
+  gchar *active_rtcp_srtp_key;
+  GstSipSrtp *rtcp_srtp; /* protects the reports we send */
   gboolean call_started_pending;
   gboolean call_has_media; /* a buffer of this call, or sipbin's
                             * sip-call-started, went downstream */

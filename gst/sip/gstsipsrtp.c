@@ -177,3 +177,19 @@ gst_sip_srtp_follow_key (GstSipSrtp **srtp, gchar **active_key,
   *srtp = gst_sip_srtp_new (*active_key, outbound, error);
   return *srtp != NULL;
 }
+
+gint
+gst_sip_srtp_unprotect_rtcp (GstSipSrtp *self, guint8 *data, gint len)
+{
+  if (srtp_unprotect_rtcp (self->session, data, &len) != srtp_err_status_ok)
+    return -1;
+  return len;
+}
+
+gint
+gst_sip_srtp_protect_rtcp (GstSipSrtp *self, guint8 *data, gint len)
+{
+  if (srtp_protect_rtcp (self->session, data, &len) != srtp_err_status_ok)
+    return -1;
+  return len;
+}

@@ -31,6 +31,10 @@ gint gst_sip_srtp_unprotect (GstSipSrtp *srtp, guint8 *data, gint len);
 /* @data has room for @len + GST_SIP_SRTP_MAX_TRAILER bytes. Returns the
  * protected length, or -1. */
 gint gst_sip_srtp_protect (GstSipSrtp *srtp, guint8 *data, gint len);
+/* The same for RTCP (SRTCP, RFC 3711 3.4: the compound packet with its
+ * index and tag) */
+gint gst_sip_srtp_unprotect_rtcp (GstSipSrtp *srtp, guint8 *data, gint len);
+gint gst_sip_srtp_protect_rtcp (GstSipSrtp *srtp, guint8 *data, gint len);
 
 /* The context of one direction follows its element's key (*@srtp and
  * *@active_key are the element's, @key the one configured now): a new

@@ -9,6 +9,8 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include "siptestutil.h"
+#include "gstsipsrtp.h"
+#include <gst/rtp/gstrtcpbuffer.h>
 #include <gio/gio.h>
 #include <string.h>
 
@@ -296,6 +298,113 @@ GST_START_TEST (test_no_key_is_plain)
 
 GST_END_TEST;
 
+/* A UDP socket on 127.0.0.1:@port, or NULL when the port is taken */
+static GSocket *
+socket_at (guint port)
+{
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *sa = g_inet_socket_address_new (lo, port);
+  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
+      G_SOCKET_PROTOCOL_UDP, NULL);
+
+  if (!g_socket_bind (s, sa, FALSE, NULL))
+    g_clear_object (&s);
+  else
+    g_socket_set_timeout (s, 5);
+  g_object_unref (sa);
+  g_object_unref (lo);
+  return s;
+}
+
+/* RTCP on an SRTP call is SRTCP both ways (RFC 3711): the far end's
+ * reports are unprotected with its key, plain ones dropped; ours are
+ * protected with our key. */
+GST_START_TEST (test_rtcp_is_srtcp)
+{
+  gchar *theirs = make_key ("AES_CM_128_HMAC_SHA1_80", 30, 21);
+  gchar *ours = make_key ("AES_CM_128_HMAC_SHA1_80", 30, 42);
+  GstSipSrtp *far_out = gst_sip_srtp_new (theirs, TRUE, NULL);
+  GstSipSrtp *far_in = gst_sip_srtp_new (ours, FALSE, NULL);
+  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  GSocket *rtp = udp_socket (), *rtcp = udp_socket ();
+  GSocket *far_rtp = NULL, *far_rtcp = NULL;
+  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *to_rtp = g_inet_socket_address_new (lo, local_port (rtp));
+  GSocketAddress *to_rtcp = g_inet_socket_address_new (lo, local_port (rtcp));
+  GstRTCPBuffer r = GST_RTCP_BUFFER_INIT;
+  GstRTCPPacket packet;
+  GstBuffer *buf;
+  guint8 pkt[1500];
+  gint len, i;
+  gssize n;
+  guint port;
+
+  fail_unless (far_out && far_in);
+  for (port = 42000; far_rtcp == NULL && port < 60000; port += 2) {
+    g_clear_object (&far_rtp);
+    far_rtp = socket_at (port);
+    far_rtcp = far_rtp ? socket_at (port + 1) : NULL;
+  }
+  fail_unless (far_rtcp != NULL);
+  port -= 2;
+  gst_util_set_object_arg (G_OBJECT (h->element), "caps", PCMU_CAPS);
+  g_object_set (h->element, "remote-address", "127.0.0.1", "remote-port",
+      (gint) port, "srtp-key", theirs, "rtcp-srtp-key", ours, "socket", rtp,
+      "rtcp-socket", rtcp, NULL);
+  gst_harness_play (h);
+
+  /* its audio and its sender report, protected with its key */
+  plain_packet (pkt, 1);
+  len = gst_sip_srtp_protect (far_out, pkt, PLAIN_LEN);
+  fail_unless (len > 0);
+  fail_unless (g_socket_send_to (far_rtp, to_rtp, (const gchar *) pkt, len,
+                   NULL, NULL) == len);
+  gst_buffer_unref (gst_harness_pull (h));
+  buf = gst_rtcp_buffer_new (1500);
+  gst_rtcp_buffer_map (buf, GST_MAP_READWRITE, &r);
+  gst_rtcp_buffer_add_packet (&r, GST_RTCP_TYPE_SR, &packet);
+  gst_rtcp_packet_sr_set_sender_info (&packet, 0x11223344,
+      G_GUINT64_CONSTANT (0xe1a2b3c4d5e6f708), 160, 1, 160);
+  gst_rtcp_buffer_unmap (&r);
+  len = gst_buffer_get_size (buf);
+  gst_buffer_extract (buf, 0, pkt, len);
+  gst_buffer_unref (buf);
+  /* in the clear first: dropped */
+  fail_unless (g_socket_send_to (far_rtcp, to_rtcp, (const gchar *) pkt, len,
+                   NULL, NULL) == len);
+  len = gst_sip_srtp_protect_rtcp (far_out, pkt, len);
+  fail_unless (len > 0);
+  fail_unless (g_socket_send_to (far_rtcp, to_rtcp, (const gchar *) pkt, len,
+                   NULL, NULL) == len);
+  for (i = 0; i < 200 && element_stat (h->element, "rtcp-received") < 1; i++)
+    g_usleep (10000);
+  fail_unless_equals_int (element_stat (h->element, "rtcp-received"), 1);
+  fail_unless_equals_int (element_stat (h->element, "rtcp-dropped"), 1);
+
+  /* our report (2.5 s into the call): SRTCP with our key */
+  n = g_socket_receive (far_rtcp, (gchar *) pkt, sizeof (pkt), NULL, NULL);
+  fail_unless (n > 0, "no RTCP from sipsrc");
+  fail_if (gst_rtcp_buffer_validate_data (pkt, n), "a report in the clear");
+  len = gst_sip_srtp_unprotect_rtcp (far_in, pkt, (gint) n);
+  fail_unless (len > 0, "our report is not SRTCP with our key");
+  fail_unless (gst_rtcp_buffer_validate_data (pkt, len));
+
+  gst_harness_teardown (h);
+  gst_sip_srtp_free (far_out);
+  gst_sip_srtp_free (far_in);
+  g_object_unref (to_rtp);
+  g_object_unref (to_rtcp);
+  g_object_unref (lo);
+  g_object_unref (rtp);
+  g_object_unref (rtcp);
+  g_object_unref (far_rtp);
+  g_object_unref (far_rtcp);
+  g_free (theirs);
+  g_free (ours);
+}
+
+GST_END_TEST;
+
 static Suite *
 sipsrtp_suite (void)
 {
@@ -305,6 +414,7 @@ sipsrtp_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_roundtrip_aes_cm_128_hmac_sha1_80);
   tcase_add_test (tc, test_send_dtmf_is_protected);
+  tcase_add_test (tc, test_rtcp_is_srtcp);
   tcase_add_test (tc, test_roundtrip_aes_cm_128_hmac_sha1_32);
   tcase_add_test (tc, test_roundtrip_aes_256_cm_hmac_sha1_80);
   tcase_add_test (tc, test_wrong_key_dropped);

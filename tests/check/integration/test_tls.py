@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
 import servertest  # noqa: E402
 
-WAV_SECONDS = 3.0
-RUN_SECONDS = 8
+WAV_SECONDS = 8.0     # long enough for RTCP reports both ways (~5 s apart)
+RUN_SECONDS = 13
 MIN_PACKETS = 50
 SRTP_TAG_80 = 10
 
@@ -234,6 +234,13 @@ def baresip_call(res, tmp, tls, cafile, mods):
             res.check(m is not None and m.get('reason') == 'remote-hangup',
                       'baresip hung up over TLS: ended, remote-hangup (got %s)' % m,
                       agent.output() + '\n' + detail)
+            # SRTCP both ways: baresip's reports pass our unprotect, and it
+            # answered our (protected) sender report: the round trip
+            m = m or {}
+            num = lambda k: float(m.get(k, -1))  # noqa: E731 (printed as text)
+            res.check(num('rtcp-received') >= 1 and num('round-trip-ms') >= 0,
+                      'SRTCP both ways: %s reports from baresip, round trip %s ms'
+                      % (m.get('rtcp-received'), m.get('round-trip-ms')), agent.output())
 
         # --- the wire
         ours, theirs = cap.tcp_bytes(), cap.tcp_bytes_to()
