@@ -1852,8 +1852,8 @@ def report_c(C):
         cpp = l.get('ctxt_per_packet')
         rows.append([lvl_name(l), '%.2f / %.3f' % tuple(cpp) if cpp else '-', fnum(l.get('foreign_pct'), '%.1f'),
                      l.get('forks', '-'),
-                     ', '.join('`%s` %.1f' % kv for kv in l.get('foreign', [])[:3]) or '-',
-                     ', '.join('`%s` %.1f' % kv for kv in l.get('kthreads', [])[:3]) or '-',
+                     ', '.join('`%s` %.1f' % tuple(kv) for kv in l.get('foreign', [])[:3]) or '-',
+                     ', '.join('`%s` %.1f' % tuple(kv) for kv in l.get('kthreads', [])[:3]) or '-',
                      ' / '.join('%.0f + %.0f' % (l['cores'][c]['softirq'], l['cores'][c].get('irq', 0))
                                 for c in sorted(l['cores'])),
                      '; '.join('cpu%d: %s, %s, %s' % (i, format(v[0], ','), v[1], v[2])
@@ -2340,8 +2340,10 @@ def main():
                 results[part] = prev['results'][part]
                 log('part %s kept from the previous report (%s)' % (part, results[part].get('date')))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    # the whole report first: a failure must not leave an empty file
+    text = report(results, machine, args)
     with open(out, 'w') as f:
-        f.write(report(results, machine, args))
+        f.write(text)
     log('wrote ' + out)
     errors = [k for k in results if k.endswith('_error')]
     if errors:
