@@ -5,6 +5,8 @@ end, tshark watching the echo).
 - delayed: an INVITE without SDP gets our offer in the 200 and the answer in
   the ACK; the echo works; a re-INVITE without SDP gets the same session
   offered again (answer in the ACK) and the echo carries on.
+- reanchor: a re-INVITE moves the caller's media to another port: the echo
+  follows, and the strict source takes the new one.
 - update: hold and resume by UPDATE (RFC 3311): answered recvonly then
   sendrecv with the same codec, nothing sent back while held; an UPDATE
   without SDP (a session refresh) gets 200 without a body.
@@ -82,6 +84,31 @@ def test_delayed_offer(res, tmp):
         echo_check(res, cap, media_port, [first, second],
                    'audio echoed before and after the offerless re-INVITE')
         res.check(agent.alive(), 'agent still running', agent.output())
+
+
+def test_reanchor(res, tmp):
+    st.log('== re-anchor: a re-INVITE moves the caller\'s media')
+    first = st.make_rtp_pcap(os.path.join(tmp, 'a1.pcap'), 0, PACKETS, 160, seed=b'anchor-1')
+    second = st.make_rtp_pcap(os.path.join(tmp, 'a2.pcap'), 0, PACKETS, 160, ssrc=0x2222,
+                              seed=b'anchor-2')
+    with st.Agent(codec='PCMU') as agent:
+        media_port = st.free_rtp_range(4)[0]
+        with st.Capture([(media_port, media_port + 2)]) as cap:
+            r = st.run_sipp('uac_reanchor.xml', agent.host, agent.port,
+                            media_port=media_port,
+                            keys={'codec_pt': 0, 'codec_name': 'PCMU',
+                                  'pcap': os.path.join(tmp, 'a1.pcap'),
+                                  'pcap2': os.path.join(tmp, 'a2.pcap')},
+                            sets={'pause_ms': PACKETS * 20 + 500})
+        res.check(r.rc == 0, 'the moving re-INVITE answered with the same codec (sipp exit 0)',
+                  st.sipp_report(r))
+        agent.wait_state('ended', timeout=5)
+    pkts = cap.rtp((media_port, media_port + 2))
+    for port, sent, what in ((media_port, first, 'before the move'),
+                             (media_port + 2, second, 'after the move')):
+        echoed = b''.join(p[3] for p in pkts if p[1] == port)
+        ok, text = st.compare_echo(sent, echoed, 160, max_missing=4)
+        res.check(ok, 'audio %s echoed to port %d: %s' % (what, port, text))
 
 
 def test_update_hold(res, tmp):
@@ -235,7 +262,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix='siptest-session-')
     only = sys.argv[1:]
     try:
-        for name, fn in (('delayed', test_delayed_offer), ('update', test_update_hold),
+        for name, fn in (('delayed', test_delayed_offer), ('reanchor', test_reanchor),
+                         ('update', test_update_hold),
                          ('timer-uac', test_timer_uac), ('timer-expiry', test_timer_expiry),
                          ('timer-update', test_timer_update), ('glare', test_glare),
                          ('agent-hold', test_agent_hold)):
