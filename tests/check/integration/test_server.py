@@ -169,6 +169,12 @@ def test_offices(res, tmp):
             res.check(r['media'].get('packets_received', 0) > 100 and
                       r['media'].get('packets_sent', 0) > 100 and 'jitter_ms' in r['media'],
                       '%s: media stats (packets both ways, jitter)' % office, repr(r['media']))
+            # SIPp sends no RTCP: ours went out, the far end's view is unknown
+            res.check(r['media'].get('rtcp_sent', 0) >= 1 and
+                      r['media'].get('remote_fraction_lost') == -1 and
+                      r['media'].get('round_trip_ms') == -1,
+                      '%s: RTCP figures (%s sent; none from SIPp)'
+                      % (office, r['media'].get('rtcp_sent')), repr(r['media']))
             check_recording(res, office, r)
             said = [t for (o, role, t) in printed if o == office]
             for t in r['turns']:
