@@ -620,7 +620,10 @@ gst_sip_bin_class_init (GstSipBinClass *klass)
       "call-id, from, "
       "to; answered adds codec, payload, clock-rate, "
       "telephone-event-payload, local-media, remote-media, srtp; ended adds "
-      "status and reason. sip-transfer: target, state (requested, "
+      "status and reason, and the call's packets-received, packets-lost, "
+      "jitter-ms and RTCP's rtcp-received, remote-fraction-lost, "
+      "remote-packets-lost, remote-jitter-ms, round-trip-ms. sip-transfer: "
+      "target, state (requested, "
       "accepted, progress, succeeded, failed), status, reason, call-id "
       "(docs/elements.md)");
 
