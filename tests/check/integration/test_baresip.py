@@ -17,9 +17,9 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
 
-WAV_SECONDS = 8.0     # long enough for RTCP reports both ways (every ~5 s)
-RUN_SECONDS = 13      # baresip -t: the call ends at the wav's end, then baresip quits
-MIN_PACKETS = 50      # 8 s of 20 ms packets is 400 each way
+WAV_SECONDS = 12.0    # RTCP reports both ways (~5 s apart), one answering ours
+RUN_SECONDS = 17      # baresip -t: the call ends at the wav's end, then baresip quits
+MIN_PACKETS = 50      # 12 s of 20 ms packets is 600 each way
 
 CONFIG = """\
 # written by test_baresip.py: no audio device, no console, no registration

@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import siptest as st  # noqa: E402
 import servertest  # noqa: E402
 
-WAV_SECONDS = 8.0     # long enough for RTCP reports both ways (~5 s apart)
-RUN_SECONDS = 13
+WAV_SECONDS = 12.0    # RTCP reports both ways (~5 s apart), one answering ours
+RUN_SECONDS = 17
 MIN_PACKETS = 50
 SRTP_TAG_80 = 10
 
