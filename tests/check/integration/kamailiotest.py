@@ -201,9 +201,9 @@ class Kamailio:
         cmd = ['kamailio', '-f', cfg, '-DD', '-E', '-Y', self.tmp,
                '-P', os.path.join(self.tmp, 'kamailio.pid'), '-m', '64', '-M', '8']
         st.log('  kamailio: ' + ' '.join(cmd))
-        self.proc = subprocess.Popen(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = st.spawn(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
         self.out = st._Output(self.proc.stdout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -71,9 +71,9 @@ class Server:
     def start(self, timeout=20.0):
         cmd = self.command()
         st.log('  server: ' + ' '.join(cmd))
-        self.proc = subprocess.Popen(cmd, cwd=self.tmp, env=st.gst_env(os.path.join(self.tmp, 'registry.bin')),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = st.spawn(cmd, cwd=self.tmp, env=st.gst_env(os.path.join(self.tmp, 'registry.bin')),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
         self.pid = self.proc.pid
         self.out = st._Output(self.proc.stdout)
         self.err = st._Output(self.proc.stderr)

@@ -1,6 +1,8 @@
 """Helpers for the sipbin integration tests (standard library only).
 
 Pieces:
+  spawn()                   -- a peer process, killed when the test exits
+                               (SIGTERM unwinds the test first)
   require()/skip()/Results  -- meson exit codes: 0 pass, 1 fail, 77 skip
                                (a skip becomes a failure when CI=true)
   free_port/free_rtp_range  -- ports on 127.0.0.1 / ::1
@@ -13,6 +15,7 @@ Pieces:
   make_certificates         -- a throwaway CA and certificate for 127.0.0.1
 """
 
+import atexit
 import collections
 import hashlib
 import os
@@ -34,6 +37,39 @@ SIPP_DIR = os.path.join(SRC_ROOT, 'tests', 'sipp')
 BUILD_DIR = os.environ.get('GST_SIP_AGENT_BUILD_DIR') or os.path.join(SRC_ROOT, 'build')
 
 EXIT_PASS, EXIT_FAIL, EXIT_SKIP = 0, 1, 77
+
+
+def _exit_on_sigterm(signum, _frame):
+    # Peers run in sessions of their own (a Ctrl-C meant for the test must not
+    # hit them first), so they outlive a test that SIGTERM (meson's timeout,
+    # `timeout`) kills outright. As an exception it unwinds the test's
+    # with-blocks, which stop what they started.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise SystemExit('terminated by signal %d' % signum)
+
+
+signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+_spawned = []
+
+
+def spawn(cmd, **kw):
+    """subprocess.Popen in a session of its own; whatever still runs when the
+    test exits (a peer started but not yet waited for) is killed then."""
+    proc = subprocess.Popen(cmd, start_new_session=True, **kw)
+    _spawned.append(proc)
+    return proc
+
+
+@atexit.register
+def _kill_spawned():
+    for proc in _spawned:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
 
 # codec name -> (static RTP payload type, depayloader, payloader)
 CODECS = {
@@ -459,9 +495,9 @@ class Agent:
         cmd = self.command()
         log('  agent: ' + ' '.join(cmd))
         # own session: a stray Ctrl-C on the terminal must not kill it mid-test
-        self.proc = subprocess.Popen(cmd, cwd=self.tmp, env=gst_env(os.path.join(self.tmp, 'registry.bin')),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = spawn(cmd, cwd=self.tmp, env=gst_env(os.path.join(self.tmp, 'registry.bin')),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
         self.pid = self.proc.pid
         self.out = _Output(self.proc.stdout)
         self.err = _Output(self.proc.stderr)
@@ -621,9 +657,8 @@ class Sipp:
 
     def start(self):
         log('  sipp: ' + ' '.join(self.cmd))
-        self.proc = subprocess.Popen(self.cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = spawn(self.cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.out = _Output(self.proc.stdout)
         return self
 
@@ -730,9 +765,8 @@ class Capture:
         filt = ' or '.join(('udp portrange %s' if isinstance(p, (tuple, list)) else 'udp port %s')
                            % _port_sel(p) for p in self.ports)
         cmd = ['tshark', '-i', self.iface, '-f', filt, '-w', self.path, '-F', 'pcap', '-q']
-        self.proc = subprocess.Popen(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = spawn(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.err = _Output(self.proc.stderr)
         deadline = time.monotonic() + timeout
         while 'Capturing on' not in self.err.text():

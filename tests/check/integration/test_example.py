@@ -44,10 +44,10 @@ class Program:
 
     def __enter__(self):
         st.log('  program: ' + ' '.join(self.cmd))
-        self.proc = subprocess.Popen(self.cmd, cwd=self.tmp,
-                                     env=st.gst_env(os.path.join(self.tmp, 'registry.bin')),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = st.spawn(self.cmd, cwd=self.tmp,
+                             env=st.gst_env(os.path.join(self.tmp, 'registry.bin')),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
         self.out = st._Output(self.proc.stdout)
         self.err = st._Output(self.proc.stderr)
         return self

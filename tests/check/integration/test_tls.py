@@ -88,9 +88,8 @@ class WireCapture(st.Capture):
                            ['udp portrange %d-%d' % p for p in ports])
         cmd = ['tshark', '-i', self.iface, '-f', filt, '-w', self.path, '-F', 'pcap', '-q']
         self.ports = ports
-        self.proc = subprocess.Popen(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = st.spawn(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.err = st._Output(self.proc.stderr)
         import time
         deadline = time.monotonic() + timeout

@@ -247,9 +247,8 @@ class TcpCapture(st.Capture):
     def start(self, timeout=15.0):
         filt = ' or '.join('tcp port %d' % p for p in self.tcp_ports)
         cmd = ['tshark', '-i', self.iface, '-f', filt, '-w', self.path, '-F', 'pcap', '-q']
-        self.proc = subprocess.Popen(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+        self.proc = st.spawn(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.err = st._Output(self.proc.stderr)
         deadline = time.monotonic() + timeout
         while 'Capturing on' not in self.err.text():
