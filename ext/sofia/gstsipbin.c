@@ -1420,18 +1420,19 @@ negotiate_offer_srtp_locked (GstSipBin *self, const GstSipSdpOffer *offer,
 /* Call with call_lock held. The far end's answer to our offer (with
  * self->offered_cryptos, NULL for a plain one): FALSE when it does not
  * match (RFC 4568 7.1.3: an accepted crypto carries an offered tag and
- * suite); else the keys of the call, as above. */
+ * suite); else TRUE, with the call's keys set from it. */
 static gboolean
-accept_answer_srtp_locked (GstSipBin *self, const GstSipSdpOffer *answer,
-    GstSipCrypto **local, gchar **remote_key)
+take_answer_srtp_locked (GstSipBin *self, const GstSipSdpOffer *answer)
 {
   const GstSipCrypto *theirs;
   guint i;
 
-  *local = NULL;
-  *remote_key = NULL;
-  if (self->offered_cryptos == NULL || self->offered_cryptos->len == 0)
-    return !answer->secure;
+  if (self->offered_cryptos == NULL || self->offered_cryptos->len == 0) {
+    if (answer->secure)
+      return FALSE;
+    set_srtp_locked (self, NULL, NULL);
+    return TRUE;
+  }
   if (!answer->secure || (theirs = gst_sip_sdp_choose_crypto (answer)) == NULL)
     return FALSE;
   for (i = 0; i < self->offered_cryptos->len; i++) {
@@ -1439,8 +1440,8 @@ accept_answer_srtp_locked (GstSipBin *self, const GstSipSdpOffer *answer,
 
     if (ours->tag == theirs->tag &&
         g_strcmp0 (ours->suite, theirs->suite) == 0) {
-      *local = gst_sip_crypto_copy (ours);
-      *remote_key = gst_sip_crypto_to_key (theirs);
+      set_srtp_locked (
+          self, gst_sip_crypto_copy (ours), gst_sip_crypto_to_key (theirs));
       return TRUE;
     }
   }
@@ -1663,17 +1664,10 @@ outgoing_progress (GstSipBin *self, GstSipCall *call, GstSipCallState state)
   }
   if (answer)
     codec = choose_codec (self, answer, NULL);
-  if (codec) {
-    GstSipCrypto *crypto;
-    gchar *remote_key;
-
-    /* an answer that does not match our SRTP offer leaves nothing safe
-     * to talk with either */
-    if (accept_answer_srtp_locked (self, answer, &crypto, &remote_key))
-      set_srtp_locked (self, crypto, remote_key);
-    else
-      codec = NULL;
-  }
+  /* an answer that does not match our SRTP offer leaves nothing safe to
+   * talk with either */
+  if (codec && !take_answer_srtp_locked (self, answer))
+    codec = NULL;
   if (codec) {
     gst_sip_codec_free (self->codec);
     self->codec = gst_sip_codec_copy (codec);
@@ -2121,15 +2115,8 @@ on_answer (GstSipCall *call, GstSipBin *self)
   }
   if (answer && offered)
     codec = answered_codec (offered, answer);
-  if (codec) {
-    GstSipCrypto *crypto;
-    gchar *remote_key;
-
-    if (accept_answer_srtp_locked (self, answer, &crypto, &remote_key))
-      set_srtp_locked (self, crypto, remote_key);
-    else
-      codec = NULL;
-  }
+  if (codec && !take_answer_srtp_locked (self, answer))
+    codec = NULL;
   if (codec) {
     first = self->codec == NULL;
     if (first || codec->pt != self->codec->pt) {
