@@ -13,6 +13,7 @@ Pieces:
   make_rtp_pcap             -- RTP pcap for SIPp's play_pcap_audio
   sip_request/send_sip      -- raw SIP over UDP for probes
   make_certificates         -- a throwaway CA and certificate for 127.0.0.1
+  baresip_modules/write_baresip_config -- baresip with no audio device or console
 """
 
 import atexit
@@ -157,6 +158,43 @@ def unpack_corpus(archive, into):
             tar.extractall(into, filter='data')
         else:
             tar.extractall(into)
+
+
+# ---------------------------------------------------------------- baresip
+
+BARESIP_MODULES = ('g711.so', 'aufile.so', 'aubridge.so', 'account.so', 'menu.so')
+
+
+def baresip_modules(*extra):
+    """baresip's module directory holding BARESIP_MODULES and `extra`
+    ('srtp.so'), or None."""
+    for d in ('/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules',
+              '/usr/lib/x86_64-linux-gnu/baresip/modules'):
+        if all(os.path.exists(os.path.join(d, m)) for m in BARESIP_MODULES + extra):
+            return d
+    return None
+
+
+def write_baresip_config(directory, modules, sip_port, wav, rtp_range, max_calls=1,
+                         cafile=None, extra_modules=(), jitter_buffer_delay='5-10'):
+    """baresip's `config` in `directory`: no audio device (`wav` as the
+    microphone, what it hears dropped), no console, listening on
+    127.0.0.1:`sip_port`, RTP in `rtp_range` without RTCP-mux."""
+    lines = ['poll_method\t\tepoll', 'sip_listen\t\t127.0.0.1:%d' % sip_port]
+    if cafile:
+        lines.append('sip_cafile\t\t' + cafile)
+    lines += ['call_local_timeout\t30', 'call_max_calls\t\t%d' % max_calls,
+              'audio_source\t\taufile,' + wav, 'audio_player\t\taubridge,nil',
+              'audio_alert\t\taubridge,nil', 'ausrc_srate\t\t8000', 'auplay_srate\t\t8000',
+              'ausrc_channels\t\t1', 'auplay_channels\t\t1',
+              'rtp_ports\t\t%d-%d' % tuple(rtp_range), 'rtcp_mux\t\tno']
+    if jitter_buffer_delay:
+        lines.append('jitter_buffer_delay\t' + jitter_buffer_delay)
+    lines += ['net_interface\t\t127.0.0.1', 'module_path\t\t' + modules]
+    lines += ['module\t\t\t' + m for m in ('g711.so', 'aufile.so', 'aubridge.so') + tuple(extra_modules)]
+    lines += ['module_tmp\t\taccount.so', 'module_app\t\tmenu.so']
+    with open(os.path.join(directory, 'config'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
 
 
 # ---------------------------------------------------------------- skipping

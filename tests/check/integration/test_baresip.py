@@ -21,41 +21,8 @@ WAV_SECONDS = 12.0    # RTCP reports both ways (~5 s apart), one answering ours
 RUN_SECONDS = 17      # baresip -t: the call ends at the wav's end, then baresip quits
 MIN_PACKETS = 50      # 12 s of 20 ms packets is 600 each way
 
-CONFIG = """\
-# written by test_baresip.py: no audio device, no console, no registration
-poll_method\t\tepoll
-sip_listen\t\t127.0.0.1:{sip_port}
-call_local_timeout\t30
-call_max_calls\t\t1
-audio_source\t\taufile,{wav}
-audio_player\t\taubridge,nil
-audio_alert\t\taubridge,nil
-ausrc_srate\t\t8000
-auplay_srate\t\t8000
-ausrc_channels\t\t1
-auplay_channels\t\t1
-rtp_ports\t\t{rtp_min}-{rtp_max}
-rtcp_mux\t\tno
-jitter_buffer_delay\t5-10
-net_interface\t\t127.0.0.1
-module_path\t\t{module_path}
-module\t\t\tg711.so
-module\t\t\taufile.so
-module\t\t\taubridge.so
-module_tmp\t\taccount.so
-module_app\t\tmenu.so
-"""
-
 # regint=0: never REGISTER; only PCMU so the call must use it
 ACCOUNTS = '<sip:baresip@127.0.0.1:{sip_port}>;regint=0;audio_codecs=PCMU\n'
-
-
-def module_path():
-    for d in ('/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules',
-              '/usr/lib/x86_64-linux-gnu/baresip/modules'):
-        if os.path.exists(os.path.join(d, 'aufile.so')):
-            return d
-    return None
 
 
 def rtcp_from(pcap, port):
@@ -86,9 +53,8 @@ def main():
     st.require('baresip')
     st.require('tshark')
     st.require_root('tshark captures on lo')
-    mods = module_path()
-    if not mods or not all(os.path.exists(os.path.join(mods, m)) for m in
-                           ('g711.so', 'aufile.so', 'aubridge.so', 'account.so', 'menu.so')):
+    mods = st.baresip_modules()
+    if not mods:
         st.skip('baresip modules g711/aufile/aubridge/account/menu not found')
     st.require_agent()
 
@@ -100,9 +66,7 @@ def main():
         rtp_min, rtp_max = st.free_rtp_range(10)
         wav = os.path.join(tmp, 'in.wav')
         st.write_wav(wav, WAV_SECONDS)
-        with open(os.path.join(tmp, 'config'), 'w') as f:
-            f.write(CONFIG.format(sip_port=sip_port, wav=wav, rtp_min=rtp_min, rtp_max=rtp_max,
-                                  module_path=mods))
+        st.write_baresip_config(tmp, mods, sip_port, wav, (rtp_min, rtp_max))
         with open(os.path.join(tmp, 'accounts'), 'w') as f:
             f.write(ACCOUNTS.format(sip_port=sip_port))
 

@@ -33,44 +33,9 @@ RUN_SECONDS = 17
 MIN_PACKETS = 50
 SRTP_TAG_80 = 10
 
-CONFIG = """\
-# written by test_tls.py: no audio device, TLS with the test CA, SRTP
-poll_method\t\tepoll
-sip_listen\t\t127.0.0.1:{sip_port}
-sip_cafile\t\t{cafile}
-call_local_timeout\t30
-call_max_calls\t\t1
-audio_source\t\taufile,{wav}
-audio_player\t\taubridge,nil
-audio_alert\t\taubridge,nil
-ausrc_srate\t\t8000
-auplay_srate\t\t8000
-ausrc_channels\t\t1
-auplay_channels\t\t1
-rtp_ports\t\t{rtp_min}-{rtp_max}
-rtcp_mux\t\tno
-jitter_buffer_delay\t5-10
-net_interface\t\t127.0.0.1
-module_path\t\t{module_path}
-module\t\t\tg711.so
-module\t\t\taufile.so
-module\t\t\taubridge.so
-module\t\t\tsrtp.so
-module_tmp\t\taccount.so
-module_app\t\tmenu.so
-"""
-
 # TLS only, never REGISTER, PCMU, SRTP mandatory (RTP/SAVP)
 ACCOUNTS = ('<sip:baresip@127.0.0.1;transport=tls>;regint=0;audio_codecs=PCMU;'
             'mediaenc=srtp-mand\n')
-
-
-def module_path():
-    for d in ('/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules',
-              '/usr/lib/x86_64-linux-gnu/baresip/modules'):
-        if os.path.exists(os.path.join(d, 'srtp.so')):
-            return d
-    return None
 
 
 class WireCapture(st.Capture):
@@ -188,9 +153,8 @@ def baresip_call(res, tmp, tls, cafile, mods):
     st.write_wav(wav, WAV_SECONDS)
     bs = os.path.join(tmp, 'baresip')
     os.mkdir(bs)
-    with open(os.path.join(bs, 'config'), 'w') as f:
-        f.write(CONFIG.format(sip_port=sip_port, cafile=cafile, wav=wav, rtp_min=rtp_min,
-                              rtp_max=rtp_max, module_path=mods))
+    st.write_baresip_config(bs, mods, sip_port, wav, (rtp_min, rtp_max), cafile=cafile,
+                            extra_modules=('srtp.so',))
     with open(os.path.join(bs, 'accounts'), 'w') as f:
         f.write(ACCOUNTS)
 
@@ -319,10 +283,8 @@ def server_call(res, tmp, tls, cafile, mods):
     rtp_min, rtp_max = st.free_rtp_range(10)
     bs = os.path.join(tmp, 'baresip-server')
     os.mkdir(bs)
-    with open(os.path.join(bs, 'config'), 'w') as f:
-        f.write(CONFIG.format(sip_port=st.free_port('both'), cafile=cafile,
-                              wav=os.path.join(tmp, 'in.wav'), rtp_min=rtp_min,
-                              rtp_max=rtp_max, module_path=mods))
+    st.write_baresip_config(bs, mods, st.free_port('both'), os.path.join(tmp, 'in.wav'),
+                            (rtp_min, rtp_max), cafile=cafile, extra_modules=('srtp.so',))
     with open(os.path.join(bs, 'accounts'), 'w') as f:
         f.write(ACCOUNTS)
     config = SERVER_CONFIG % {'tls_port': tls_port, 'tls_dir': tls}
@@ -381,10 +343,8 @@ def main():
     st.require('sipp')
     st.require('openssl')
     st.require_root('tshark captures on lo')
-    mods = module_path()
-    if not mods or not all(os.path.exists(os.path.join(mods, m)) for m in
-                           ('g711.so', 'aufile.so', 'aubridge.so', 'account.so', 'menu.so',
-                            'srtp.so')):
+    mods = st.baresip_modules('srtp.so')
+    if not mods:
         st.skip('baresip modules g711/aufile/aubridge/account/menu/srtp not found')
     st.require_elements('sipbin', 'sipsrc', 'sipsink', 'rtppcmudepay', 'rtppcmupay')
     if not st.fake_agent():

@@ -586,30 +586,6 @@ script = transfer.ini
 transfer = sip:attorney@127.0.0.1:{aport}
 """
 
-BARESIP_CONFIG = """\
-poll_method\t\tepoll
-sip_listen\t\t127.0.0.1:{sip_port}
-call_local_timeout\t30
-call_max_calls\t\t2
-audio_source\t\taufile,{wav}
-audio_player\t\taubridge,nil
-audio_alert\t\taubridge,nil
-ausrc_srate\t\t8000
-auplay_srate\t\t8000
-ausrc_channels\t\t1
-auplay_channels\t\t1
-rtp_ports\t\t{rtp_min}-{rtp_max}
-rtcp_mux\t\tno
-net_interface\t\t127.0.0.1
-module_path\t\t{module_path}
-module\t\t\tg711.so
-module\t\t\taufile.so
-module\t\t\taubridge.so
-module_tmp\t\taccount.so
-module_app\t\tmenu.so
-"""
-
-
 def test_blind_transfer(res):
     """baresip, a real user agent, calls the office's number through
     kamailio; the agent transfers it to the attorney: our REFER goes
@@ -617,7 +593,7 @@ def test_blind_transfer(res):
     phone (SIPp) itself; we hang up once its NOTIFY says 200."""
     import speechtest as sp
     st.require('baresip')
-    mods = baresip_modules()
+    mods = st.baresip_modules()
     if mods is None:
         res.note_skip('blind transfer: baresip modules not found')
         return
@@ -709,9 +685,8 @@ def run_baresip(tmp, mods, dial, seconds, wav_seconds):
         w.writeframes(bytes(2 * 8000 * wav_seconds))
     bport = st.free_port('both')
     rtp_min, rtp_max = st.free_rtp_range(10)
-    with open(os.path.join(tmp, 'config'), 'w') as f:
-        f.write(BARESIP_CONFIG.format(sip_port=bport, wav=wav, rtp_min=rtp_min, rtp_max=rtp_max,
-                                      module_path=mods))
+    st.write_baresip_config(tmp, mods, bport, wav, (rtp_min, rtp_max), max_calls=2,
+                            jitter_buffer_delay=None)
     with open(os.path.join(tmp, 'accounts'), 'w') as f:
         f.write('<sip:caller@127.0.0.1:%d>;regint=0;audio_codecs=PCMU\n' % bport)
     cmd = ['baresip', '-4', '-f', tmp, '-e', '/dial ' + dial, '-t', str(seconds)]
@@ -725,14 +700,6 @@ def run_baresip(tmp, mods, dial, seconds, wav_seconds):
     return '\n'.join(line for line in out.splitlines() if not line.startswith('//d/di')), bport
 
 
-def baresip_modules():
-    for d in ('/usr/lib/baresip/modules', '/usr/local/lib/baresip/modules',
-              '/usr/lib/x86_64-linux-gnu/baresip/modules'):
-        if os.path.exists(os.path.join(d, 'aufile.so')):
-            return d
-    return None
-
-
 def test_attended_transfer(res):
     """transfer-mode = attended: baresip calls through kamailio; the agent
     asks for the attorney; we call the attorney's phone (SIPp), speak the
@@ -740,7 +707,7 @@ def test_attended_transfer(res):
     baresip calls the attorney, and we leave both calls."""
     import speechtest as sp
     st.require('baresip')
-    mods = baresip_modules()
+    mods = st.baresip_modules()
     if mods is None:
         res.note_skip('attended transfer: baresip modules not found')
         return
