@@ -728,24 +728,6 @@ GST_END_TEST;
 
 /* ---- RTCP ---- */
 
-/* A UDP socket on @host:@port, or NULL when the port is taken */
-static GSocket *
-udp_socket_at (const gchar *host, guint port)
-{
-  GInetAddress *inet = g_inet_address_new_from_string (host);
-  GSocketAddress *sa = g_inet_socket_address_new (inet, port);
-  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-      G_SOCKET_PROTOCOL_UDP, NULL);
-
-  if (!g_socket_bind (s, sa, FALSE, NULL))
-    g_clear_object (&s);
-  else
-    g_socket_set_timeout (s, 5);
-  g_object_unref (sa);
-  g_object_unref (inet);
-  return s;
-}
-
 static void
 send_rtcp (GSocket *from, GSocket *to_socket, GstBuffer *rtcp)
 {
@@ -794,14 +776,8 @@ GST_START_TEST (test_rtcp_reports)
   guint64 ntp = G_GUINT64_CONSTANT (0xe1a2b3c4d5e6f708);
   guint port, i;
 
-  /* the far end's RTP and RTCP ports: a pair */
-  for (port = 41000; far_rtcp == NULL && port < 60000; port += 2) {
-    g_clear_object (&far_rtp);
-    far_rtp = udp_socket_at ("127.0.0.1", port);
-    far_rtcp = far_rtp ? udp_socket_at ("127.0.0.1", port + 1) : NULL;
-  }
-  fail_unless (far_rtcp != NULL);
-  port -= 2;
+  far_rtp = udp_socket_pair (41000, &far_rtcp);
+  port = local_port (far_rtp);
   gst_util_set_object_arg (G_OBJECT (h->element), "caps", PCMU_CAPS);
   g_object_set (h->element, "remote-address", "127.0.0.1", "remote-port",
       (gint) port, "socket", rtp, "rtcp-socket", rtcp, NULL);

@@ -298,24 +298,6 @@ GST_START_TEST (test_no_key_is_plain)
 
 GST_END_TEST;
 
-/* A UDP socket on 127.0.0.1:@port, or NULL when the port is taken */
-static GSocket *
-socket_at (guint port)
-{
-  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  GSocketAddress *sa = g_inet_socket_address_new (lo, port);
-  GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
-      G_SOCKET_PROTOCOL_UDP, NULL);
-
-  if (!g_socket_bind (s, sa, FALSE, NULL))
-    g_clear_object (&s);
-  else
-    g_socket_set_timeout (s, 5);
-  g_object_unref (sa);
-  g_object_unref (lo);
-  return s;
-}
-
 /* RTCP on an SRTP call is SRTCP both ways (RFC 3711): the far end's
  * reports are unprotected with its key, plain ones dropped; ours are
  * protected with our key. */
@@ -340,13 +322,8 @@ GST_START_TEST (test_rtcp_is_srtcp)
   guint port;
 
   fail_unless (far_out && far_in);
-  for (port = 42000; far_rtcp == NULL && port < 60000; port += 2) {
-    g_clear_object (&far_rtp);
-    far_rtp = socket_at (port);
-    far_rtcp = far_rtp ? socket_at (port + 1) : NULL;
-  }
-  fail_unless (far_rtcp != NULL);
-  port -= 2;
+  far_rtp = udp_socket_pair (42000, &far_rtcp);
+  port = local_port (far_rtp);
   gst_util_set_object_arg (G_OBJECT (h->element), "caps", PCMU_CAPS);
   g_object_set (h->element, "remote-address", "127.0.0.1", "remote-port",
       (gint) port, "srtp-key", theirs, "rtcp-srtp-key", ours, "socket", rtp,

@@ -14,21 +14,52 @@
   "application/x-rtp,media=audio,clock-rate=8000," \
   "encoding-name=PCMU,payload=0"
 
-/* A UDP socket bound to a free port on 127.0.0.1; receives time out after
- * 5 s so that a missing packet fails the test instead of hanging it. */
+/* A UDP socket on @host:@port (0: a free port), or NULL when the port is
+ * taken; receives time out after 5 s so that a missing packet fails the
+ * test instead of hanging it. */
 static inline GSocket *
-udp_socket (void)
+udp_socket_at (const gchar *host, guint port)
 {
-  GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  GSocketAddress *sa = g_inet_socket_address_new (lo, 0);
+  GInetAddress *inet = g_inet_address_new_from_string (host);
+  GSocketAddress *sa = g_inet_socket_address_new (inet, port);
   GSocket *s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM,
       G_SOCKET_PROTOCOL_UDP, NULL);
 
-  fail_unless (g_socket_bind (s, sa, FALSE, NULL));
-  g_socket_set_timeout (s, 5);
+  if (!g_socket_bind (s, sa, FALSE, NULL))
+    g_clear_object (&s);
+  else
+    g_socket_set_timeout (s, 5);
   g_object_unref (sa);
-  g_object_unref (lo);
+  g_object_unref (inet);
   return s;
+}
+
+/* A UDP socket bound to a free port on 127.0.0.1 */
+static inline GSocket *
+udp_socket (void)
+{
+  GSocket *s = udp_socket_at ("127.0.0.1", 0);
+
+  fail_unless (s != NULL);
+  return s;
+}
+
+/* A far end's RTP socket on an even port of 127.0.0.1, from @first up, and
+ * in @rtcp its RTCP socket on the port above (RFC 3550 11) */
+static inline GSocket *
+udp_socket_pair (guint first, GSocket **rtcp)
+{
+  GSocket *rtp = NULL;
+  guint port;
+
+  *rtcp = NULL;
+  for (port = first; *rtcp == NULL && port < 60000; port += 2) {
+    g_clear_object (&rtp);
+    rtp = udp_socket_at ("127.0.0.1", port);
+    *rtcp = rtp ? udp_socket_at ("127.0.0.1", port + 1) : NULL;
+  }
+  fail_unless (*rtcp != NULL);
+  return rtp;
 }
 
 static inline gint
