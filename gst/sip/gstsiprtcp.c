@@ -23,6 +23,27 @@ gst_sip_rtcp_ntp_time (gint64 real_time_us)
   return (secs << 32) | frac;
 }
 
+/* How far a peer's DLSR may overshoot before its report is implausible:
+ * peers count DLSR in milliseconds (libre, pjmedia), so on a short path A -
+ * LSR - DLSR lands a little below zero. */
+#define DLSR_SLACK (65536 / 50)
+
+gboolean
+gst_sip_rtcp_round_trip (
+    guint32 arrival_ntp_middle, const GstSipRtcpBlock *block, gdouble *ms)
+{
+  gint64 rtt;
+
+  if (block->lsr == 0)
+    return FALSE;
+  /* RFC 3550 6.4.1: A - LSR - DLSR, in 1/65536 s, modulo 2^32 */
+  rtt = (gint32) (arrival_ntp_middle - block->lsr - block->dlsr);
+  if (rtt < -DLSR_SLACK || rtt >= 10 * 65536)
+    return FALSE;
+  *ms = MAX (rtt, 0) * 1000.0 / 65536.0;
+  return TRUE;
+}
+
 gsize
 gst_sip_rtcp_write_report (guint8 *out, gsize size, guint32 ssrc,
     const GstSipRtcpSender *sender, guint64 ntp_time,

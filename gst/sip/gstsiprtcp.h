@@ -45,6 +45,13 @@ typedef struct
 /* NTP time (RFC 3550 4) of @real_time_us (g_get_real_time()) */
 guint64 gst_sip_rtcp_ntp_time (gint64 real_time_us);
 
+/* The round trip (RFC 3550 6.4.1) a report @block gives when it arrived
+ * at @arrival_ntp_middle (middle 32 bits of our NTP time). FALSE when the
+ * block answers no sender report of ours or the result is implausible
+ * (10 s or more, or below zero by more than a peer's DLSR rounding). */
+gboolean gst_sip_rtcp_round_trip (
+    guint32 arrival_ntp_middle, const GstSipRtcpBlock *block, gdouble *ms);
+
 /* A compound packet: SR (with @sender) or RR, one report block when
  * @block is not NULL, and SDES with @cname. Returns its length in @out, 0
  * when it did not fit. */

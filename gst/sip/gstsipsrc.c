@@ -1533,14 +1533,9 @@ receive_rtcp (GstSipSrc *self, gint64 now)
     self->stats.remote_fraction_lost = b->fraction_lost;
     self->stats.remote_packets_lost = b->packets_lost;
     self->stats.remote_jitter = b->jitter;
-    if (b->lsr) {
-      /* RFC 3550 6.4.1: A - LSR - DLSR, in 1/65536 s */
-      guint32 a = (guint32) (gst_sip_rtcp_ntp_time (g_get_real_time ()) >> 16);
-      guint32 rtt = a - b->lsr - b->dlsr;
-
-      if (rtt < 10 * 65536)
-        self->stats.round_trip_ms = rtt * 1000.0 / 65536.0;
-    }
+    gst_sip_rtcp_round_trip (
+        (guint32) (gst_sip_rtcp_ntp_time (g_get_real_time ()) >> 16), b,
+        &self->stats.round_trip_ms);
   }
 }
 

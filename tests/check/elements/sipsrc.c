@@ -858,6 +858,29 @@ GST_START_TEST (test_rtcp_reports)
     gst_structure_free (st);
     fail_unless_equals_int64 (remote_lost, 3);
   }
+  /* a report answering a sender report of ours 1 ms after it was sent
+   * (counted as 0 s) whose DLSR, rounded up to the millisecond, says 2 ms:
+   * a round trip of about nothing, not a wrapped-around "none" */
+  {
+    gint64 sent_us = g_get_real_time () - 1000;
+
+    /* middle 32 bits of the NTP time (seconds from 1900) */
+    lsr = (guint32) ((sent_us / G_USEC_PER_SEC + G_GINT64_CONSTANT (2208988800))
+            << 16 |
+        ((sent_us % G_USEC_PER_SEC) << 16) / G_USEC_PER_SEC);
+  }
+  buf = gst_rtcp_buffer_new (1500);
+  gst_rtcp_buffer_map (buf, GST_MAP_READWRITE, &r);
+  gst_rtcp_buffer_add_packet (&r, GST_RTCP_TYPE_RR, &packet);
+  gst_rtcp_packet_rr_set_ssrc (&packet, 0xabcd);
+  gst_rtcp_packet_add_rb (&packet, our_ssrc, 0, 3, 1000, 80, lsr, 131);
+  gst_rtcp_buffer_unmap (&r);
+  send_rtcp (far_rtcp, rtcp, buf);
+  for (i = 0; i < 200 && element_stat (h->element, "rtcp-received") < 3; i++)
+    g_usleep (10000);
+  fail_unless_equals_int (element_stat (h->element, "rtcp-received"), 3);
+  fail_unless (double_stat (h->element, "round-trip-ms") >= 0);
+  fail_unless (double_stat (h->element, "round-trip-ms") < 50);
   /* the RR with the other packets in flight: give the stranger's time */
   for (i = 0; i < 200 && element_stat (h->element, "rtcp-dropped") < 2; i++)
     g_usleep (10000);
