@@ -3,7 +3,9 @@
  *
  * Benchmark peer: one SIP endpoint, one echo pipeline per call
  *   sipbin call=<call> ( sipsrc ! DEPAY ! PAY ! sipsink )
- * the way the gst-sip-agent server runs calls. Exits on SIGINT/SIGTERM.
+ * the way the gst-sip-agent server runs calls. Prints "answered LOCAL
+ * REMOTE" (media addresses) per answered call and a status line every 5 s.
+ * Exits on SIGINT/SIGTERM.
  */
 #include <gst/gst.h>
 #include <gst/sip/gstsipendpoint.h>
@@ -43,9 +45,15 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
     g_error_free (err);
     done = TRUE;
   } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT &&
-      gst_structure_has_name (s, "sip-call") &&
-      g_strcmp0 (gst_structure_get_string (s, "state"), "ended") == 0) {
-    done = TRUE;
+      gst_structure_has_name (s, "sip-call")) {
+    const gchar *state = gst_structure_get_string (s, "state");
+
+    if (g_strcmp0 (state, "ended") == 0)
+      done = TRUE;
+    else if (g_strcmp0 (state, "answered") == 0)
+      /* where a media generator other than the caller sends (rtp-load) */
+      g_print ("answered %s %s\n", gst_structure_get_string (s, "local-media"),
+          gst_structure_get_string (s, "remote-media"));
   }
   if (done && !g_object_get_data (G_OBJECT (pipeline), "ending")) {
     g_object_set_data (G_OBJECT (pipeline), "ending", GINT_TO_POINTER (1));

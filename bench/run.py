@@ -34,6 +34,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,6 +47,8 @@ BUILD = siptest.BUILD_DIR
 ECHO_PATH = os.path.join(BUILD, 'bench', 'echo-path')
 ECHO_SERVER = os.path.join(BUILD, 'bench', 'echo-server')
 UAC_ECHO = os.path.join(siptest.SIPP_DIR, 'uac_echo.xml')
+UAC_RTP_LOAD = os.path.join(HERE, 'uac_rtp_load.xml')
+RTP_LOAD = os.path.join(BUILD, 'bench', 'rtp-load')
 DEFAULT_REPORT = os.path.join(ROOT, 'docs', 'benchmarks.md')
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 HOST = '127.0.0.1'
@@ -72,8 +75,8 @@ class Procs:
     def __init__(self):
         self.procs = []
 
-    def spawn(self, cmd, env=None, cwd=None, name=None):
-        p = subprocess.Popen([str(c) for c in cmd], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+    def spawn(self, cmd, env=None, cwd=None, name=None, stdin=subprocess.DEVNULL):
+        p = subprocess.Popen([str(c) for c in cmd], env=env, cwd=cwd, stdin=stdin,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              start_new_session=True)
         p.name = name or os.path.basename(str(cmd[0]))
@@ -1139,9 +1142,57 @@ def now_str():
 
 # ---------------------------------------------------------------- C: concurrent calls
 
+GAPS_CHILD = r"""
+import os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+clock = time.perf_counter_ns
+prev = clock()
+end = prev + int(float(sys.argv[2]) * 1e9)
+gaps = []
+while prev < end:
+    t = clock()
+    if t - prev > 500000:
+        gaps.append(t - prev)
+    prev = t
+print(' '.join(map(str, gaps)))
+"""
+
+
+def cpu_gaps(seconds):
+    """The machine's own hiccups: a thread spinning alone on each core at
+    once, and every time it went more than 0.5 ms without running (the
+    hypervisor, interrupts, kernel threads)."""
+    procs = {cpu: subprocess.Popen([sys.executable, '-c', GAPS_CHILD, cpu, str(seconds)],
+                                   stdout=subprocess.PIPE, text=True) for cpu in (SERVER_CPU, LOAD_CPU)}
+    res = {}
+    for cpu, p in procs.items():
+        out, _ = p.communicate(timeout=seconds + 30)
+        gaps = [int(x) / 1e6 for x in out.split()]
+        res['cpu' + cpu] = {'seconds': seconds, 'over_0_5ms': len(gaps),
+                            'over_1ms': sum(1 for g in gaps if g > 1), 'over_5ms': sum(1 for g in gaps if g > 5),
+                            'worst_ms': max(gaps, default=0.0), 'total_ms': sum(gaps)}
+    return res
+
+
+def fmt_gaps(g):
+    return ('core %s: %d gaps over 1 ms, %d over 5 ms, the longest %.1f ms'
+            % (g[0][3:], g[1]['over_1ms'], g[1]['over_5ms'], g[1]['worst_ms']))
+
+
+DEFAULT_LEVELS = '1,50,200,350,500,500,500:pcap'
+
+
+def level_name(n, media):
+    return '%d, SIPp pcap' % n if media == 'sipp-pcap' else '%d' % n
+
+
 def part_c(args, env, tmp):
-    levels = [int(x) for x in args.levels.split(',')] if args.levels else (
-        [1, 20] if args.quick else [1, 50, 200, 350, 500, 500])
+    # run.py samples /proc of a process with 500 threads and 2,500 fds:
+    # that work belongs with the load, not on the server's core
+    os.sched_setaffinity(0, {int(LOAD_CPU)})
+    # "N" calls with rtp-load sending the media, "N:pcap" with SIPp playing it
+    tokens = args.levels.split(',') if args.levels else (
+        ['1', '20'] if args.quick else DEFAULT_LEVELS.split(','))
     cps = args.cps
     res = {'levels': [], 'cps': cps, 'date': now_str(), 'server_restarts': 0}
     reruns = [2]
@@ -1150,29 +1201,36 @@ def part_c(args, env, tmp):
     time.sleep(1.0)
     res['idle_initial'] = {'sample': proc_sample(server.pid), 'fd_kinds': fd_kinds(server.pid),
                            'threads': thread_names(server.pid)}
+    res['cpu_gaps'] = cpu_gaps(3.0 if args.quick else 15.0)
+    log('  C: the machine alone, a thread spinning on each core: ' +
+        '; '.join(fmt_gaps(g) for g in sorted(res['cpu_gaps'].items())))
     try:
-        for n in levels:
+        for token in tokens:
+            n, media = int(token.split(':')[0]), ('sipp-pcap' if token.endswith(':pcap') else 'rtp-load')
             if not server.alive():
                 log('  C: echo-server died (rc=%s), restarting' % server.proc.returncode)
                 res['server_restarts'] += 1
                 server = EchoServer(env, tmp).start()
                 time.sleep(1.0)
-            lvl = run_level(args, server, n, cps, tmp)
+            lvl = run_level(args, server, n, cps, tmp, media)
             if (lvl.get('foreign_pct', 0) > 15 or lvl.get('forks', 0) > 20) and reruns[0] > 0 and server.alive():
                 # another process took CPU during the window: keep this one, marked,
                 # and measure the level again
                 reruns[0] -= 1
-                lvl['label'] = '%d (disturbed)' % n
+                lvl['label'] = '%s (disturbed)' % level_name(n, media)
                 lvl['disturbed'] = True
                 res['levels'].append(lvl)
                 log('  C: other processes used %.0f%% of a core during the window (%s; %d processes started); '
                     'running %d calls again' % (lvl['foreign_pct'], ', '.join('%s %.0f%%' % kv
                                                                              for kv in lvl['foreign'][:3]),
                                                 lvl.get('forks', 0), n))
-                lvl = run_level(args, server, n, cps, tmp)
-            if levels.count(n) > 1:
-                lvl['label'] = '%d (run %d)' % (n, sum(1 for l in res['levels']
-                                                       if l['calls'] == n and not l.get('disturbed')) + 1)
+                lvl = run_level(args, server, n, cps, tmp, media)
+            if tokens.count(token) > 1:
+                lvl['label'] = '%s (run %d)' % (level_name(n, media), sum(
+                    1 for l in res['levels'] if l['calls'] == n and not l.get('disturbed')
+                    and l.get('media_source', 'sipp-pcap') == media) + 1)
+            elif media == 'sipp-pcap':
+                lvl['label'] = level_name(n, media)
             res['levels'].append(lvl)
     finally:
         server.stop()
@@ -1180,14 +1238,36 @@ def part_c(args, env, tmp):
     return res
 
 
-def run_level(args, server, n, cps, tmp):
+def relay_answers(server, mark, gen, done):
+    """Tell rtp-load the media address of every call echo-server answers."""
+    seen = mark
+    while not done.is_set() and gen.poll() is None:
+        lines = server.proc.out.snapshot()
+        new = [re.match(r'answered (\S+):(\d+) ', l) for l in lines[seen:]]
+        seen = len(lines)
+        try:
+            for m in new:
+                if m:
+                    gen.stdin.write(('%s %s\n' % (m.group(1), m.group(2))).encode())
+            gen.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return
+        done.wait(0.02)
+
+
+def run_level(args, server, n, cps, tmp, media='rtp-load'):
     ramp = n / float(cps)
     media_s = args.call_seconds or max(8 if args.quick else 15, int(ramp + 0.999) + 10)
     npk = int(media_s * 50)
-    lvl = {'calls': n, 'media_s': media_s, 'cps': cps}
+    lvl = {'calls': n, 'media_s': media_s, 'cps': cps, 'media_source': media}
     ldir = tempfile.mkdtemp(prefix='C-%d-' % n, dir=tmp)
-    pcap = os.path.join(ldir, 'pcmu.pcap')
-    make_rtp_pcap(pcap, 0, n_packets=npk, payload_size=160, seed=b'bench-%d' % n)
+    if media == 'sipp-pcap':
+        pcap = os.path.join(ldir, 'pcmu.pcap')
+        make_rtp_pcap(pcap, 0, n_packets=npk, payload_size=160, seed=b'bench-%d' % n)
+        scenario = ['-sf', UAC_ECHO, '-key', 'pcap', pcap]
+    else:
+        gen_port = free_port('udp', HOST)
+        scenario = ['-sf', UAC_RTP_LOAD, '-key', 'gen_port', str(gen_port)]
     # idle: the value at 0 calls, just before this level
     lvl['background_pct'] = wait_quiet('C %d calls' % n)
     c0 = proc_sample(server.pid)
@@ -1203,9 +1283,20 @@ def run_level(args, server, n, cps, tmp):
 
     timeout_s = int(ramp + media_s + 60)
     cmd, media_port = sipp_cmd(server, n, cps, n, ldir,
-                               ['-sf', UAC_ECHO, '-key', 'codec_pt', '0', '-key', 'codec_name', 'PCMU',
-                                '-key', 'pcap', pcap, '-set', 'pause_ms', str(media_s * 1000 + 300)],
+                               scenario + ['-key', 'codec_pt', '0', '-key', 'codec_name', 'PCMU',
+                                           '-set', 'pause_ms', str(media_s * 1000 + 300)],
                                timeout_s)
+    gen = relay = None
+    relay_done = threading.Event()
+    if media == 'rtp-load':
+        media_port = gen_port
+        gen = PROCS.spawn(['taskset', '-c', LOAD_CPU, RTP_LOAD, '--port', gen_port, '--seconds', media_s],
+                          name='rtp-load', stdin=subprocess.PIPE)
+        if not wait_line(gen, r'^ready', 10):
+            raise RuntimeError('rtp-load did not start: ' + tail(gen.err.text()))
+        relay = threading.Thread(target=relay_answers, daemon=True,
+                                 args=(server, len(server.proc.out.snapshot()), gen, relay_done))
+        relay.start()
     # only our SIP port, and RTP between SIPp's media port and the server's range
     cap = Dumpcap('udp port %d or (udp port %d and udp portrange %d-%d)'
                   % (server.port, media_port, SERVER_RTP[0], SERVER_RTP[1]), ldir)
@@ -1232,6 +1323,7 @@ def run_level(args, server, n, cps, tmp):
             ctx0 = proc_ctxt(server.pid)
             sch0 = proc_schedstat_ns(server.pid)
             sipp_t0 = proc_cpu_ticks(sipp.pid) if sipp.poll() is None else None
+            gen_t0 = proc_cpu_ticks(gen.pid) if gen and gen.poll() is None else None
             cap_t0 = proc_cpu_ticks(cap.proc.pid)
             mid_done = False
             while time.monotonic() < s0['t'] + w_len and server.alive():
@@ -1257,7 +1349,7 @@ def run_level(args, server, n, cps, tmp):
                 pk = n * 50.0 * (s1['t'] - s0['t'])
                 lvl['ctxt_per_packet'] = ((ctx1[0] - ctx0[0]) / pk, (ctx1[1] - ctx0[1]) / pk)
                 win = (epoch0, epoch1)
-                ours = {os.getpid(), server.pid, sipp.pid, cap.proc.pid}
+                ours = {os.getpid(), server.pid, sipp.pid, cap.proc.pid} | ({gen.pid} if gen else set())
                 fu, fk = procs_usage(procs0, procs1, s1['t'] - s0['t'], ours)
                 lvl['foreign'] = [(nm, v) for nm, v in fu if v >= 0.5][:5]
                 lvl['foreign_pct'] = sum(v for _nm, v in fu)
@@ -1279,10 +1371,14 @@ def run_level(args, server, n, cps, tmp):
                                                / (s1['t'] - s0['t']) * 100.0)
                     lvl['dumpcap_cpu_pct'] = ((proc_cpu_ticks(cap.proc.pid) - cap_t0) / CLK_TCK
                                               / (s1['t'] - s0['t']) * 100.0)
+                    if gen_t0 is not None and gen.poll() is None:
+                        lvl['generator_cpu_pct'] = ((proc_cpu_ticks(gen.pid) - gen_t0) / CLK_TCK
+                                                    / (s1['t'] - s0['t']) * 100.0)
                     # what the cores did that is none of server, SIPp, dumpcap (includes
                     # softirq work for lo charged to no process)
                     lvl['other_pct'] = (sum(u['busy'] for u in lvl['cores'].values()) - lvl['cpu_pct']
                                         - lvl.get('sipp_cpu_pct', 0) - lvl['dumpcap_cpu_pct']
+                                        - lvl.get('generator_cpu_pct', 0)
                                         - lvl.get('runpy_cpu_pct', 0))
                 except OSError:
                     pass
@@ -1311,6 +1407,21 @@ def run_level(args, server, n, cps, tmp):
             log('     SIPp did not finish in time; stopping it')
     finally:
         PROCS.stop(sipp, grace=5.0)
+        if gen:
+            relay_done.set()
+            relay.join()
+            try:
+                gen.stdin.close()
+                gen.wait(media_s + 10)
+            except (subprocess.TimeoutExpired, BrokenPipeError):
+                pass
+            PROCS.stop(gen, grace=2.0)
+            m = re.search(r'streams (\d+) sent (\d+) received (\d+) send-errors (\d+) '
+                          r'late-over-1ms (\d+) worst-late-us (\d+)', gen.out.text())
+            if m:
+                lvl['generator'] = dict(zip(('streams', 'sent', 'received', 'send_errors', 'late_over_1ms',
+                                             'worst_late_us'), map(int, m.groups())))
+            log('     rtp-load: %s' % (lvl.get('generator') or tail(gen.err.text())))
         cap.stop()
     lvl['sipp_rc'] = sipp.returncode
     stats = sipp_stats(os.path.join(ldir, 'stat.csv'))
@@ -1784,6 +1895,11 @@ def rss_per_call_fresh(C, l):
     return (l['rss_kb'] - C['idle_initial']['sample']['rss_kb']) / 1024.0 / l['calls']
 
 
+def rtp_load_level(l):
+    """Media sent by rtp-load (SIPp only signals), not by SIPp's pcap play."""
+    return l.get('media_source', 'sipp-pcap') == 'rtp-load'
+
+
 def lvl_name(l):
     return l.get('label') or str(l['calls'])
 
@@ -1791,11 +1907,15 @@ def lvl_name(l):
 def report_c(C):
     L = []
     L.append('Method: `%s` (one process for all levels, in the order shown). For each level, SIPp '
-             '(`tests/sipp/uac_echo.xml`, pinned to core 1) places all calls at %d calls/s (not 50: at 50 '
-             'calls/s a call starts every 20 ms, one packet interval, and every stream would send in the '
-             'same instant); each call plays a PCMU pcap made by `siptest.make_rtp_pcap` (50 packets/s, a '
-             'unique payload per packet) for the time given, then sends BYE. Once the last call is up '
-             '(+1.5 s), the server is sampled for up to 6 s ("the window"): CPU = utime+stime from '
+             '(`bench/uac_rtp_load.xml`, pinned to core 1) places all calls at %d calls/s and sends BYE '
+             'after the time given; the media comes from `bench/rtp-load` (core 1), which echo-server '
+             'tells (through run.py) the media address of every call it answers: one UDP socket, one '
+             'thread, 20 ms PCMU packets with a unique payload each, every call at its own random phase of '
+             'the 20 ms grid, as calls from many phones arrive. Levels marked "SIPp pcap" have SIPp play '
+             'the media itself instead (`tests/sipp/uac_echo.xml`, a pcap made by `siptest.make_rtp_pcap`, '
+             'at 49 calls/s so that streams do not start in phase), as earlier reports did; see the '
+             'observations for why that is no longer the measure. run.py itself runs on core 1. Once the '
+             'last call is up (+1.5 s), the server is sampled for up to 6 s ("the window"): CPU = utime+stime from '
              '/proc/PID/stat over the window, and the maximum of RSS (VmRSS), threads (/proc/PID/task) and '
              'fds (/proc/PID/fd). Per call = (value with N calls - value at 0 calls just before the level) / N. '
              'dumpcap (`-B 512`, pcap, core 1) records the SIP port and the server\'s RTP port range on lo; '
@@ -1806,6 +1926,14 @@ def report_c(C):
              'the delay includes the kernel\'s loopback delivery as well as the server. Measured %s.'
              % (C['server_cmd'], C['cps'], C['date']))
     L.append('')
+    if C.get('cpu_gaps'):
+        g = sorted(C['cpu_gaps'].items())
+        L.append('The machine\'s own hiccups, measured before the levels: a thread spinning alone on each core '
+                 '(both at once, nothing else running) for %.0f s, and every time it went more than 0.5 ms without '
+                 'running: %s. This is a shared virtual machine; no server on it can keep its packets '
+                 'more regular than this, and while a core is taken away packets queue up for every call at once.'
+                 % (g[0][1]['seconds'], '; '.join(fmt_gaps(x) for x in g)))
+        L.append('')
     rows = []
     for l in C['levels']:
         n = l['calls']
@@ -1821,7 +1949,9 @@ def report_c(C):
                          l['threads'], '%.2f' % per('threads'), l['fds'], '%.2f' % per('fds'),
                          ' / '.join('%.0f' % cores[c]['busy'] for c in sorted(cores)) or '-',
                          ' / '.join('%.1f' % cores[c]['steal'] for c in sorted(cores)) or '-',
-                         '%s / %s' % (fnum(l.get('sipp_cpu_pct'), '%.0f'), fnum(l.get('dumpcap_cpu_pct'), '%.0f')),
+                         '%s / %s / %s' % (fnum(l.get('sipp_cpu_pct'), '%.0f'),
+                                           fnum(l.get('generator_cpu_pct'), '%.0f'),
+                                           fnum(l.get('dumpcap_cpu_pct'), '%.0f')),
                          fnum(max(0.0, l['other_pct']) if 'other_pct' in l else None, '%.0f'),
                          fnum(l.get('background_pct'), '%.0f'),
                          '%s' % l.get('window_majflt', '-')])
@@ -1832,7 +1962,7 @@ def report_c(C):
     L.append('')
     L.append(md_table(['calls', 'media s', 'SIPp ok / failed', 'server CPU % of a core', 'CPU % per call',
                        'RSS MB', 'RSS MB per call: vs level start / vs fresh process', 'threads', 'threads per call', 'fds', 'fds per call',
-                       'core 0 / 1 busy %', 'core 0 / 1 steal %', 'SIPp / dumpcap CPU %',
+                       'core 0 / 1 busy %', 'core 0 / 1 steal %', 'SIPp / rtp-load / dumpcap CPU %',
                        'rest of the machine % of a core', 'other load before the level, % of a core',
                        'server major faults'], rows))
     L.append('')
@@ -1899,14 +2029,18 @@ def report_c(C):
     L.append('')
     L.append(md_table(['calls', 'streams (all up in window)', 'sent', 'echoed', 'lost (worst call)',
                        'delay, whole calls', 'send jitter, whole calls', 'delay, window',
-                       'send jitter, window', 'SIPp send interval error p50 / p99',
+                       'send jitter, window', 'sender\'s send interval error p50 / p99',
                        'capture dropped / received'], rows))
     L.append('')
     L.append('Packets sent within 100 ms of their call\'s BYE and not echoed are not counted as lost (%s). '
-             'The SIPp column is how far SIPp\'s own sending strays from the 20 ms grid; it does not enter '
-             'the jitter, which is relative to when each packet was actually sent.' %
-             ', '.join('%s calls: %s' % (lvl_name(l), l['media']['tail_not_echoed'])
-                       for l in C['levels'] if l.get('media')))
+             'The sender column is how far the sender\'s (rtp-load\'s or SIPp\'s) packets stray from the '
+             '20 ms grid on the wire; it does not enter the jitter, which is relative to when each packet was '
+             'actually sent. rtp-load\'s own count of packets it sent more than 1 ms after their time: %s.' %
+             (', '.join('%s calls: %s' % (lvl_name(l), l['media']['tail_not_echoed'])
+                        for l in C['levels'] if l.get('media')),
+              ', '.join('%s calls: %d (worst %.1f ms)' % (lvl_name(l), l['generator']['late_over_1ms'],
+                                                          l['generator']['worst_late_us'] / 1000.0)
+                        for l in C['levels'] if l.get('generator')) or '-'))
     L.append('')
     rows = []
     for l in C['levels']:
@@ -1928,7 +2062,7 @@ def report_c(C):
     # targets, for each run at the top level
     top_n = max(l['calls'] for l in C['levels'])
     tgt = []
-    for l in [l for l in C['levels'] if l['calls'] == top_n and not l.get('disturbed')]:
+    for l in [l for l in C['levels'] if l['calls'] == top_n and not l.get('disturbed') and rtp_load_level(l)]:
         md = l.get('media') or {}
         name = lvl_name(l)
         if md.get('jitter_ms', {}).get('n'):
@@ -2057,7 +2191,7 @@ def observations(A, B, C, D):
                       s['steady_us_per_packet'], u['steady_us_per_packet'], B['steady_ratio'],
                       format(int(A['kinds']['sip']['per_packet']), ',') if A else '20,000'))
     if C:
-        lv = [l for l in C['levels'] if 'cpu_pct' in l and not l.get('disturbed')]
+        lv = [l for l in C['levels'] if 'cpu_pct' in l and not l.get('disturbed') and rtp_load_level(l)]
         if lv:
             top_n = max(l['calls'] for l in lv)
             tops = [l for l in lv if l['calls'] == top_n]
@@ -2144,6 +2278,26 @@ def observations(A, B, C, D):
                                   (' In the sampling window no other process used the CPU, there was no steal, no '
                                    'major page fault and no softnet drop or squeeze, so these are not explained by '
                                    'the environment measured here.' if quiet else '')))
+        pcap_m = [l for l in med if not rtp_load_level(l)]
+        med = [l for l in med if rtp_load_level(l)]
+        for p in pcap_m:
+            same = [l for l in lv if l['calls'] == p['calls'] and l.get('media')]
+            if same and 'cpu_pct' in p:
+                out.append('- **SIPp playing the media itself (C)**: with %d calls whose RTP SIPp plays from pcap '
+                           '(as in earlier reports) the server used %.1f%% of its core, its core was %.0f%% busy '
+                           '(softirq %.0f%%) and send jitter was p99 %.2f / max %.1f ms; with rtp-load sending the '
+                           'same media, %s. SIPp sends pcap audio through one raw IPPROTO_UDP socket per call, '
+                           'bound to the media address, and the kernel offers every UDP datagram to that address '
+                           'to each of them (raw_local_deliver, %d matches and copies per packet): a perf profile '
+                           'of the server\'s core had `raw_local_deliver` in about 30%% of its samples, charged to '
+                           'the server for the echoes it sends. That load is the generator\'s, so the targets are '
+                           'judged on the rtp-load levels.'
+                           % (p['calls'], p['cpu_pct'], p['cores']['cpu0']['busy'], p['cores']['cpu0']['softirq'],
+                              p['media']['jitter_ms']['p99'], p['media']['jitter_ms']['max'],
+                              '; '.join('%.1f%%, %.0f%% busy (softirq %.0f%%), p99 %.2f / max %.1f ms'
+                                        % (l['cpu_pct'], l['cores']['cpu0']['busy'], l['cores']['cpu0']['softirq'],
+                                           l['media']['jitter_ms']['p99'], l['media']['jitter_ms']['max'])
+                                        for l in same), p['calls']))
         tops_m = [l for l in med if l['calls'] == max(x['calls'] for x in med)]
         if len(tops_m) > 1:
             js = [l['media']['jitter_ms'] for l in tops_m]
@@ -2163,9 +2317,7 @@ def observations(A, B, C, D):
             good = [l for l in ok_lv if l['calls'] < first_bad]
             out.append('- **What limits scaling (C)**: the jitter targets (p99 <= 2 ms, max <= 10 ms) %s and are '
                        'missed from %d calls on (%s), with the server\'s core %s busy. Loss (%d packets in all '
-                       'levels), memory and fds are not the limit at these levels; what degrades first as calls '
-                       'are added is the tail latency on the server\'s one core (one streaming thread per call, '
-                       'woken for every packet).'
+                       'levels), memory and fds are not the limit at these levels; %s'
                        % (('hold up to %d calls (server at %.0f%% of its core)'
                            % (good[-1]['calls'], good[-1].get('cpu_pct', 0))) if good else 'hold at no level',
                           first_bad,
@@ -2174,7 +2326,24 @@ def observations(A, B, C, D):
                                     for l in bad_lv),
                           ' and '.join('%.0f%%' % l['cores']['cpu0']['busy'] for l in bad_lv
                                        if l.get('cores', {}).get('cpu0')) or '?',
-                          sum(l['media']['lost'] for l in med)))
+                          sum(l['media']['lost'] for l in med),
+                          'the misses are the maximum alone, set by a few late packets (next item).'
+                          if all(l['media']['jitter_ms']['p99'] <= 2.0 and
+                                 max((e['packets'] for e in l['media'].get('late_episodes', [])), default=0) <= 20
+                                 for l in bad_lv) else
+                          'what degrades first as calls are added is the tail latency on the server\'s one core '
+                          '(one streaming thread per call, woken for every packet).'))
+        gaps = C.get('cpu_gaps', {}).get('cpu' + SERVER_CPU)
+        if gaps and bad_lv:
+            worst_ep = max((e['packets'] for l in bad_lv for e in l['media'].get('late_episodes', [])), default=0)
+            out.append('- **The max target and this machine (C)**: before the levels, a thread spinning alone on '
+                       'the server\'s core went %d times more than 1 ms and %d times more than 5 ms without running '
+                       'in %.0f s, the longest %.1f ms, with nothing else running. At the levels that miss the '
+                       'max target, the largest episode of late echoes held %d packets%s.'
+                       % (gaps['over_1ms'], gaps['over_5ms'], gaps['seconds'], gaps['worst_ms'], worst_ep,
+                          ' (single packets of single calls, not the server stalling: the size of what the '
+                          'machine itself does to a thread)' if worst_ep <= 20 else
+                          ' (many calls at once: the server, or its core, stalled as a whole)'))
         for l in C['levels']:
             md = l.get('media')
             if md and (md['lost'] or l['sipp_failed']):
@@ -2255,8 +2424,9 @@ def main():
     ap.add_argument('--quick', action='store_true', help='short smoke run')
     ap.add_argument('--out', help='report path (default docs/benchmarks.md, or /tmp/benchmarks-quick.md '
                                   'with --quick)')
-    ap.add_argument('--levels', help='C: concurrent call levels, in order, repeats allowed '
-                                     '(default 1,50,200,350,500,500)')
+    ap.add_argument('--levels', help='C: concurrent call levels, in order, repeats allowed; N:pcap '
+                                     'has SIPp play the media instead of rtp-load (default %s)'
+                    % DEFAULT_LEVELS)
     ap.add_argument('--cps', type=int, default=49,
                     help='C: call rate while placing calls (default 49: at 50 a call starts every 20 ms, '
                          'one packet time, and all streams would send in phase)')
