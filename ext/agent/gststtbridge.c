@@ -16,7 +16,8 @@
  * #GstSttBridge:band-fill.
  *
  * The backend decides where an utterance ends (pocketsphinx: its voice
- * activity detector and #GstSttBridge:hangover of silence). The agent
+ * activity detector and #GstSttBridge:hangover of silence; it decodes while
+ * the hangover runs, so the transcript leaves as the hangover ends). The agent
  * element downstream tells sttbridge which phrases its current dialog
  * state expects, with an upstream `agent-hints` event; the pocketsphinx
  * backend then recognizes against a grammar of those phrases, and an

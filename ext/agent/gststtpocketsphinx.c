@@ -9,6 +9,9 @@
  * end's, -vad_*) with a short post-speech window; the longer hangover is
  * counted here, so that an utterance whose words already complete a hinted
  * phrase can end early while anything else waits out the full silence.
+ * Each stretch of speech is decoded to the end (the final pass) as soon as
+ * the VAD goes quiet, while that hangover runs; the turn's transcript joins
+ * the stretches it had, and is ready the moment the hangover is over.
  *
  * Hints: a closed set of phrases becomes a JSGF grammar search, used
  * instead of the language model until the hints change. Phone-band speech
@@ -30,6 +33,7 @@
 #include "gstagentconfig.h"
 #include "gststtbackend.h"
 
+#include <math.h>
 #include <string.h>
 #include <pocketsphinx.h>
 #include <sphinxbase/err.h>
@@ -81,8 +85,14 @@ struct _GstSttBackend
 
   gboolean in_utterance; /* ps_start_utt called */
   gboolean in_speech; /* the VAD's last verdict */
-  gboolean have_speech; /* this utterance heard speech */
+  gboolean have_speech; /* this decoder utterance heard speech */
   guint64 position; /* samples processed since open or reset */
+  /* The caller's turn: one decoder utterance per stretch of speech, each
+   * decoded when the VAD goes quiet; the turn ends after the hangover. */
+  gboolean turn_has_speech;
+  GString *turn_text; /* the words of the stretches decoded so far */
+  gdouble turn_log_confidence; /* sum of words * log (confidence) */
+  guint turn_words;
   guint64 speech_start;
   guint64 silence_start; /* where the VAD last went quiet */
   guint64 last_interim;
@@ -396,6 +406,7 @@ ps_backend_open (const GstSttBackendConfig *config,
   self->hangover_samples = config->hangover_ms * (PS_RATE / 1000);
   self->hint_hangover_samples = config->hint_hangover_ms * (PS_RATE / 1000);
   self->vad_postspeech_samples = short_ms * (PS_RATE / 1000);
+  self->turn_text = g_string_new (NULL);
   GST_DEBUG ("pocketsphinx ready, search %s, VAD post-speech %u ms",
       dec->lm_search, short_ms);
   return self;
@@ -467,48 +478,109 @@ word_confidence (GstSttBackend *self, const gchar *hyp)
       ps_get_logmath (self->ps), log_posterior / (gint32) words);
 }
 
+static guint
+count_words (const gchar *text)
+{
+  guint words = 0;
+  gchar **w, **split = g_strsplit (text, " ", -1);
+
+  for (w = split; *w; w++)
+    words += **w != '\0';
+  g_strfreev (split);
+  return words;
+}
+
+/* The final pass over the stretch of speech the decoder heard since the
+ * last one; its words join the turn's. Run when the VAD goes quiet, while
+ * the hangover is still being waited out, so that the final pass (70-180
+ * ms for a sentence) is done by the time the turn ends. */
 static void
-end_utterance (GstSttBackend *self, gboolean report)
+decode_stretch (GstSttBackend *self)
 {
   const gchar *hyp;
   gint32 score;
-  gdouble confidence;
-  guint64 end;
-  gint64 t0;
+  gint64 t0 = g_get_monotonic_time ();
+  guint words;
 
   if (!self->in_utterance)
     return;
-  t0 = g_get_monotonic_time ();
   ps_end_utt (self->ps);
   self->in_utterance = FALSE;
-  if (!report || !self->have_speech)
+  if (!self->have_speech)
     return;
   hyp = ps_get_hyp (self->ps, &score);
-  confidence = word_confidence (self, hyp);
-  GST_DEBUG ("final pass of %.2f s of audio took %" G_GINT64_FORMAT " us",
-      (gdouble) (self->position - self->speech_start) / PS_RATE,
-      g_get_monotonic_time () - t0);
-  end = self->in_speech ? self->position : self->silence_start;
-  GST_DEBUG ("final: '%s' (confidence %.2f)", GST_STR_NULL (hyp), confidence);
-  /* An utterance of noise decodes to nothing (or only fillers, which the
-   * hypothesis string leaves out): report it empty, so that the dialog
-   * can re-prompt instead of waiting. */
-  self->listener.transcript (self->listener.user_data, hyp ? hyp : "",
-      CLAMP (confidence, 0.0, 1.0), samples_to_time (self->speech_start),
-      samples_to_time (end), TRUE);
+  words = hyp ? count_words (hyp) : 0;
+  if (words > 0) {
+    gdouble confidence = CLAMP (word_confidence (self, hyp), 1e-6, 1.0);
+
+    if (self->turn_text->len)
+      g_string_append_c (self->turn_text, ' ');
+    g_string_append (self->turn_text, hyp);
+    self->turn_log_confidence += words * log (confidence);
+    self->turn_words += words;
+  }
+  GST_DEBUG ("final pass of a stretch took %" G_GINT64_FORMAT " us: '%s'",
+      g_get_monotonic_time () - t0, GST_STR_NULL (hyp));
+}
+
+/* The turn's words so far, with what the decoder holds now. */
+static gchar *
+turn_hypothesis (GstSttBackend *self)
+{
+  gint32 score;
+  const gchar *hyp = self->in_utterance && self->have_speech
+      ? ps_get_hyp (self->ps, &score)
+      : NULL;
+
+  if (hyp == NULL || *hyp == '\0')
+    return g_strdup (self->turn_text->str);
+  if (self->turn_text->len == 0)
+    return g_strdup (hyp);
+  return g_strconcat (self->turn_text->str, " ", hyp, NULL);
+}
+
+static void
+end_turn (GstSttBackend *self, gboolean report)
+{
+  if (report) {
+    decode_stretch (self);
+  } else if (self->in_utterance) {
+    ps_end_utt (self->ps);
+    self->in_utterance = FALSE;
+  }
+  if (report && self->turn_has_speech) {
+    guint64 end = self->in_speech ? self->position : self->silence_start;
+    gdouble confidence = self->turn_words
+        ? exp (self->turn_log_confidence / self->turn_words)
+        : 0.0;
+
+    GST_DEBUG (
+        "final: '%s' (confidence %.2f)", self->turn_text->str, confidence);
+    /* An utterance of noise decodes to nothing (or only fillers, which the
+     * hypothesis string leaves out): report it empty, so that the dialog
+     * can re-prompt instead of waiting. */
+    self->listener.transcript (self->listener.user_data, self->turn_text->str,
+        CLAMP (confidence, 0.0, 1.0), samples_to_time (self->speech_start),
+        samples_to_time (end), TRUE);
+  }
+  self->turn_has_speech = FALSE;
+  g_string_truncate (self->turn_text, 0);
+  self->turn_log_confidence = 0;
+  self->turn_words = 0;
 }
 
 static void
 post_interim (GstSttBackend *self)
 {
-  gint32 score;
-  const gchar *hyp = ps_get_hyp (self->ps, &score);
+  gchar *hyp = turn_hypothesis (self);
 
   self->last_interim = self->position;
-  if (hyp == NULL || *hyp == '\0' || g_strcmp0 (hyp, self->interim) == 0)
+  if (*hyp == '\0' || g_strcmp0 (hyp, self->interim) == 0) {
+    g_free (hyp);
     return;
+  }
   g_free (self->interim);
-  self->interim = g_strdup (hyp);
+  self->interim = hyp;
   self->listener.transcript (self->listener.user_data, hyp, 0.0,
       samples_to_time (self->speech_start), samples_to_time (self->position),
       FALSE);
@@ -521,13 +593,17 @@ silence_ends_utterance (GstSttBackend *self)
   /* silence_start is where the speech ended, before the VAD's post-speech
    * window. */
   guint64 silence = self->position - self->silence_start;
-  gint32 score;
+  gchar *hyp;
+  gboolean complete;
 
   if (silence >= self->hangover_samples)
     return TRUE;
   if (self->hint_hangover_samples == 0 || silence < self->hint_hangover_samples)
     return FALSE;
-  return hyp_completes_hint (self, ps_get_hyp (self->ps, &score));
+  hyp = turn_hypothesis (self);
+  complete = hyp_completes_hint (self, hyp);
+  g_free (hyp);
+  return complete;
 }
 
 static void
@@ -542,13 +618,14 @@ process_frames (GstSttBackend *self, const gint16 *samples, gsize n)
   in_speech = ps_get_in_speech (self->ps);
 
   if (in_speech && !self->in_speech) {
-    if (!self->have_speech) {
+    if (!self->turn_has_speech) {
       /* The VAD fires after -vad_startspeech frames of speech. */
       self->speech_start = self->position > 10 * FRAME_SAMPLES
           ? self->position - 10 * FRAME_SAMPLES
           : 0;
-      self->have_speech = TRUE;
+      self->turn_has_speech = TRUE;
     }
+    self->have_speech = TRUE;
     self->listener.speech_started (
         self->listener.user_data, samples_to_time (self->speech_start));
   } else if (!in_speech && self->in_speech) {
@@ -557,16 +634,17 @@ process_frames (GstSttBackend *self, const gint16 *samples, gsize n)
         : 0;
     self->listener.speech_stopped (
         self->listener.user_data, samples_to_time (self->silence_start));
+    decode_stretch (self);
   }
   self->in_speech = in_speech;
 
-  if (!self->have_speech)
+  if (!self->turn_has_speech)
     return;
   if (in_speech) {
     if (self->position - self->last_interim >= INTERIM_EVERY_SAMPLES)
       post_interim (self);
   } else if (silence_ends_utterance (self)) {
-    end_utterance (self, TRUE);
+    end_turn (self, TRUE);
   }
 }
 
@@ -650,14 +728,14 @@ ps_backend_set_hints (
       "%u hints (%s)", g_strv_length (self->hints), closed ? "closed" : "open");
   /* The search can only change between utterances; one that has not heard
    * speech yet is restarted now. */
-  if (self->in_utterance && !self->have_speech)
-    end_utterance (self, FALSE);
+  if (self->in_utterance && !self->turn_has_speech)
+    end_turn (self, FALSE);
 }
 
 static void
 ps_backend_finish (GstSttBackend *self)
 {
-  end_utterance (self, TRUE);
+  end_turn (self, TRUE);
   self->in_speech = FALSE;
 }
 
@@ -667,7 +745,7 @@ ps_backend_finish (GstSttBackend *self)
 static void
 ps_backend_reset (GstSttBackend *self)
 {
-  end_utterance (self, FALSE);
+  end_turn (self, FALSE);
   self->in_speech = FALSE;
   self->position = 0;
   cmn_live_set (ps_get_feat (self->ps)->cmn_struct, self->dec->initial_cmn);
@@ -682,8 +760,9 @@ ps_backend_latency (GstSttBackend *self)
 static void
 ps_backend_close (GstSttBackend *self)
 {
-  end_utterance (self, FALSE);
+  end_turn (self, FALSE);
   decoder_give_back (self->dec, self->max_idle);
+  g_string_free (self->turn_text, TRUE);
   g_free (self->interim);
   g_strfreev (self->hints);
   g_free (self);

@@ -446,6 +446,41 @@ GST_START_TEST (test_hint_hangover)
 }
 GST_END_TEST;
 
+/* A caller who pauses for less than the hangover is still in the same
+ * turn: the backend decodes what came before the pause while it waits, and
+ * the one transcript has the words from both sides of it. */
+GST_START_TEST (test_pause_within_hangover)
+{
+  GBytes *before = caller_audio ("kal", "my employer did not pay me", "mulaw");
+  GBytes *after = caller_audio ("kal", "for my overtime", "mulaw");
+  gsize len_before, len_after, pause_len = 8000 * 2 * 400 / 1000;
+  const guint8 *data_before = g_bytes_get_data (before, &len_before);
+  const guint8 *data_after = g_bytes_get_data (after, &len_after);
+  guint8 *pause = g_malloc0 (pause_len);
+  GstHarness *h = stt_harness (8000, "hangover=800 hint-hangover=200");
+  GstClockTime ts = 0;
+  gchar *text;
+
+  push_audio (h, 8000, data_before, len_before, &ts);
+  push_audio (h, 8000, pause, pause_len, &ts);
+  push_audio (h, 8000, data_after, len_after, &ts);
+  fail_unless (gst_harness_try_pull (h) == NULL,
+      "a 400 ms pause ended the turn (hangover 800 ms)");
+  text = push_silence_until_text (h, 8000, &ts, 3000, NULL);
+  g_print ("across a 400 ms pause: '%s'\n", text);
+  fail_unless (text != NULL);
+  fail_unless (strstr (text, "employer") != NULL, "'%s'", text);
+  fail_unless (strstr (text, "overtime") != NULL, "'%s'", text);
+  fail_unless (strstr (text, "employer") < strstr (text, "overtime"));
+  fail_unless (gst_harness_try_pull (h) == NULL, "a second transcript");
+  g_free (text);
+  g_free (pause);
+  g_bytes_unref (before);
+  g_bytes_unref (after);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_voice_activity_and_barge_in)
 {
   GstHarness *h = stt_harness (8000, NULL);
@@ -1147,6 +1182,7 @@ sttbridge_suite (void)
   tcase_add_test (tc, test_wer_g722);
   tcase_add_test (tc, test_band_fill_matters);
   tcase_add_test (tc, test_leading_silence);
+  tcase_add_test (tc, test_pause_within_hangover);
   tcase_add_test (tc, test_hints_closed_set);
   tcase_add_test (tc, test_hint_hangover);
   tcase_add_test (tc, test_voice_activity_and_barge_in);
