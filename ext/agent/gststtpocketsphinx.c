@@ -47,6 +47,12 @@ GST_DEBUG_CATEGORY_STATIC (stt_pocketsphinx_debug);
 #define VAD_POSTSPEECH_MIN_MS 100
 #define INTERIM_EVERY_SAMPLES (PS_RATE / 4)
 #define HINTS_SEARCH "hints"
+/* Word insertion probability of hint grammars. With the default (0.65)
+ * a grammar of number words heard "five five five oh one two three four"
+ * for a caller saying "five five five one two three four" (flite slt
+ * through mu-law, the demo's caller); 0.05 hears it right and keeps the
+ * closed-set answers of the unit test at 6 of 6. */
+#define GRAMMAR_WIP 0.05
 #define CMN_LEN 13 /* cepstra of the en-us model (feat.params -ceplen) */
 
 typedef struct _PsPool PsPool;
@@ -412,6 +418,21 @@ ps_backend_open (const GstSttBackendConfig *config,
   return self;
 }
 
+/* The hints' grammar search, made with its own word insertion
+ * probability; the language model search keeps the model's. */
+static gboolean
+set_grammar (GstSttBackend *self, const gchar *jsgf)
+{
+  cmd_ln_t *config = ps_get_config (self->ps);
+  gdouble wip = cmd_ln_float_r (config, "-wip");
+  gboolean ok;
+
+  cmd_ln_set_float_r (config, "-wip", GRAMMAR_WIP);
+  ok = ps_set_jsgf_string (self->ps, HINTS_SEARCH, jsgf) == 0;
+  cmd_ln_set_float_r (config, "-wip", wip);
+  return ok;
+}
+
 static void
 start_utterance (GstSttBackend *self)
 {
@@ -427,7 +448,7 @@ start_utterance (GstSttBackend *self)
         g_string_append_printf (
             jsgf, "%s%s", h == self->hints ? "" : " | ", *h);
       g_string_append (jsgf, " )+;\n");
-      if (ps_set_jsgf_string (self->ps, HINTS_SEARCH, jsgf->str) == 0)
+      if (set_grammar (self, jsgf->str))
         search = HINTS_SEARCH;
       else
         GST_WARNING (

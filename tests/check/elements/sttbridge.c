@@ -446,6 +446,41 @@ GST_START_TEST (test_hint_hangover)
 }
 GST_END_TEST;
 
+/* Phone numbers through the agent's grammar of number words: no word may
+ * slip in between the digits (pocketsphinx's default word insertion
+ * probability heard "five five five oh one two three four" here). */
+GST_START_TEST (test_phone_number_grammar)
+{
+  static const gchar *const number_words[] = {"zero", "oh", "one", "two",
+      "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+      "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+      "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty",
+      "seventy", "eighty", "ninety", "hundred", "thousand", "double", "triple",
+      NULL};
+  static const gchar *const numbers[] = {"five five five one two three four",
+      "nine one nine five five five oh one hundred",
+      "eight six seven five three oh nine", NULL};
+  const gchar *const *number;
+  guint right = 0;
+
+  for (number = numbers; *number; number++) {
+    GstHarness *h = stt_harness (8000, NULL);
+    GstClockTime ts = 0;
+    GBytes *audio = caller_audio ("slt", *number, "mulaw");
+    gchar *heard;
+
+    send_hints (h, number_words, TRUE);
+    heard = recognize (h, 8000, audio, &ts);
+    g_print ("number '%s' heard as '%s'\n", *number, heard);
+    right += g_str_equal (heard, *number);
+    g_free (heard);
+    g_bytes_unref (audio);
+    gst_harness_teardown (h);
+  }
+  fail_unless_equals_int (right, g_strv_length ((gchar **) numbers));
+}
+GST_END_TEST;
+
 /* A caller who pauses for less than the hangover is still in the same
  * turn: the backend decodes what came before the pause while it waits, and
  * the one transcript has the words from both sides of it. */
@@ -1183,6 +1218,7 @@ sttbridge_suite (void)
   tcase_add_test (tc, test_band_fill_matters);
   tcase_add_test (tc, test_leading_silence);
   tcase_add_test (tc, test_pause_within_hangover);
+  tcase_add_test (tc, test_phone_number_grammar);
   tcase_add_test (tc, test_hints_closed_set);
   tcase_add_test (tc, test_hint_hangover);
   tcase_add_test (tc, test_voice_activity_and_barge_in);
