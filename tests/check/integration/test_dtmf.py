@@ -10,7 +10,6 @@ fields and the duration the end packets carry.
 """
 
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -18,16 +17,6 @@ import siptest as st  # noqa: E402
 
 PCAPS = '/usr/share/sip-tester'
 DIGITS = (1, 9, 5)
-
-
-def dtmf_messages(text):
-    out = []
-    for line in text.splitlines():
-        if '(element): dtmf-event' not in line:
-            continue
-        fields = st.parse_structure_fields(line.split('dtmf-event', 1)[1])
-        out.append(fields)
-    return out
 
 
 def main():
@@ -50,7 +39,7 @@ def main():
         res.check(m is not None and m.get('telephone-event-payload') == 101,
                   'answered with telephone-event 101 (%s)' % m, agent.output())
         agent.wait_state('ended', timeout=5)
-        events = dtmf_messages(agent.output())
+        events = agent.element_messages('dtmf-event')
         got = [(e.get('number'), e.get('start')) for e in events]
         want = [(d, s) for d in DIGITS for s in (True, False)]
         res.check(got == want, 'one start and one end per key, in order: %s (want %s)'

@@ -51,17 +51,6 @@ on.nine = set third=nine; goto menu
 """
 
 
-def dtmf_messages(text):
-    out = []
-    for line in text.splitlines():
-        if '(element): dtmf-event' not in line:
-            continue
-        fields = st.parse_structure_fields(line.split('dtmf-event', 1)[1])
-        fields['_from'] = re.search(r'from element "([^"]+)"', line).group(1)
-        out.append(fields)
-    return out
-
-
 def main():
     st.require('sipp')
     st.require_root('SIPp plays RTP through a raw socket')
@@ -90,13 +79,13 @@ def main():
                       'answered without telephone-event (%s)' % m, agent.output())
             agent.wait_state('ended', timeout=5)
             out = agent.output()
-            events = dtmf_messages(out)
+            events = agent.element_messages('dtmf-event')
             got = [(e.get('number'), e.get('start')) for e in events]
             want = [(k, s) for k, _d in KEYS for s in (True, False)]
             res.check(got == want, 'one start and one end per good INFO, in order: %s (want %s)'
                       % (got, want), out)
-            res.check(all(e['_from'].startswith('sipbin') for e in events),
-                      'posted by sipbin (%s)' % sorted({e['_from'] for e in events}))
+            res.check(all(e['element'].startswith('sipbin') for e in events),
+                      'posted by sipbin (%s)' % sorted({e['element'] for e in events}))
             res.check(all(e.get('type') == 1 and e.get('method') == 3 for e in events),
                       'type=1 and method=3 (SIP INFO) on every message')
             ends = [e for e in events if e.get('start') is False]
