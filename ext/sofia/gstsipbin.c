@@ -1805,6 +1805,18 @@ offerable_codecs (GstSipBin *self)
   return offered;
 }
 
+/* What the call says once it is ours, whichever way it started: offers,
+ * answers, keys and transfer progress. */
+static void
+follow_call (GstSipBin *self, GstSipCall *call)
+{
+  g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
+  g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
+  g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
+  g_signal_connect (
+      call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
+}
+
 /* Binds the call's RTP socket, offers what the pipeline takes and sends
  * the INVITE. @promise (taken) is replied when the call is answered or
  * fails. */
@@ -1846,11 +1858,7 @@ take_outgoing_call (
   g_ptr_array_unref (offered);
   g_signal_connect (
       call, "state-changed", G_CALLBACK (on_call_state_changed), self);
-  g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
-  g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
-  g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
-  g_signal_connect (
-      call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
+  follow_call (self, call);
   g_mutex_unlock (&self->call_lock);
 
   GST_INFO_OBJECT (self, "calling %s from %s:%d",
@@ -2216,11 +2224,7 @@ ring_call_unlock (GstSipBin *self, GstSipCall *call)
   GST_OBJECT_LOCK (self);
   ring_time = self->ring_time;
   GST_OBJECT_UNLOCK (self);
-  g_signal_connect (call, "reoffer", G_CALLBACK (on_reoffer), self);
-  g_signal_connect (call, "answer", G_CALLBACK (on_answer), self);
-  g_signal_connect (call, "dtmf", G_CALLBACK (on_call_dtmf), self);
-  g_signal_connect (
-      call, "transfer-progress", G_CALLBACK (on_transfer_progress), self);
+  follow_call (self, call);
   g_mutex_unlock (&self->call_lock);
 
   /* An application that rang the call itself while it built this pipeline
