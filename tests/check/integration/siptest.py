@@ -799,10 +799,14 @@ class Capture:
         self.stop()
         return False
 
-    def start(self, timeout=15.0):
-        filt = ' or '.join(('udp portrange %s' if isinstance(p, (tuple, list)) else 'udp port %s')
+    def capture_filter(self):
+        """The BPF filter tshark captures with; subclasses capture more."""
+        return ' or '.join(('udp portrange %s' if isinstance(p, (tuple, list)) else 'udp port %s')
                            % _port_sel(p) for p in self.ports)
-        cmd = ['tshark', '-i', self.iface, '-f', filt, '-w', self.path, '-F', 'pcap', '-q']
+
+    def start(self, timeout=15.0):
+        cmd = ['tshark', '-i', self.iface, '-f', self.capture_filter(), '-w', self.path, '-F',
+               'pcap', '-q']
         self.proc = spawn(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.err = _Output(self.proc.stderr)

@@ -45,24 +45,13 @@ class WireCapture(st.Capture):
         super().__init__(udp_ranges)
         self.tcp_port = tcp_port
 
+    def capture_filter(self):
+        return 'tcp port %d or %s' % (self.tcp_port, super().capture_filter())
+
     def start(self, timeout=15.0):
-        # st.Capture builds its filter from self.ports: add the TCP port
-        ports = self.ports
-        self.ports = []
-        filt = ' or '.join(['tcp port %d' % self.tcp_port] +
-                           ['udp portrange %d-%d' % p for p in ports])
-        cmd = ['tshark', '-i', self.iface, '-f', filt, '-w', self.path, '-F', 'pcap', '-q']
-        self.ports = ports
-        self.proc = st.spawn(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.err = st._Output(self.proc.stderr)
         import time
         deadline = time.monotonic() + timeout
-        while 'Capturing on' not in self.err.text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                st.stop_process(self.proc)
-                raise RuntimeError('tshark did not start capturing:\n' + self.err.text())
-            time.sleep(0.05)
+        super().start(timeout)
         # "Capturing on" can come before packets are really captured: probe
         # one of the UDP ports until something reaches the file
         import socket
@@ -71,7 +60,7 @@ class WireCapture(st.Capture):
             while os.path.getsize(self.path) <= 24 if os.path.exists(self.path) else True:
                 if time.monotonic() > deadline:
                     raise RuntimeError('tshark captured nothing')
-                probe.sendto(b'probe', ('127.0.0.1', ports[0][0]))
+                probe.sendto(b'probe', ('127.0.0.1', self.ports[0][0]))
                 time.sleep(0.1)
         finally:
             probe.close()

@@ -244,17 +244,11 @@ class TcpCapture(st.Capture):
         super().__init__([])
         self.tcp_ports = ports
 
+    def capture_filter(self):
+        return ' or '.join('tcp port %d' % p for p in self.tcp_ports)
+
     def start(self, timeout=15.0):
-        filt = ' or '.join('tcp port %d' % p for p in self.tcp_ports)
-        cmd = ['tshark', '-i', self.iface, '-f', filt, '-w', self.path, '-F', 'pcap', '-q']
-        self.proc = st.spawn(cmd, cwd=self.tmp, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.err = st._Output(self.proc.stderr)
-        deadline = time.monotonic() + timeout
-        while 'Capturing on' not in self.err.text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError('tshark did not start:\n' + self.err.text())
-            time.sleep(0.05)
+        super().start(timeout)
         time.sleep(0.5)
 
     def tcp_payload(self):
