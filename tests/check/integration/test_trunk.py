@@ -63,13 +63,17 @@ import kamailiotest as kt  # noqa: E402
 RALEIGH = '+19195550100'
 DURHAM = '+19195550200'
 
-CONFIG = """[server]
+# the [server] group of every configuration here (format() twice: first
+# ours, then servertest's {port} and the like)
+SERVER = """[server]
 listen = 127.0.0.1:{{port}}
 records = {{records}}
 rtp-port-min = {{rtp_min}}
 rtp-port-max = {{rtp_max}}
 launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
+"""
 
+CONFIG = SERVER + """
 [trunk raleigh]
 registrar = sip:{khost}:{kport}
 username = raleigh
@@ -173,13 +177,7 @@ def test_register(res):
                   str(kam.lines('REGISTERED')) + str(gone))
 
 
-TLS_CONFIG = """[server]
-listen = 127.0.0.1:{{port}}
-records = {{records}}
-rtp-port-min = {{rtp_min}}
-rtp-port-max = {{rtp_max}}
-launch = sipsrc ! rtppcmudepay ! rtppcmupay ! sipsink
-tls-port = {tls_port}
+TLS_CONFIG = SERVER + """tls-port = {tls_port}
 tls-dir = {tls_dir}
 
 [trunk raleigh]
