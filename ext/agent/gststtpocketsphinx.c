@@ -614,17 +614,14 @@ silence_ends_utterance (GstSttBackend *self)
   /* silence_start is where the speech ended, before the VAD's post-speech
    * window. */
   guint64 silence = self->position - self->silence_start;
-  gchar *hyp;
-  gboolean complete;
 
   if (silence >= self->hangover_samples)
     return TRUE;
   if (self->hint_hangover_samples == 0 || silence < self->hint_hangover_samples)
     return FALSE;
-  hyp = turn_hypothesis (self);
-  complete = hyp_completes_hint (self, hyp);
-  g_free (hyp);
-  return complete;
+  /* the stretch before this silence was decoded when the VAD went quiet:
+   * the turn's words are all there is */
+  return hyp_completes_hint (self, self->turn_text->str);
 }
 
 static void
