@@ -14,6 +14,8 @@ PACKAGES=(
   # the speech loop's embedded engines and the en-us recognition model
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
   flite1-dev libespeak-ng-dev
+  # sipplc: packet loss concealment in the receive path
+  libspandsp-dev
   # run: the elements the pipelines compose with, and gst-launch-1.0
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-libav
