@@ -62,7 +62,7 @@ typedef struct
  * (reordering, lost packets as gaps) and loss concealment */
 #define GST_SIP_SERVER_DEFAULT_LAUNCH \
   "sipsrc ! rtpjitterbuffer latency=60 do-lost=true ! rtppcmudepay ! " \
-  "mulawdec ! spanplc ! audioresample ! sttbridge ! agent ! ttsbridge ! " \
+  "mulawdec ! sipplc ! audioresample ! sttbridge ! agent ! ttsbridge ! " \
   "audioresample ! mulawenc ! rtppcmupay ! sipsink"
 
 GstSipServerConfig *gst_sip_server_config_load (
