@@ -20,6 +20,7 @@ import atexit
 import collections
 import hashlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -853,6 +854,20 @@ class Capture:
                          int(f[4]) if f[4] else None, payload))
         return pkts
 
+    def rtcp_reports(self, port):
+        """[(fraction lost /256, cumulative lost, jitter in timestamp units)]: the
+        first report block of each RTCP packet sent to `port`, in order."""
+        r = subprocess.run(['tshark', '-r', self.path, '-d', 'udp.port==%d,rtcp' % port,
+                            '-Y', 'rtcp.ssrc.fraction && udp.dstport==%d' % port, '-T', 'fields',
+                            '-E', 'occurrence=f', '-e', 'rtcp.ssrc.fraction',
+                            '-e', 'rtcp.ssrc.cum_nr', '-e', 'rtcp.ssrc.jitter'],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError('tshark -r failed: ' + r.stderr.decode(errors='replace'))
+        return [tuple(int(x) for x in line.split('\t')[:3])
+                for line in r.stdout.decode().splitlines() if line.count('\t') >= 2]
+
     def streams(self, media_port):
         """RTP seen from/to our media port: {'sent': [...], 'echoed': [...]},
         each a list of (srcport, dstport, pt, payload)."""
@@ -926,24 +941,53 @@ def _ip_checksum(hdr):
     return (~s) & 0xffff
 
 
+class LossyLine:
+    """A bad line, the same on every run (seeded): each packet is lost with
+    probability `loss`, else delayed with probability `delayed` by up to
+    `max_delay_ms`, which reorders it behind later packets. Packet 0 always
+    arrives on time, so that the far end sees where the stream starts."""
+
+    def __init__(self, loss=0.05, delayed=0.5, max_delay_ms=60, seed=b'lossy-line'):
+        self.loss, self.delayed, self.max_delay_ms = loss, delayed, max_delay_ms
+        self.seed = seed
+        self.lost = []
+
+    def send_times(self, n_packets):
+        """[(send time in µs, packet index)] in sending order; fills self.lost."""
+        rng = random.Random(self.seed)
+        sends, self.lost = [], []
+        for i in range(n_packets):
+            late = 0
+            if i > 0 and rng.random() < self.loss:
+                self.lost.append(i)
+                continue
+            if i > 0 and rng.random() < self.delayed:
+                late = int(rng.uniform(0, self.max_delay_ms) * 1000)
+            sends.append((i * 20000 + late, i))
+        return sorted(sends)
+
+
 def make_rtp_pcap(path, payload_type, n_packets=100, payload_size=160,
                   src_port=40000, dst_port=50000, ssrc=0x5195e57, seed=b'siptest',
-                  payload=None):
+                  payload=None, line=None):
     """Write a classic pcap (LINKTYPE_ETHERNET, IPv4/UDP 127.0.0.1) with RTP packets
     every 20 ms: seq +1, timestamp +160. SIPp's play_pcap_audio keeps only the UDP
     part and rewrites the ports, so addresses/ports here are placeholders (IPv6
     calls work too). payload: the bytes to send (e.g. encoded speech; cut into
-    payload_size packets), else pseudo-random bytes. Returns the concatenated
-    payload bytes. Packet i has sequence number 1000 + i."""
+    payload_size packets), else pseudo-random bytes. line: a LossyLine the
+    packets go through (SIPp sends each at its pcap time). Returns the
+    concatenated payload bytes, lost packets included. Packet i has sequence
+    number 1000 + i."""
     if payload is None:
         payload = payload_bytes(n_packets * payload_size, seed)
     else:
         n_packets = len(payload) // payload_size
         payload = payload[:n_packets * payload_size]
+    sends = line.send_times(n_packets) if line else [(i * 20000, i) for i in range(n_packets)]
     with open(path, 'wb') as f:
         # magic, v2.4, tz 0, sigfigs 0, snaplen, linktype 1 (Ethernet)
         f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
-        for i in range(n_packets):
+        for usec, i in sends:
             chunk = payload[i * payload_size:(i + 1) * payload_size]
             rtp = struct.pack('!BBHII', 0x80, (0x80 if i == 0 else 0) | payload_type,
                               (1000 + i) & 0xffff, (i * 160) & 0xffffffff, ssrc) + chunk
@@ -952,7 +996,6 @@ def make_rtp_pcap(path, payload_type, n_packets=100, payload_size=160,
                              socket.inet_aton('127.0.0.1'), socket.inet_aton('127.0.0.1'))
             ip = ip[:10] + struct.pack('!H', _ip_checksum(ip)) + ip[12:]
             frame = b'\x00' * 12 + b'\x08\x00' + ip + udp
-            usec = i * 20000
             f.write(struct.pack('<IIII', usec // 1000000, usec % 1000000, len(frame), len(frame)))
             f.write(frame)
     return payload
