@@ -14,6 +14,10 @@ end, tshark watching the echo).
   refresher): our 200 makes it the refresher (refresher=uac, Require:
   timer); it refreshes with UPDATE and with re-INVITE and the call lasts
   past 10 s.
+- timer-too-small: with sipbin's defaults (session-expires 1800, min-se
+  90) a caller asking for a 60 s session gets 422 with Min-SE: 90; its
+  retry with 90 (RFC 4028 7.4) is answered with a 90 s session it
+  refreshes.
 - timer-expiry: the caller is the refresher and never refreshes: we send
   BYE before the 10 s session expires.
 - timer-update: the caller asks us to refresh (refresher=uas) and allows
@@ -31,8 +35,9 @@ end, tshark watching the echo).
   resume the agent carries on (an agent-turn with input=resumed, and
   speech on the wire).
 
-sipbin runs with session-expires=10 min-se=5 (RFC 4028 forbids a Min-SE
-under 90 s on the wire; short values keep the test short).
+Except in timer-too-small, sipbin runs with session-expires=10 min-se=5
+(RFC 4028 forbids a Min-SE under 90 s on the wire; short values keep the
+test short).
 """
 
 import os
@@ -140,9 +145,10 @@ def test_update_hold(res, tmp):
                   'the caller sent %d packets, 25 of them on hold' % len(streams['sent']))
 
 
-def run_timer(res, scenario, what, agent_reason=None, min_s=None, max_s=None):
+def run_timer(res, scenario, what, agent_reason=None, min_s=None, max_s=None,
+              props=TIMER_PROPS):
     """A session-timer scenario against an echo agent with a 10 s session."""
-    with st.Agent(codec='PCMU', props=TIMER_PROPS) as agent:
+    with st.Agent(codec='PCMU', props=props) as agent:
         started = time.monotonic()
         r = st.run_sipp(scenario, agent.host, agent.port, timeout=40)
         took = time.monotonic() - started
@@ -166,6 +172,13 @@ def test_timer_uac(res, tmp):
               'session (refresher=uac, Require: timer); both refreshes answered with the '
               'interval; no BYE from us at 12 s', agent_reason='remote-hangup', min_s=11,
               max_s=16)
+
+
+def test_timer_too_small(res, tmp):
+    st.log('== session timer: an interval below our Min-SE (the defaults)')
+    run_timer(res, 'uac_timer_too_small.xml', 'Session-Expires 60 gets 422 with Min-SE: 90; '
+              'the retry with 90 is answered with a 90 s session, refreshed by UPDATE',
+              agent_reason='remote-hangup', props={})
 
 
 def test_timer_expiry(res, tmp):
@@ -264,7 +277,8 @@ def main():
     try:
         for name, fn in (('delayed', test_delayed_offer), ('reanchor', test_reanchor),
                          ('update', test_update_hold),
-                         ('timer-uac', test_timer_uac), ('timer-expiry', test_timer_expiry),
+                         ('timer-uac', test_timer_uac), ('timer-too-small', test_timer_too_small),
+                         ('timer-expiry', test_timer_expiry),
                          ('timer-update', test_timer_update), ('glare', test_glare),
                          ('agent-hold', test_agent_hold)):
             if not only or name in only:
