@@ -190,7 +190,6 @@ conceal (GstSipPlc *self, GstClockTime pts, GstClockTime duration)
   gst_buffer_unmap (buffer, &map);
   GST_BUFFER_PTS (buffer) = pts;
   GST_BUFFER_DURATION (buffer) = duration;
-  GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
   GST_LOG_OBJECT (self, "concealed %u samples at %" GST_TIME_FORMAT, samples,
       GST_TIME_ARGS (pts));
 
