@@ -259,6 +259,24 @@ valid_listen (const gchar *listen)
   return *end == '\0' && end != colon + 1 && port > 0 && port < 65536;
 }
 
+/* Whether @launch names the element @factory (a whole word, not part of
+ * another name or of a property value) */
+static gboolean
+launch_has_element (const gchar *launch, const gchar *factory)
+{
+  gsize n = strlen (factory);
+  const gchar *p;
+
+  for (p = strstr (launch, factory); p; p = strstr (p + 1, factory)) {
+    gboolean starts = p == launch || g_ascii_isspace (p[-1]) || p[-1] == '!';
+    gboolean ends = p[n] == '\0' || g_ascii_isspace (p[n]) || p[n] == '!';
+
+    if (starts && ends)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 static gboolean
 load_server (Loader *ld)
 {
@@ -334,6 +352,11 @@ load_server (Loader *ld)
     return fail (ld, line_of (ld, g, "launch"),
         "launch has no sipsrc or sipsink: nothing would carry the call's "
         "audio");
+  if (c->launch && launch_has_element (c->launch, "spanplc"))
+    return fail (ld, line_of (ld, g, "launch"),
+        "launch has spanplc, which crashes the whole server on a loss of zero "
+        "length (rtpjitterbuffer reports those when packets are reordered "
+        "and lost): use sipplc");
   return TRUE;
 }
 

@@ -149,6 +149,12 @@ GST_START_TEST (test_config_errors_name_the_line)
   expect_error ("[server]\nlaunch = fakesrc ! fakesink\n[office a]\ndid = "
                 "+19195550100\n",
       "/etc/gsa/test.conf:2: launch has no sipsrc or sipsink");
+  expect_error ("[server]\nlaunch = sipsrc ! rtpjitterbuffer do-lost=true ! "
+                "rtppcmudepay ! mulawdec ! spanplc ! audioresample ! sttbridge "
+                "! agent ! ttsbridge ! audioresample ! mulawenc ! rtppcmupay ! "
+                "sipsink\n[office a]\ndid = +19195550100\n",
+      "/etc/gsa/test.conf:2: launch has spanplc, which crashes the whole "
+      "server");
   expect_error ("[server]\nstt-preload = -1\n[office a]\ndid = "
                 "+19195550100\n",
       "/etc/gsa/test.conf:2: stt-preload must be a whole number from 0 to "
