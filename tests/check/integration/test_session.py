@@ -7,6 +7,10 @@ end, tshark watching the echo).
   offered again (answer in the ACK) and the echo carries on.
 - reanchor: a re-INVITE moves the caller's media to another port: the echo
   follows, and the strict source takes the new one.
+- reanchor-address: the same move to another address (127.0.0.2, SIPp's
+  -mi, from which it sends all along): before the move its audio comes
+  from an address the SDP does not name and nothing is echoed; after it
+  the audio is taken and echoed to 127.0.0.2.
 - update: hold and resume by UPDATE (RFC 3311): answered recvonly then
   sendrecv with the same codec, nothing sent back while held; an UPDATE
   without SDP (a session refresh) gets 200 without a body.
@@ -43,6 +47,7 @@ test short).
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,6 +107,7 @@ def test_reanchor(res, tmp):
             r = st.run_sipp('uac_reanchor.xml', agent.host, agent.port,
                             media_port=media_port,
                             keys={'codec_pt': 0, 'codec_name': 'PCMU',
+                                  'first_media_ip': '127.0.0.1',
                                   'pcap': os.path.join(tmp, 'a1.pcap'),
                                   'pcap2': os.path.join(tmp, 'a2.pcap')},
                             sets={'pause_ms': PACKETS * 20 + 500})
@@ -114,6 +120,58 @@ def test_reanchor(res, tmp):
         echoed = b''.join(p[3] for p in pkts if p[1] == port)
         ok, text = st.compare_echo(sent, echoed, 160, max_missing=4)
         res.check(ok, 'audio %s echoed to port %d: %s' % (what, port, text))
+
+
+def rtp_between_addresses(cap, ports):
+    """[(src ip, dst ip, dst port, payload)] of the RTP captured on `ports`"""
+    r = subprocess.run(['tshark', '-r', cap.path, '-d', 'udp.port==%d-%d,rtp' % ports,
+                        '-Y', 'rtp', '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst',
+                        '-e', 'udp.dstport', '-e', 'rtp.payload'],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120, check=True)
+    out = []
+    for line in r.stdout.decode().splitlines():
+        f = line.split('\t')
+        if len(f) == 4 and f[3]:
+            out.append((f[0], f[1], int(f[2]), bytes.fromhex(f[3].replace(':', ''))))
+    return out
+
+
+def test_reanchor_address(res, tmp):
+    st.log('== re-anchor to another address: the caller\'s media moves to 127.0.0.2')
+    st.make_rtp_pcap(os.path.join(tmp, 'b1.pcap'), 0, PACKETS, 160, seed=b'address-1')
+    second = st.make_rtp_pcap(os.path.join(tmp, 'b2.pcap'), 0, PACKETS, 160, ssrc=0x2222,
+                              seed=b'address-2')
+    moved = '127.0.0.2'
+    with st.Agent(codec='PCMU') as agent:
+        media_port = st.free_rtp_range(4)[0]
+        ports = (media_port, media_port + 2)
+        with st.Capture([ports]) as cap:
+            # SIPp sends all its audio from -mi: before the move that is an
+            # address the SDP does not name yet
+            r = st.run_sipp('uac_reanchor.xml', agent.host, agent.port,
+                            media_port=media_port, extra=['-mi', moved],
+                            keys={'codec_pt': 0, 'codec_name': 'PCMU',
+                                  'first_media_ip': '127.0.0.1',
+                                  'pcap': os.path.join(tmp, 'b1.pcap'),
+                                  'pcap2': os.path.join(tmp, 'b2.pcap')},
+                            sets={'pause_ms': PACKETS * 20 + 500})
+        res.check(r.rc == 0, 'the re-INVITE to %s answered with the same codec (sipp exit 0)'
+                  % moved, st.sipp_report(r))
+        agent.wait_state('ended', timeout=5)
+    pkts = rtp_between_addresses(cap, ports)
+    theirs = [p for p in pkts if p[0] == moved]
+    ours = [p for p in pkts if p[0] != moved]
+    res.check(len(theirs) == 2 * PACKETS, 'the caller sent %d packets from %s (%d expected)'
+              % (len(theirs), moved, 2 * PACKETS))
+    before = [p for p in ours if p[2] == media_port]
+    after = b''.join(p[3] for p in ours if p[1] == moved and p[2] == media_port + 2)
+    res.check(not before, 'before the move nothing was echoed: the audio came from %s, which '
+              'the SDP did not name (strict source) (%d packets)' % (moved, len(before)))
+    ok, text = st.compare_echo(second, after, 160, max_missing=4)
+    res.check(ok, 'after the move the audio from %s is taken and echoed to %s:%d: %s'
+              % (moved, moved, media_port + 2, text))
+    cap.cleanup()
 
 
 def test_update_hold(res, tmp):
@@ -276,6 +334,7 @@ def main():
     only = sys.argv[1:]
     try:
         for name, fn in (('delayed', test_delayed_offer), ('reanchor', test_reanchor),
+                         ('reanchor-address', test_reanchor_address),
                          ('update', test_update_hold),
                          ('timer-uac', test_timer_uac), ('timer-too-small', test_timer_too_small),
                          ('timer-expiry', test_timer_expiry),
