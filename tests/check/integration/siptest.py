@@ -833,21 +833,36 @@ class Capture:
         range), decoded as RTP."""
         return [(src, dst, pt, payload) for _t, src, dst, pt, _seq, payload in self.rtp_timed(port)]
 
-    def rtp_timed(self, port):
-        """[(time, srcport, dstport, pt, seq, payload bytes)] for UDP traffic on
-        `port`, decoded as RTP; time is the capture time in seconds."""
-        r = subprocess.run(['tshark', '-r', self.path, '-d', 'udp.port==%s,rtp' % _port_sel(port),
-                            '-Y', 'rtp', '-T', 'fields', '-e', 'frame.time_epoch',
-                            '-e', 'udp.srcport', '-e', 'udp.dstport', '-e', 'rtp.p_type',
-                            '-e', 'rtp.seq', '-e', 'rtp.payload'],
+    def fields(self, port, proto, display_filter, names, extra=()):
+        """Rows of tshark `-T fields` (each a list of strings, one per name) for
+        UDP traffic on `port` (int or range) decoded as `proto`."""
+        r = subprocess.run(['tshark', '-r', self.path, '-d',
+                            'udp.port==%s,%s' % (_port_sel(port), proto), '-Y', display_filter,
+                            '-T', 'fields'] + list(extra) +
+                           [a for n in names for a in ('-e', n)],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=120)
         if r.returncode != 0:
             raise RuntimeError('tshark -r failed: ' + r.stderr.decode(errors='replace'))
+        return [f for f in (line.split('\t') for line in r.stdout.decode().splitlines())
+                if len(f) == len(names)]
+
+    def rtp_addressed(self, port):
+        """[(src ip, dst ip, dst port, payload bytes)] for UDP traffic on `port`,
+        decoded as RTP."""
+        return [(f[0], f[1], int(f[2]), bytes.fromhex(f[3].replace(':', '')))
+                for f in self.fields(port, 'rtp', 'rtp',
+                                     ['ip.src', 'ip.dst', 'udp.dstport', 'rtp.payload'])
+                if f[3]]
+
+    def rtp_timed(self, port):
+        """[(time, srcport, dstport, pt, seq, payload bytes)] for UDP traffic on
+        `port`, decoded as RTP; time is the capture time in seconds."""
         pkts = []
-        for line in r.stdout.decode().splitlines():
-            f = line.split('\t')
-            if len(f) < 6 or not f[1]:
+        for f in self.fields(port, 'rtp', 'rtp', ['frame.time_epoch', 'udp.srcport',
+                                                  'udp.dstport', 'rtp.p_type', 'rtp.seq',
+                                                  'rtp.payload']):
+            if not f[1]:
                 continue
             payload = bytes.fromhex(f[5].replace(':', '')) if f[5] else b''
             pkts.append((float(f[0]), int(f[1]), int(f[2]), int(f[3]) if f[3] else None,
@@ -857,16 +872,10 @@ class Capture:
     def rtcp_reports(self, port):
         """[(fraction lost /256, cumulative lost, jitter in timestamp units)]: the
         first report block of each RTCP packet sent to `port`, in order."""
-        r = subprocess.run(['tshark', '-r', self.path, '-d', 'udp.port==%d,rtcp' % port,
-                            '-Y', 'rtcp.ssrc.fraction && udp.dstport==%d' % port, '-T', 'fields',
-                            '-E', 'occurrence=f', '-e', 'rtcp.ssrc.fraction',
-                            '-e', 'rtcp.ssrc.cum_nr', '-e', 'rtcp.ssrc.jitter'],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=120)
-        if r.returncode != 0:
-            raise RuntimeError('tshark -r failed: ' + r.stderr.decode(errors='replace'))
-        return [tuple(int(x) for x in line.split('\t')[:3])
-                for line in r.stdout.decode().splitlines() if line.count('\t') >= 2]
+        return [tuple(int(x) for x in f)
+                for f in self.fields(port, 'rtcp', 'rtcp.ssrc.fraction && udp.dstport==%d' % port,
+                                     ['rtcp.ssrc.fraction', 'rtcp.ssrc.cum_nr',
+                                      'rtcp.ssrc.jitter'], extra=['-E', 'occurrence=f'])]
 
     def streams(self, media_port):
         """RTP seen from/to our media port: {'sent': [...], 'echoed': [...]},

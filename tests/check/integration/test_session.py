@@ -47,7 +47,6 @@ test short).
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -122,21 +121,6 @@ def test_reanchor(res, tmp):
         res.check(ok, 'audio %s echoed to port %d: %s' % (what, port, text))
 
 
-def rtp_between_addresses(cap, ports):
-    """[(src ip, dst ip, dst port, payload)] of the RTP captured on `ports`"""
-    r = subprocess.run(['tshark', '-r', cap.path, '-d', 'udp.port==%d-%d,rtp' % ports,
-                        '-Y', 'rtp', '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst',
-                        '-e', 'udp.dstport', '-e', 'rtp.payload'],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120, check=True)
-    out = []
-    for line in r.stdout.decode().splitlines():
-        f = line.split('\t')
-        if len(f) == 4 and f[3]:
-            out.append((f[0], f[1], int(f[2]), bytes.fromhex(f[3].replace(':', ''))))
-    return out
-
-
 def test_reanchor_address(res, tmp):
     st.log('== re-anchor to another address: the caller\'s media moves to 127.0.0.2')
     st.make_rtp_pcap(os.path.join(tmp, 'b1.pcap'), 0, PACKETS, 160, seed=b'address-1')
@@ -159,7 +143,10 @@ def test_reanchor_address(res, tmp):
         res.check(r.rc == 0, 'the re-INVITE to %s answered with the same codec (sipp exit 0)'
                   % moved, st.sipp_report(r))
         agent.wait_state('ended', timeout=5)
-    pkts = rtp_between_addresses(cap, ports)
+    try:
+        pkts = cap.rtp_addressed(ports)
+    finally:
+        cap.cleanup()
     theirs = [p for p in pkts if p[0] == moved]
     ours = [p for p in pkts if p[0] != moved]
     res.check(len(theirs) == 2 * PACKETS, 'the caller sent %d packets from %s (%d expected)'
@@ -171,7 +158,6 @@ def test_reanchor_address(res, tmp):
     ok, text = st.compare_echo(second, after, 160, max_missing=4)
     res.check(ok, 'after the move the audio from %s is taken and echoed to %s:%d: %s'
               % (moved, moved, media_port + 2, text))
-    cap.cleanup()
 
 
 def test_update_hold(res, tmp):
