@@ -748,11 +748,13 @@ def sipp_received(res):
                        res.messages, re.S)]
 
 
-def find_response(res, code, method):
-    """First received response with this status code and CSeq method, or None."""
+def find_response(res, code, method, cseq=None):
+    """First received response with this status code and CSeq method (and CSeq
+    number, when given), or None."""
+    number = r'\d+' if cseq is None else '%d' % cseq
     for msg in sipp_received(res):
         if msg.startswith('SIP/2.0 %d ' % code) and re.search(
-                r'^CSeq:\s*\d+\s+%s\s*$' % method, msg, re.M | re.I):
+                r'^CSeq:\s*%s\s+%s\s*$' % (number, method), msg, re.M | re.I):
             return msg
     return None
 

@@ -35,12 +35,11 @@ DIRECTIONS = [('sendonly', 'recvonly', False), ('inactive', 'inactive', False),
 
 def answered_direction(r, cseq):
     """The a= direction of the 200 to re-INVITE number `cseq`, or None."""
-    for msg in st.sipp_received(r):
-        if msg.startswith('SIP/2.0 200 ') and re.search(r'^CSeq:\s*%d\s+INVITE\s*$' % cseq,
-                                                       msg, re.M | re.I):
-            m = re.search(r'^a=(sendrecv|sendonly|recvonly|inactive)\s*$', msg, re.M)
-            return m.group(1) if m else 'sendrecv'
-    return None
+    msg = st.find_response(r, 200, 'INVITE', cseq)
+    if msg is None:
+        return None
+    m = re.search(r'^a=(sendrecv|sendonly|recvonly|inactive)\s*$', msg, re.M)
+    return m.group(1) if m else 'sendrecv'
 
 
 def run_case(res, tmp, offered, answer, sends):
