@@ -25,28 +25,20 @@ MIN_PACKETS = 50      # 12 s of 20 ms packets is 600 each way
 ACCOUNTS = '<sip:baresip@127.0.0.1:{sip_port}>;regint=0;audio_codecs=PCMU\n'
 
 
-def rtcp_from(pcap, port):
+def rtcp_from(cap, port):
     """[(first packet type, report block SSRC)] of the RTCP sent from `port`."""
-    r = subprocess.run(['tshark', '-r', pcap, '-d', 'udp.port==%d,rtcp' % port, '-Y',
-                        'rtcp && udp.srcport==%d' % port, '-T', 'fields', '-E', 'occurrence=f',
-                        '-e', 'rtcp.pt', '-e', 'rtcp.ssrc.identifier'],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=60)
-    out = []
-    for line in r.stdout.decode().splitlines():
-        f = line.split('\t')
-        if len(f) >= 2 and f[0]:
-            out.append((f[0], int(f[1], 16) if f[1] else None))
-    return out
+    return [(f[0], int(f[1], 16) if f[1] else None)
+            for f in cap.fields(port, 'rtcp', 'rtcp && udp.srcport==%d' % port,
+                                ['rtcp.pt', 'rtcp.ssrc.identifier'],
+                                extra=['-E', 'occurrence=f'])
+            if f[0]]
 
 
-def rtp_ssrcs_to(pcap, port):
+def rtp_ssrcs_to(cap, port):
     """The SSRCs of the RTP sent to `port`."""
-    r = subprocess.run(['tshark', '-r', pcap, '-d', 'udp.port==%d,rtp' % port, '-Y',
-                        'rtp && udp.dstport==%d' % port, '-T', 'fields', '-e', 'rtp.ssrc'],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=60)
-    return set(int(x, 16) for x in r.stdout.decode().split() if x)
+    return set(int(f[0], 16)
+               for f in cap.fields(port, 'rtp', 'rtp && udp.dstport==%d' % port, ['rtp.ssrc'])
+               if f[0])
 
 
 def main():
@@ -127,9 +119,9 @@ def main():
                                      b''.join(p[3] for p in from_agent), 160, max_missing=5)
         res.check(good, 'agent echoed baresip\'s payload: ' + text)
         if rtcp_port:
-            ours = rtcp_from(cap.path, rtcp_port)
+            ours = rtcp_from(cap, rtcp_port)
             st.log('  RTCP from the agent (port %d): %s' % (rtcp_port, ours))
-            ssrcs = rtp_ssrcs_to(cap.path, rtcp_port - 1)
+            ssrcs = rtp_ssrcs_to(cap, rtcp_port - 1)
             res.check(ours and all(r[0] in ('200', '201') for r in ours)
                       and any(r[0] == '200' for r in ours)
                       and all(r[1] in ssrcs for r in ours if r[1]),
