@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Benchmark peer: one SIP endpoint, one echo pipeline per call
- *   sipbin call=<call> ( sipsrc ! DEPAY ! PAY ! sipsink )
+ *   sipbin call=<call> ( sipsrc receive-thread=T ! DEPAY ! PAY ! sipsink )
  * the way the gst-sip-agent server runs calls. Prints "answered LOCAL
  * REMOTE" (media addresses) per answered call and a status line every 5 s.
  * Exits on SIGINT/SIGTERM.
@@ -118,13 +118,17 @@ int
 main (int argc, char **argv)
 {
   gchar *listen = NULL, *codec = g_strdup ("PCMU");
+  gchar *receive_thread = g_strdup ("own");
   gint port_min = 20000, port_max = 40000;
   GOptionEntry entries[] = {{"listen", 0, 0, G_OPTION_ARG_STRING, &listen,
                                 "SIP URI to listen on", "URI"},
       {"codec", 0, 0, G_OPTION_ARG_STRING, &codec, "PCMU, PCMA or G722",
           "NAME"},
       {"rtp-port-min", 0, 0, G_OPTION_ARG_INT, &port_min, "", "PORT"},
-      {"rtp-port-max", 0, 0, G_OPTION_ARG_INT, &port_max, "", "PORT"}, {NULL}};
+      {"rtp-port-max", 0, 0, G_OPTION_ARG_INT, &port_max, "", "PORT"},
+      {"receive-thread", 0, 0, G_OPTION_ARG_STRING, &receive_thread,
+          "sipsrc's receive-thread: own or shared", "MODE"},
+      {NULL}};
   GOptionContext *ctx = g_option_context_new ("- echo calls, one pipeline "
                                               "per call, on one SIP endpoint");
   GError *err = NULL;
@@ -158,8 +162,9 @@ main (int argc, char **argv)
     pay = "rtppcmupay";
   }
   launch_line = g_strdup_printf ("sipbin.( name=call rtp-port-min=%d "
-                                 "rtp-port-max=%d sipsrc ! %s ! %s ! sipsink )",
-      port_min, port_max, depay, pay);
+                                 "rtp-port-max=%d sipsrc receive-thread=%s ! "
+                                 "%s ! %s ! sipsink )",
+      port_min, port_max, receive_thread, depay, pay);
 
   endpoint = gst_sip_endpoint_new (listen, "gst-sip-agent-bench", &err);
   if (endpoint == NULL) {

@@ -56,6 +56,8 @@ RESULTS_MARK = '<!-- bench-results-json:'
 
 # core layout for C and D: the system under test alone on core 0
 SERVER_CPU, LOAD_CPU = '0', '1'
+# echo-server's sipsrc receive-thread, unless a level of part C names one
+DEFAULT_RECEIVE_THREAD = 'own'
 # echo-server's RTP ports (below the kernel's ephemeral range, where
 # free_port() picks SIPp's ports)
 SERVER_RTP = (20000, 23999)
@@ -1057,9 +1059,10 @@ def part_b(args, env, tmp):
 # ---------------------------------------------------------------- echo-server (C, D)
 
 class EchoServer:
-    def __init__(self, env, tmp):
+    def __init__(self, env, tmp, receive_thread=None):
         self.env = env
         self.tmp = tmp
+        self.receive_thread = receive_thread or DEFAULT_RECEIVE_THREAD
         self.proc = None
         self.port = None
 
@@ -1067,7 +1070,7 @@ class EchoServer:
         self.port = free_port('udp', HOST)
         self.cmd = ['taskset', '-c', SERVER_CPU, ECHO_SERVER, '--listen',
                     'sip:agent@%s:%d' % (HOST, self.port), '--rtp-port-min', SERVER_RTP[0],
-                    '--rtp-port-max', SERVER_RTP[1]]
+                    '--rtp-port-max', SERVER_RTP[1], '--receive-thread', self.receive_thread]
         log('  echo-server: ' + ' '.join(map(str, self.cmd)))
         self.proc = PROCS.spawn(self.cmd, env=self.env, name='echo-server')
         if not wait_line(self.proc, r'^listening on', 30):
@@ -1182,8 +1185,18 @@ def fmt_gaps(g):
 DEFAULT_LEVELS = '1,50,200,350,500,500,500:pcap'
 
 
-def level_name(n, media):
-    return '%d, SIPp pcap' % n if media == 'sipp-pcap' else '%d' % n
+def level_name(n, media, receive_thread=None):
+    name = '%d, SIPp pcap' % n if media == 'sipp-pcap' else '%d' % n
+    if receive_thread in (None, DEFAULT_RECEIVE_THREAD):
+        return name
+    return '%s, %s thread' % (name, receive_thread)
+
+
+def parse_level(token):
+    """"N[:pcap][:own|:shared]" -> (calls, media source, sipsrc receive-thread)"""
+    flags = token.split(':')[1:]
+    return (int(token.split(':')[0]), 'sipp-pcap' if 'pcap' in flags else 'rtp-load',
+            'own' if 'own' in flags else 'shared' if 'shared' in flags else DEFAULT_RECEIVE_THREAD)
 
 
 def part_c(args, env, tmp):
@@ -1196,7 +1209,7 @@ def part_c(args, env, tmp):
     cps = args.cps
     res = {'levels': [], 'cps': cps, 'date': now_str(), 'server_restarts': 0}
     reruns = [2]
-    server = EchoServer(env, tmp).start()
+    server = EchoServer(env, tmp, parse_level(tokens[0])[2]).start()
     res['server_cmd'] = ' '.join(map(str, server.cmd))
     time.sleep(1.0)
     res['idle_initial'] = {'sample': proc_sample(server.pid), 'fd_kinds': fd_kinds(server.pid),
@@ -1206,18 +1219,23 @@ def part_c(args, env, tmp):
         '; '.join(fmt_gaps(g) for g in sorted(res['cpu_gaps'].items())))
     try:
         for token in tokens:
-            n, media = int(token.split(':')[0]), ('sipp-pcap' if token.endswith(':pcap') else 'rtp-load')
+            n, media, receive_thread = parse_level(token)
             if not server.alive():
                 log('  C: echo-server died (rc=%s), restarting' % server.proc.returncode)
                 res['server_restarts'] += 1
-                server = EchoServer(env, tmp).start()
+                server = EchoServer(env, tmp, receive_thread).start()
+                time.sleep(1.0)
+            elif server.receive_thread != receive_thread:
+                server.stop()
+                server = EchoServer(env, tmp, receive_thread).start()
                 time.sleep(1.0)
             lvl = run_level(args, server, n, cps, tmp, media)
+            lvl['receive_thread'] = receive_thread
             if (lvl.get('foreign_pct', 0) > 15 or lvl.get('forks', 0) > 20) and reruns[0] > 0 and server.alive():
                 # another process took CPU during the window: keep this one, marked,
                 # and measure the level again
                 reruns[0] -= 1
-                lvl['label'] = '%s (disturbed)' % level_name(n, media)
+                lvl['label'] = '%s (disturbed)' % level_name(n, media, receive_thread)
                 lvl['disturbed'] = True
                 res['levels'].append(lvl)
                 log('  C: other processes used %.0f%% of a core during the window (%s; %d processes started); '
@@ -1225,12 +1243,14 @@ def part_c(args, env, tmp):
                                                                              for kv in lvl['foreign'][:3]),
                                                 lvl.get('forks', 0), n))
                 lvl = run_level(args, server, n, cps, tmp, media)
+                lvl['receive_thread'] = receive_thread
             if tokens.count(token) > 1:
-                lvl['label'] = '%s (run %d)' % (level_name(n, media), sum(
+                lvl['label'] = '%s (run %d)' % (level_name(n, media, receive_thread), sum(
                     1 for l in res['levels'] if l['calls'] == n and not l.get('disturbed')
-                    and l.get('media_source', 'sipp-pcap') == media) + 1)
-            elif media == 'sipp-pcap':
-                lvl['label'] = level_name(n, media)
+                    and l.get('media_source', 'sipp-pcap') == media
+                    and l.get('receive_thread', 'own') == receive_thread) + 1)
+            elif media == 'sipp-pcap' or receive_thread != DEFAULT_RECEIVE_THREAD:
+                lvl['label'] = level_name(n, media, receive_thread)
             res['levels'].append(lvl)
     finally:
         server.stop()

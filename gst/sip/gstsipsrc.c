@@ -87,6 +87,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_src_debug);
 #define DEFAULT_LATCH_TIMEOUT 1000
 #define DEFAULT_TELEPHONE_EVENT_PT -1
 #define DEFAULT_REMOTE_PORT 0
+#define DEFAULT_RECEIVE_THREAD GST_SIP_SRC_RECEIVE_THREAD_OWN
 
 /* Larger than any RTP packet a telephony peer sends over UDP; truncated
  * datagrams are dropped as invalid. */
@@ -97,6 +98,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_sip_src_debug);
 #define MAX_DROPOUT 3000
 #define MAX_MISORDER 100
 #define TELEPHONE_EVENT_CLOCK_RATE 8000
+/* Packets the shared receive thread reads from one call's socket per wake,
+ * before it serves the next socket */
+#define MAX_PACKETS_PER_WAKE 8
 
 enum
 {
@@ -115,6 +119,7 @@ enum
   PROP_RTCP_SOCKET,
   PROP_SRTP_KEY,
   PROP_RTCP_SRTP_KEY,
+  PROP_RECEIVE_THREAD,
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE (
@@ -138,6 +143,25 @@ gst_sip_source_filter_get_type (void)
   return type;
 }
 
+GType
+gst_sip_src_receive_thread_get_type (void)
+{
+  static GType type;
+  static const GEnumValue values[] = {
+      {GST_SIP_SRC_RECEIVE_THREAD_OWN,
+          "The element's own streaming thread waits for each packet", "own"},
+      {GST_SIP_SRC_RECEIVE_THREAD_SHARED,
+          "A receive thread shared by the process's calls pushes the packets",
+          "shared"},
+      {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (
+        &type, g_enum_register_static ("GstSipSrcReceiveThread", values));
+  return type;
+}
+
 #define gst_sip_src_parent_class parent_class
 G_DEFINE_TYPE (GstSipSrc, gst_sip_src, GST_TYPE_PUSH_SRC);
 GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE, GST_TYPE_SIP_SRC);
@@ -145,6 +169,7 @@ GST_ELEMENT_REGISTER_DEFINE (sipsrc, "sipsrc", GST_RANK_NONE, GST_TYPE_SIP_SRC);
 static void gst_sip_src_finalize (GObject *object);
 static gboolean gst_sip_src_set_clock (GstElement *element, GstClock *clock);
 static void send_call_started (GstSipSrc *self);
+static void stop_watching (GstSipSrc *self);
 static void gst_sip_src_set_property (
     GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec);
 static void gst_sip_src_get_property (
@@ -203,6 +228,29 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
       g_param_spec_enum ("source-filter", "Source filter",
           "Which senders are accepted", GST_TYPE_SIP_SOURCE_FILTER,
           DEFAULT_SOURCE_FILTER, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSipSrc:receive-thread:
+   *
+   * Which thread reads the call's packets and pushes them downstream.
+   * `own` (the default): sipsrc's streaming thread, woken for every
+   * packet. `shared`: one receive thread per processor, shared by every
+   * sipsrc of the process in this mode, serves all the calls whose packets
+   * are ready when it wakes; a process with hundreds of calls then pays one
+   * wake-up for a burst of packets instead of one per packet
+   * (docs/benchmarks.md part C). Downstream of sipsrc then runs in the
+   * shared thread, up to the first element with its own thread (the
+   * rtpjitterbuffer of the server's launch): what blocks there holds up
+   * every call's packets. Use it only when nothing downstream blocks: no
+   * syncing sink or full queue before a thread boundary, and no pausing
+   * of the pipeline (a sink waiting for preroll blocks). Taken when a
+   * call's configuration is applied.
+   */
+  g_object_class_install_property (gobject_class, PROP_RECEIVE_THREAD,
+      g_param_spec_enum ("receive-thread", "Receive thread",
+          "Which thread reads and pushes the packets: own, or one shared "
+          "by the process's calls",
+          GST_TYPE_SIP_SRC_RECEIVE_THREAD, DEFAULT_RECEIVE_THREAD,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_LATCH_TIMEOUT,
       g_param_spec_uint ("latch-timeout", "Latch timeout",
           "In latch mode, milliseconds of silence from the current source "
@@ -348,6 +396,7 @@ gst_sip_src_class_init (GstSipSrcClass *klass)
   pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_sip_src_create);
 
   gst_type_mark_as_plugin_api (GST_TYPE_SIP_SOURCE_FILTER, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_SIP_SRC_RECEIVE_THREAD, 0);
   GST_DEBUG_CATEGORY_INIT (
       gst_sip_src_debug, "sipsrc", 0, "SIP call RTP source");
 }
@@ -358,6 +407,7 @@ gst_sip_src_init (GstSipSrc *self)
   self->address = g_strdup (DEFAULT_ADDRESS);
   self->port = DEFAULT_PORT;
   self->source_filter = DEFAULT_SOURCE_FILTER;
+  self->receive_thread = DEFAULT_RECEIVE_THREAD;
   self->latch_timeout_ms = DEFAULT_LATCH_TIMEOUT;
   self->telephone_event_pt = DEFAULT_TELEPHONE_EVENT_PT;
   self->remote_port = DEFAULT_REMOTE_PORT;
@@ -542,6 +592,14 @@ gst_sip_src_set_property (
       config_changed_locked (self);
       g_mutex_unlock (&self->config_lock);
       break;
+    case PROP_RECEIVE_THREAD:
+      g_mutex_lock (&self->config_lock);
+      GST_OBJECT_LOCK (self);
+      self->receive_thread = g_value_get_enum (value);
+      GST_OBJECT_UNLOCK (self);
+      config_changed_locked (self);
+      g_mutex_unlock (&self->config_lock);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -638,6 +696,11 @@ gst_sip_src_get_property (
       g_value_set_int (value, self->telephone_event_pt);
       GST_OBJECT_UNLOCK (self);
       break;
+    case PROP_RECEIVE_THREAD:
+      GST_OBJECT_LOCK (self);
+      g_value_set_enum (value, self->receive_thread);
+      GST_OBJECT_UNLOCK (self);
+      break;
     case PROP_CALL_ID:
       g_mutex_lock (&self->config_lock);
       g_value_set_string (value, self->call_id);
@@ -704,6 +767,8 @@ gst_sip_src_start (GstBaseSrc *bsrc)
   }
   g_free (address);
   self->active_generation = -1;
+  self->segment_pushed = FALSE;
+  self->shared_flow = GST_FLOW_OK;
   /* Hold the cancellable's fd while started: making one for every wait
    * creates and closes an eventfd, two system calls per packet (measured,
    * docs/benchmarks.md). udpsrc does the same. */
@@ -757,6 +822,7 @@ gst_sip_src_stop (GstBaseSrc *bsrc)
 {
   GstSipSrc *self = GST_SIP_SRC (bsrc);
 
+  stop_watching (self);
   release_active (self);
   g_cancellable_release_fd (self->cancellable);
   g_mutex_lock (&self->config_lock);
@@ -980,6 +1046,7 @@ apply_config_locked (GstSipSrc *self)
   GST_OBJECT_LOCK (self);
   self->dtmf_pt = self->telephone_event_pt;
   self->active_filter = self->source_filter;
+  self->active_receive_thread = self->receive_thread;
   self->active_latch_timeout_us = (gint64) self->latch_timeout_ms * 1000;
   GST_OBJECT_UNLOCK (self);
   if (self->active_filter == GST_SIP_SOURCE_FILTER_LATCH &&
@@ -994,6 +1061,25 @@ apply_config_locked (GstSipSrc *self)
   return new_caps;
 }
 
+/* With the shared receive thread GstBaseSrc's loop never returns a buffer,
+ * so it never sends its segment either: the thread that pushes does, before
+ * the first event or buffer of the run that needs one (GstBaseSrc pushed
+ * stream-start before its first create(), and the caps went with the
+ * call's configuration). */
+static void
+push_segment_once (GstSipSrc *self)
+{
+  GstEvent *segment;
+
+  if (self->segment_pushed)
+    return;
+  GST_OBJECT_LOCK (self);
+  segment = gst_event_new_segment (&GST_BASE_SRC (self)->segment);
+  GST_OBJECT_UNLOCK (self);
+  gst_pad_push_event (GST_BASE_SRC_PAD (self), segment);
+  self->segment_pushed = TRUE;
+}
+
 /* Serialized events given to GstBaseSrc are queued and pushed by its
  * streaming thread after caps and segment, in order with the data. From
  * the streaming thread itself, hand them to the base class directly:
@@ -1002,6 +1088,13 @@ apply_config_locked (GstSipSrc *self)
 static void
 queue_serialized_event (GstSipSrc *self, GstEvent *event)
 {
+  if (self->active_receive_thread == GST_SIP_SRC_RECEIVE_THREAD_SHARED) {
+    /* GstBaseSrc sends its queue with its next buffer, and with the
+     * shared thread its loop pushes none: in order from this thread */
+    push_segment_once (self);
+    gst_pad_push_event (GST_BASE_SRC_PAD (self), event);
+    return;
+  }
   GST_ELEMENT_CLASS (parent_class)->send_event (GST_ELEMENT (self), event);
 }
 
@@ -1588,6 +1681,196 @@ wait_for_rtp (GstSipSrc *self)
   }
 }
 
+typedef enum
+{
+  RECEIVE_NOTHING, /* nothing to read, or a read error */
+  RECEIVE_DROPPED,
+  RECEIVE_BUFFER,
+} ReceiveResult;
+
+/* Reads one packet of the call's socket and checks it; a buffer to push
+ * comes back in @outbuf. Runs in the thread that pushes the call's
+ * packets. */
+static ReceiveResult
+receive_packet (GstSipSrc *self, GstBuffer **outbuf)
+{
+  GstBuffer *buf;
+  guint8 packet[MAX_PACKET_SIZE];
+  GstSipRtpAddress from;
+  gssize n;
+
+  /* Into a stack buffer first: the GstBuffer is then exactly the
+   * packet's size, one allocation (measured cheaper per packet than a
+   * GstBufferPool, which also costs each call a socketpair). */
+  n = receive_from (
+      g_socket_get_fd (self->active_socket), packet, sizeof (packet), &from);
+  if (n < 0) {
+    if (n != -2)
+      return RECEIVE_NOTHING; /* EAGAIN or ICMP error */
+    self->stats.dropped_invalid++; /* truncated */
+    return RECEIVE_DROPPED;
+  }
+  self->stats.packets_received++;
+  self->stats.bytes_received += n;
+#ifdef HAVE_SRTP
+  /* SRTP first: nothing unauthenticated reaches the checks below (a
+   * latch follows authenticated packets only) */
+  if (self->active_srtp_key) {
+    n = self->srtp ? gst_sip_srtp_unprotect (self->srtp, packet, n) : -1;
+    if (n < 0) {
+      self->stats.dropped_srtp++;
+      return RECEIVE_DROPPED;
+    }
+  }
+#endif
+  buf = gst_buffer_new_allocate (NULL, n, NULL);
+  gst_buffer_fill (buf, 0, packet, n);
+
+  if (process_packet (self, buf, &from) != PACKET_PUSH) {
+    gst_buffer_unref (buf);
+    return RECEIVE_DROPPED;
+  }
+  if (self->discont) {
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    self->discont = FALSE;
+  }
+  self->stats.packets_pushed++;
+  self->call_has_media = TRUE;
+  if (self->call_started_pending) {
+    /* GstBaseSrc (or the shared thread) pushes it right before this
+     * buffer */
+    send_call_started (self);
+    self->call_started_pending = FALSE;
+  }
+  *outbuf = buf;
+  return RECEIVE_BUFFER;
+}
+
+/* ---- the shared receive thread ---- */
+
+/* Shared thread: what GstBaseSrc's loop does for a buffer of a live
+ * source with do-timestamp, then the push */
+static GstFlowReturn
+push_from_shared_thread (GstSipSrc *self, GstBuffer *buf)
+{
+  push_segment_once (self);
+  if (self->active_clock) {
+    GstClockTime now = gst_clock_get_time (self->active_clock);
+
+    if (now >= self->base_time)
+      GST_BUFFER_PTS (buf) = GST_BUFFER_DTS (buf) = now - self->base_time;
+  }
+  return gst_pad_push (GST_BASE_SRC_PAD (self), buf);
+}
+
+/* Shared thread: the call's RTP (index 0) or RTCP (1) socket is readable.
+ * A push that fails hands its flow to the streaming thread, which returns
+ * it to GstBaseSrc (an error is posted there, as for a source's own
+ * push). */
+static gboolean
+on_readable (guint index, gpointer user_data)
+{
+  GstSipSrc *self = user_data;
+  guint i;
+
+  if (index == 1) {
+    receive_rtcp (self, g_get_monotonic_time ());
+    return TRUE;
+  }
+  for (i = 0; i < MAX_PACKETS_PER_WAKE; i++) {
+    GstBuffer *buf = NULL;
+    GstFlowReturn ret;
+
+    switch (receive_packet (self, &buf)) {
+      case RECEIVE_NOTHING:
+        return TRUE;
+      case RECEIVE_DROPPED:
+        continue;
+      case RECEIVE_BUFFER:
+        break;
+    }
+    ret = push_from_shared_thread (self, buf);
+    if (ret != GST_FLOW_OK) {
+      GST_DEBUG_OBJECT (self, "push: %s", gst_flow_get_name (ret));
+      g_mutex_lock (&self->config_lock);
+      self->shared_flow = ret;
+      g_cond_broadcast (&self->config_cond);
+      g_mutex_unlock (&self->config_lock);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Streaming thread: from now on the shared thread reads and pushes */
+static gboolean
+start_watching (GstSipSrc *self)
+{
+  GError *err = NULL;
+  gint fds[2];
+  guint n_fds = 0;
+
+  GST_OBJECT_LOCK (self);
+  self->base_time = GST_ELEMENT_CAST (self)->base_time;
+  GST_OBJECT_UNLOCK (self);
+  fds[n_fds++] = g_socket_get_fd (self->active_socket);
+  if (self->active_rtcp)
+    fds[n_fds++] = g_socket_get_fd (self->active_rtcp);
+  self->watch = gst_sip_rtp_watch_new (fds, n_fds, on_readable, self, &err);
+  if (self->watch == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED, (NULL),
+        ("Could not use the shared receive thread: %s", err->message));
+    g_clear_error (&err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Streaming thread: when it returns, the shared thread no longer runs the
+ * packet path, and the streaming thread may change the call's state and
+ * push. */
+static void
+stop_watching (GstSipSrc *self)
+{
+  g_clear_pointer (&self->watch, gst_sip_rtp_watch_free);
+}
+
+/* Streaming thread, shared receive thread in charge of the packets: waits
+ * for anything the packet path does not handle (a new configuration, an
+ * event to push, flushing, a failed push), sending RTCP reports when due.
+ * Returns the flow of a failed push. */
+static GstFlowReturn
+serve_from_shared_thread (GstSipSrc *self)
+{
+  GstFlowReturn ret;
+
+  if (self->active_rtcp) {
+    gint64 now = g_get_monotonic_time ();
+
+    if (now >= self->next_report_us) {
+      send_report (self, now);
+      self->next_report_us = now +
+          g_random_int_range (RTCP_INTERVAL_US / 2, RTCP_INTERVAL_US * 3 / 2);
+    }
+  }
+  if (!start_watching (self))
+    return GST_FLOW_ERROR;
+  g_mutex_lock (&self->config_lock);
+  while (!self->flushing && self->shared_flow == GST_FLOW_OK &&
+      self->active_generation == self->config_generation &&
+      g_queue_is_empty (&self->oob_events)) {
+    if (self->active_rtcp == NULL)
+      g_cond_wait (&self->config_cond, &self->config_lock);
+    else if (!g_cond_wait_until (&self->config_cond, &self->config_lock,
+                 self->next_report_us))
+      break;
+  }
+  ret = self->shared_flow;
+  self->shared_flow = GST_FLOW_OK;
+  g_mutex_unlock (&self->config_lock);
+  return ret;
+}
+
 static GstFlowReturn
 gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
 {
@@ -1595,14 +1878,11 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
 
   for (;;) {
     GstCaps *new_caps = NULL;
-    GstBuffer *buf = NULL;
-    guint8 packet[MAX_PACKET_SIZE];
-    GstSipRtpAddress from;
-    gssize n;
-    PacketVerdict verdict;
     GQueue events = G_QUEUE_INIT;
     gboolean have_socket;
 
+    /* everything below is the streaming thread's alone again */
+    stop_watching (self);
     g_mutex_lock (&self->config_lock);
     while (!self->flushing && current_socket_locked (self) == NULL &&
         g_queue_is_empty (&self->oob_events)) {
@@ -1655,54 +1935,21 @@ gst_sip_src_create (GstPushSrc *psrc, GstBuffer **outbuf)
     if (!have_socket)
       continue;
 
+    if (self->active_receive_thread == GST_SIP_SRC_RECEIVE_THREAD_SHARED) {
+      GstFlowReturn ret = serve_from_shared_thread (self);
+
+      if (ret != GST_FLOW_OK) {
+        stop_watching (self);
+        return ret;
+      }
+      continue;
+    }
+
     /* FALSE: flushing, a new configuration or event, or a socket closed
      * under us: the loop sorts out which */
     if (!wait_for_rtp (self))
       continue;
-
-    /* Into a stack buffer first: the GstBuffer is then exactly the
-     * packet's size, one allocation (measured cheaper per packet than a
-     * GstBufferPool, which also costs each call a socketpair). */
-    n = receive_from (
-        g_socket_get_fd (self->active_socket), packet, sizeof (packet), &from);
-    if (n < 0) {
-      if (n == -2)
-        self->stats.dropped_invalid++;
-      continue; /* EAGAIN, ICMP error or truncated */
-    }
-    self->stats.packets_received++;
-    self->stats.bytes_received += n;
-#ifdef HAVE_SRTP
-    /* SRTP first: nothing unauthenticated reaches the checks below (a
-     * latch follows authenticated packets only) */
-    if (self->active_srtp_key) {
-      n = self->srtp ? gst_sip_srtp_unprotect (self->srtp, packet, n) : -1;
-      if (n < 0) {
-        self->stats.dropped_srtp++;
-        continue;
-      }
-    }
-#endif
-    buf = gst_buffer_new_allocate (NULL, n, NULL);
-    gst_buffer_fill (buf, 0, packet, n);
-
-    verdict = process_packet (self, buf, &from);
-    if (verdict != PACKET_PUSH) {
-      gst_buffer_unref (buf);
-      continue;
-    }
-    if (self->discont) {
-      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-      self->discont = FALSE;
-    }
-    self->stats.packets_pushed++;
-    self->call_has_media = TRUE;
-    if (self->call_started_pending) {
-      /* GstBaseSrc pushes it right before this buffer */
-      send_call_started (self);
-      self->call_started_pending = FALSE;
-    }
-    *outbuf = buf;
-    return GST_FLOW_OK;
+    if (receive_packet (self, outbuf) == RECEIVE_BUFFER)
+      return GST_FLOW_OK;
   }
 }

@@ -9,6 +9,7 @@
 #include <gio/gio.h>
 
 #include "gstsiprtpchannel.h"
+#include "gstsiprtpreceiver.h"
 #include "gstsipsrtp.h"
 
 G_BEGIN_DECLS
@@ -32,6 +33,23 @@ typedef enum
 
 #define GST_TYPE_SIP_SOURCE_FILTER (gst_sip_source_filter_get_type ())
 GType gst_sip_source_filter_get_type (void);
+
+/**
+ * GstSipSrcReceiveThread:
+ * @GST_SIP_SRC_RECEIVE_THREAD_OWN: the element's streaming thread waits for
+ *   each packet and pushes it
+ * @GST_SIP_SRC_RECEIVE_THREAD_SHARED: a receive thread shared by all calls
+ *   of the process (one per processor) reads and pushes the packets of
+ *   every call that is ready when it wakes
+ */
+typedef enum
+{
+  GST_SIP_SRC_RECEIVE_THREAD_OWN,
+  GST_SIP_SRC_RECEIVE_THREAD_SHARED,
+} GstSipSrcReceiveThread;
+
+#define GST_TYPE_SIP_SRC_RECEIVE_THREAD (gst_sip_src_receive_thread_get_type ())
+GType gst_sip_src_receive_thread_get_type (void);
 
 typedef struct
 {
@@ -73,6 +91,7 @@ struct _GstSipSrc
   gint telephone_event_pt;
   gchar *remote_host;
   gint remote_port;
+  GstSipSrcReceiveThread receive_thread;
 
   /* call configuration, config_lock: what sipbin hands over per call */
   GMutex config_lock;
@@ -91,8 +110,14 @@ struct _GstSipSrc
   GstClock *clock; /* the element's clock, mirrored in set_clock */
   GQueue oob_events; /* out-of-band events from sipbin, pushed by the
                       * streaming thread */
+  GstFlowReturn shared_flow; /* what stopped the shared thread's pushes */
 
-  /* streaming thread only */
+  /* streaming thread only; with the shared receive thread, the packet
+   * path's state belongs to that thread while #watch is set */
+  GstSipSrcReceiveThread active_receive_thread;
+  GstSipRtpWatch *watch;
+  GstClockTime base_time; /* for timestamps from the shared thread */
+  gboolean segment_pushed; /* by us, with the shared thread */
   GSocket *active_socket;
   GSocket *active_rtcp;
   GPollFD cancel_pollfd;
