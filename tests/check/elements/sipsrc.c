@@ -1,15 +1,49 @@
 /* gst-sip-agent
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * sipsrc receives real UDP packets sent by the test from 127.0.0.1.
+ * sipsrc receives real UDP packets sent by the test from 127.0.0.1. Every
+ * test runs twice, in the test cases "own" and "shared": with sipsrc's own
+ * streaming thread and with the shared receive thread
+ * (#GstSipSrc:receive-thread).
  */
+#define _GNU_SOURCE /* pthread_getname_np */
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/rtp/gstrtcpbuffer.h>
 #include "siptestutil.h"
 #include <gio/gio.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+
+static const gchar *receive_thread = "own";
+
+static void
+use_own_thread (void)
+{
+  receive_thread = "own";
+}
+
+static void
+use_shared_thread (void)
+{
+  receive_thread = "shared";
+}
+
+static void
+set_receive_thread (GstElement *sipsrc)
+{
+  gst_util_set_object_arg (G_OBJECT (sipsrc), "receive-thread", receive_thread);
+}
+
+static GstHarness *
+sipsrc_harness (void)
+{
+  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+
+  set_receive_thread (h->element);
+  return h;
+}
 
 typedef struct
 {
@@ -24,7 +58,7 @@ fixture_setup (Fixture *f, const gchar *filter)
 {
   GSocket *rtp_socket;
 
-  f->h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  f->h = sipsrc_harness ();
   f->sender = udp_socket ();
   g_object_set (f->h->element, "address", "127.0.0.1", "port", 0,
       "remote-address", "127.0.0.1", "remote-port",
@@ -124,6 +158,49 @@ GST_START_TEST (test_valid_packets_pass_with_call_caps)
   gst_caps_unref (caps);
   gst_caps_unref (expected);
   fail_unless_equals_int (element_stat (f.h->element, "packets-pushed"), 2);
+  fixture_teardown (&f);
+}
+
+GST_END_TEST;
+
+static GstPadProbeReturn
+note_pushing_thread (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  gchar *name = user_data;
+
+  if (name[0] == '\0')
+    pthread_getname_np (pthread_self (), name, 16);
+  return GST_PAD_PROBE_OK;
+}
+
+/* The packets come from the thread #GstSipSrc:receive-thread names, as a
+ * live source's: after a segment, timestamped with their running time. */
+GST_START_TEST (test_receive_thread_pushes_timestamped_buffers)
+{
+  Fixture f;
+  gchar thread_name[16] = "";
+  GstPad *srcpad;
+  GstEvent *segment;
+  GstBuffer *buf;
+
+  fixture_setup (&f, "strict");
+  srcpad = gst_element_get_static_pad (f.h->element, "src");
+  gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BUFFER, note_pushing_thread,
+      thread_name, NULL);
+  gst_object_unref (srcpad);
+  send_rtp (&f, NULL, 0, 100, 0x1234);
+  buf = gst_harness_pull (f.h);
+  fail_unless (GST_BUFFER_PTS_IS_VALID (buf));
+  fail_unless (GST_BUFFER_DTS_IS_VALID (buf));
+  gst_buffer_unref (buf);
+  segment = gst_pad_get_sticky_event (f.h->sinkpad, GST_EVENT_SEGMENT, 0);
+  fail_unless (segment != NULL);
+  gst_event_unref (segment);
+  if (g_str_equal (receive_thread, "shared")) {
+    fail_unless_equals_string (thread_name, "sip-rtp-recv");
+  } else {
+    fail_unless (g_str_has_prefix (thread_name, "sipsrc"), "%s", thread_name);
+  }
   fixture_teardown (&f);
 }
 
@@ -409,6 +486,7 @@ GST_START_TEST (test_dtmf_passes_decoder_without_audio)
   gsize len;
   guint16 seq;
 
+  set_receive_thread (src);
   g_object_set (src, "address", "127.0.0.1", "port", 0, "remote-address",
       "127.0.0.1", "remote-port", (gint) local_port (caller),
       "telephone-event-payload", 101, NULL);
@@ -612,7 +690,7 @@ note_event_thread (GstPad *pad, GstPadProbeInfo *info, gpointer data)
  * own for that call. */
 GST_START_TEST (test_announced_call_events)
 {
-  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  GstHarness *h = sipsrc_harness ();
   GSocket *rtp = udp_socket (), *caller = udp_socket ();
   GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   GSocketAddress *to = g_inet_socket_address_new (lo, local_port (rtp));
@@ -679,7 +757,7 @@ GST_END_TEST;
  * what it has. */
 GST_START_TEST (test_call_ended_event)
 {
-  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  GstHarness *h = sipsrc_harness ();
   GSocket *rtp = udp_socket (), *caller = udp_socket ();
   GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   GSocketAddress *to = g_inet_socket_address_new (lo, local_port (rtp));
@@ -760,7 +838,7 @@ double_stat (GstElement *element, const gchar *name)
  * end's reports on ours (from its address only) into its stats. */
 GST_START_TEST (test_rtcp_reports)
 {
-  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  GstHarness *h = sipsrc_harness ();
   GSocket *rtp = udp_socket (), *rtcp = udp_socket ();
   GSocket *far_rtp = NULL, *far_rtcp = NULL, *stranger;
   GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
@@ -1195,7 +1273,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_no_socket_waits_and_stops_cleanly)
 {
-  GstHarness *h = gst_harness_new_with_padnames ("sipsrc", NULL, "src");
+  GstHarness *h = sipsrc_harness ();
 
   /* port -1: waits for a socket from sipbin, pushes nothing */
   gst_harness_play (h);
@@ -1213,6 +1291,7 @@ GST_START_TEST (test_quick_start_stop)
   GstElement *pipeline = gst_pipeline_new (NULL);
   gint i;
 
+  set_receive_thread (src);
   g_object_set (src, "port", 0, "address", "127.0.0.1", NULL);
   gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
   fail_unless (gst_element_link (src, sink));
@@ -1229,14 +1308,11 @@ GST_START_TEST (test_quick_start_stop)
 
 GST_END_TEST;
 
-static Suite *
-sipsrc_suite (void)
+static void
+add_tests (TCase *tc)
 {
-  Suite *s = suite_create ("sipsrc");
-  TCase *tc = tcase_create ("general");
-
-  suite_add_tcase (s, tc);
   tcase_add_test (tc, test_valid_packets_pass_with_call_caps);
+  tcase_add_test (tc, test_receive_thread_pushes_timestamped_buffers);
   tcase_add_test (tc, test_invalid_packets_dropped_and_counted);
   tcase_add_test (tc, test_strict_source_drops_other_senders);
   tcase_add_test (tc, test_latch_follows_new_source_after_silence);
@@ -1261,6 +1337,21 @@ sipsrc_suite (void)
   tcase_add_test (tc, test_call_ended_event);
   tcase_add_test (tc, test_no_socket_waits_and_stops_cleanly);
   tcase_add_test (tc, test_quick_start_stop);
+}
+
+static Suite *
+sipsrc_suite (void)
+{
+  Suite *s = suite_create ("sipsrc");
+  TCase *own = tcase_create ("own");
+  TCase *shared = tcase_create ("shared");
+
+  tcase_add_checked_fixture (own, use_own_thread, NULL);
+  tcase_add_checked_fixture (shared, use_shared_thread, NULL);
+  add_tests (own);
+  add_tests (shared);
+  suite_add_tcase (s, own);
+  suite_add_tcase (s, shared);
   return s;
 }
 
