@@ -203,7 +203,7 @@ gst_sip_rtp_watch_new (const gint *fds, guint n_fds, GstSipRtpWatchFunc func,
   g_mutex_lock (&receiver->lock);
   watch->polling = TRUE;
   for (i = 0; i < n_fds; i++) {
-    struct epoll_event ev = { 0 };
+    struct epoll_event ev = {0};
 
     ev.events = EPOLLIN;
     ev.data.u64 = event_data (watch, i);

@@ -1861,8 +1861,8 @@ serve_from_shared_thread (GstSipSrc *self)
       g_queue_is_empty (&self->oob_events)) {
     if (self->active_rtcp == NULL)
       g_cond_wait (&self->config_cond, &self->config_lock);
-    else if (!g_cond_wait_until (&self->config_cond, &self->config_lock,
-                 self->next_report_us))
+    else if (!g_cond_wait_until (
+                 &self->config_cond, &self->config_lock, self->next_report_us))
       break;
   }
   ret = self->shared_flow;

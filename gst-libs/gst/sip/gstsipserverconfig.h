@@ -61,7 +61,8 @@ typedef struct
 /* the speech loop, behind a receive path for real lines: a jitter buffer
  * (reordering, lost packets as gaps) and loss concealment */
 #define GST_SIP_SERVER_DEFAULT_LAUNCH \
-  "sipsrc ! rtpjitterbuffer latency=60 do-lost=true ! rtppcmudepay ! " \
+  "sipsrc receive-thread=shared ! rtpjitterbuffer latency=60 do-lost=true " \
+  "! rtppcmudepay ! " \
   "mulawdec ! sipplc ! audioresample ! sttbridge ! agent ! ttsbridge ! " \
   "audioresample ! mulawenc ! rtppcmupay ! sipsink"
 
