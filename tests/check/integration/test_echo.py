@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Echo calls through sipbin with SIPp as the caller and tshark watching RTP.
 
-For PCMU, PCMA and G722 (and PCMU once over IPv6 on ::1): SIPp offers the codec
+For PCMU, PCMA and G722 (and PCMU once over IPv6 on ::1, and once with sipsrc's
+shared receive thread, receive-thread=shared): SIPp offers the codec
 plus telephone-event 101, plays 100 RTP packets (2 s), hangs up. Checks: the
 call succeeds, the SDP answer picks the codec (and telephone-event 101) with a
 port in the agent's RTP range, the agent posts answered/ended, and the RTP
@@ -20,14 +21,19 @@ N_PACKETS = 100       # 2 s of 20 ms packets
 PACKET_SIZE = 160
 
 
-def echo_call(res, codec, host='127.0.0.1'):
+def echo_call(res, codec, host='127.0.0.1', receive_thread=None):
     pt = st.CODECS[codec][0]
     tag = '%s/%s' % (codec, 'IPv6' if ':' in host else 'IPv4')
+    inner = None
+    if receive_thread:
+        tag += '/%s receive thread' % receive_thread
+        _pt, depay, pay = st.CODECS[codec]
+        inner = ['sipsrc', 'receive-thread=' + receive_thread, '!', depay, '!', pay, '!', 'sipsink']
     st.log('== echo call %s' % tag)
     tmp = tempfile.mkdtemp(prefix='siptest-echo-')
     cap = None
     try:
-        with st.Agent(codec=codec, host=host) as agent:
+        with st.Agent(codec=codec, host=host, inner=inner) as agent:
             pcap = os.path.join(tmp, 'audio.pcap')
             generated = st.make_rtp_pcap(pcap, pt, N_PACKETS, PACKET_SIZE)
             media_port = st.free_rtp_range(4, host)[0]
@@ -111,6 +117,7 @@ def main():
     res = st.Results('test_echo')
     for codec in ('PCMU', 'PCMA', 'G722'):
         echo_call(res, codec)
+    echo_call(res, 'PCMU', receive_thread='shared')
     if ipv6_usable():
         echo_call(res, 'PCMU', host='::1')
     else:

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """sipbin under valgrind memcheck through real calls.
 
-The echo pipeline runs under `valgrind --tool=memcheck`; SIPp places fifty
+The echo pipeline, with sipsrc's shared receive thread (receive-thread=shared:
+its watches are made and freed for every call, from two threads), runs under
+`valgrind --tool=memcheck`; SIPp places fifty
 calls one after the other (two of them rejected: no common codec, SDP that
 does not parse), then the agent is stopped with SIGINT. Passes when every call
 got the expected answer and valgrind reports no invalid access and no
@@ -46,7 +48,8 @@ def main():
         st.require(tool)
     st.require_agent()
     res = st.Results('test_memcheck')
-    agent = ValgrindAgent(codec='PCMU')
+    agent = ValgrindAgent(codec='PCMU', inner=['sipsrc', 'receive-thread=shared', '!', 'rtppcmudepay', '!',
+                                                'rtppcmupay', '!', 'sipsink'])
     agent.start()
     try:
         r = st.run_sipp('uac_echo_short.xml', agent.host, agent.port, calls=48,
