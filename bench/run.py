@@ -56,8 +56,9 @@ RESULTS_MARK = '<!-- bench-results-json:'
 
 # core layout for C and D: the system under test alone on core 0
 SERVER_CPU, LOAD_CPU = '0', '1'
-# echo-server's sipsrc receive-thread, unless a level of part C names one
-DEFAULT_RECEIVE_THREAD = 'own'
+# echo-server's sipsrc receive-thread (the server's default launch has
+# shared), unless a level of part C names one
+DEFAULT_RECEIVE_THREAD = 'shared'
 # echo-server's RTP ports (below the kernel's ephemeral range, where
 # free_port() picks SIPp's ports)
 SERVER_RTP = (20000, 23999)
@@ -1182,7 +1183,7 @@ def fmt_gaps(g):
             % (g[0][3:], g[1]['over_1ms'], g[1]['over_5ms'], g[1]['worst_ms']))
 
 
-DEFAULT_LEVELS = '1,50,200,350,500,500,500:pcap'
+DEFAULT_LEVELS = '1,50,200,350,500,500,500:own,500:own,500:pcap'
 
 
 def level_name(n, media, receive_thread=None):
@@ -1920,18 +1921,31 @@ def rtp_load_level(l):
     return l.get('media_source', 'sipp-pcap') == 'rtp-load'
 
 
+def receive_thread(l):
+    """sipsrc's receive-thread at this level (own in reports before it existed)"""
+    return l.get('receive_thread', 'own')
+
+
+def main_level(l):
+    """A level the targets are judged on: rtp-load media, the default receive thread."""
+    return rtp_load_level(l) and receive_thread(l) == DEFAULT_RECEIVE_THREAD
+
+
 def lvl_name(l):
     return l.get('label') or str(l['calls'])
 
 
 def report_c(C):
     L = []
-    L.append('Method: `%s` (one process for all levels, in the order shown). For each level, SIPp '
+    L.append('Method: `%s` (one process for the levels in the order shown, restarted when the receive thread '
+             'changes). For each level, SIPp '
              '(`bench/uac_rtp_load.xml`, pinned to core 1) places all calls at %d calls/s and sends BYE '
              'after the time given; the media comes from `bench/rtp-load` (core 1), which echo-server '
              'tells (through run.py) the media address of every call it answers: one UDP socket, one '
              'thread, 20 ms PCMU packets with a unique payload each, every call at its own random phase of '
-             'the 20 ms grid, as calls from many phones arrive. Levels marked "SIPp pcap" have SIPp play '
+             'the 20 ms grid, as calls from many phones arrive. echo-server\'s sipsrc has `receive-thread=%s` '
+             '(as the server\'s default launch) except in levels marked "own thread", run side by side for '
+             'comparison: there each call\'s streaming thread waits for its packets. Levels marked "SIPp pcap" have SIPp play '
              'the media itself instead (`tests/sipp/uac_echo.xml`, a pcap made by `siptest.make_rtp_pcap`, '
              'at 49 calls/s so that streams do not start in phase), as earlier reports did; see the '
              'observations for why that is no longer the measure. run.py itself runs on core 1. Once the '
@@ -1944,7 +1958,7 @@ def report_c(C):
              '- (t_sent_i - t_sent_i-1)| (RFC 3550 D(i-1,i)) and loss (sent, never echoed, sent more than '
              '100 ms before the call\'s BYE). Capture timestamps are taken when a packet is handed to lo, so '
              'the delay includes the kernel\'s loopback delivery as well as the server. Measured %s.'
-             % (C['server_cmd'], C['cps'], C['date']))
+             % (C['server_cmd'], C['cps'], DEFAULT_RECEIVE_THREAD, C['date']))
     L.append('')
     if C.get('cpu_gaps'):
         g = sorted(C['cpu_gaps'].items())
@@ -2082,7 +2096,7 @@ def report_c(C):
     # targets, for each run at the top level
     top_n = max(l['calls'] for l in C['levels'])
     tgt = []
-    for l in [l for l in C['levels'] if l['calls'] == top_n and not l.get('disturbed') and rtp_load_level(l)]:
+    for l in [l for l in C['levels'] if l['calls'] == top_n and not l.get('disturbed') and main_level(l)]:
         md = l.get('media') or {}
         name = lvl_name(l)
         if md.get('jitter_ms', {}).get('n'):
@@ -2211,7 +2225,9 @@ def observations(A, B, C, D):
                       s['steady_us_per_packet'], u['steady_us_per_packet'], B['steady_ratio'],
                       format(int(A['kinds']['sip']['per_packet']), ',') if A else '20,000'))
     if C:
-        lv = [l for l in C['levels'] if 'cpu_pct' in l and not l.get('disturbed') and rtp_load_level(l)]
+        lv = [l for l in C['levels'] if 'cpu_pct' in l and not l.get('disturbed') and main_level(l)]
+        others = [l for l in C['levels'] if 'cpu_pct' in l and not l.get('disturbed') and rtp_load_level(l)
+                  and not main_level(l)]
         if lv:
             top_n = max(l['calls'] for l in lv)
             tops = [l for l in lv if l['calls'] == top_n]
@@ -2231,10 +2247,13 @@ def observations(A, B, C, D):
             c0 = big.get('cores', {}).get('cpu0')
             if cpp and c0:
                 out.append('- **Scheduling (C)**: at %d calls the server made %.2f voluntary and %.3f involuntary '
-                           'context switches per echoed packet (%s per second): every packet wakes its call\'s '
-                           'streaming thread, which goes back to sleep in poll() after echoing it. Core 0 was %.0f%% '
+                           'context switches per echoed packet (%s per second): %s. Core 0 was %.0f%% '
                            'busy (softirq, i.e. loopback delivery, %.0f%% of the core)%s'
                            % (n, cpp[0], cpp[1], format(int((cpp[0] + cpp[1]) * 50 * n), ','),
+                              'every packet wakes its call\'s streaming thread, which goes back to sleep in '
+                              'poll() after echoing it' if receive_thread(big) == 'own' else
+                              'the shared receive thread sleeps in epoll_wait() until packets are ready, then '
+                              'reads and echoes every ready call\'s packets before it sleeps again',
                               c0['busy'], c0['softirq'],
                               ', so little headroom was left for bursts of arrivals or for call set-up work on the '
                               'same core.' if c0['busy'] >= 70 else '.'))
@@ -2247,6 +2266,18 @@ def observations(A, B, C, D):
                            % (B['kinds']['sip']['steady_us_per_packet'], n, us_pkt,
                               format(int(A['kinds']['sip']['per_packet']), ',') if A else '20,000', n,
                               1e6 / (50.0 * n), big['cpu_pct']))
+            own = [l for l in others if l['calls'] == n]
+            if own:
+                def side(l):
+                    cpp = l.get('ctxt_per_packet') or (0, 0)
+                    j = l['media']['jitter_ms'] if l.get('media') else {'p99': 0, 'max': 0}
+                    return ('%s: server %.1f%% of its core, %.2f context switches per packet, send jitter p99 '
+                            '%.2f / max %.1f ms' % (lvl_name(l), l['cpu_pct'], cpp[0] + cpp[1], j['p99'], j['max']))
+                out.append('- **Own thread or shared receive thread (C)**: side by side in this run at %d calls, %s. '
+                           'With a thread per call each packet costs a wake-up and a context switch on the '
+                           'server\'s core; the shared thread serves every call whose packet is ready when it '
+                           'wakes, so a burst of arrivals after a stall drains in less time.'
+                           % (n, '; '.join(side(l) for l in tops + own)))
             tpc = (big['threads'] - big['idle']['threads']) / n
             fpc = (big['fds'] - big['idle']['fds']) / n
             fk = {k: (v - big['idle_fd_kinds'].get(k, 0)) / n for k, v in big.get('fd_kinds', {}).items()}
@@ -2299,7 +2330,7 @@ def observations(A, B, C, D):
                                    'major page fault and no softnet drop or squeeze, so these are not explained by '
                                    'the environment measured here.' if quiet else '')))
         pcap_m = [l for l in med if not rtp_load_level(l)]
-        med = [l for l in med if rtp_load_level(l)]
+        med = [l for l in med if main_level(l)]
         for p in pcap_m:
             same = [l for l in lv if l['calls'] == p['calls'] and l.get('media')]
             if same and 'cpu_pct' in p:
@@ -2351,8 +2382,7 @@ def observations(A, B, C, D):
                           if all(l['media']['jitter_ms']['p99'] <= 2.0 and
                                  max((e['packets'] for e in l['media'].get('late_episodes', [])), default=0) <= 20
                                  for l in bad_lv) else
-                          'what degrades first as calls are added is the tail latency on the server\'s one core '
-                          '(one streaming thread per call, woken for every packet).'))
+                          'what degrades first as calls are added is the tail latency on the server\'s one core.'))
         gaps = C.get('cpu_gaps', {}).get('cpu' + SERVER_CPU)
         if gaps and bad_lv:
             worst_ep = max((e['packets'] for l in bad_lv for e in l['media'].get('late_episodes', [])), default=0)
