@@ -2285,13 +2285,16 @@ def observations(A, B, C, D):
             out.append('- **Threads and fds (C)**: each call adds %.2f threads (%s) and %.2f fds (%s): one UDP '
                        'socket for RTP, and the rest GLib/GStreamer plumbing. With %d calls the process had %d '
                        'threads and %d fds; at this rate the default soft limit of 1024 fds is reached near %d '
-                       'calls (echo-server raises its soft limit to the hard limit, %s here) and every call is '
-                       'one more thread for the scheduler to wake 50 times a second.'
+                       'calls (echo-server raises its soft limit to the hard limit, %s here)%s.'
                        % (tpc, ', '.join('`%s` %.2f' % (k, v) for k, v in tk.items() if v >= 0.05) or '-',
                           fpc, ', '.join('%s %.2f' % (k, v) for k, v in sorted(fk.items(), key=lambda x: -x[1])
                                          if v >= 0.05) or '-',
                           n, big['threads'], big['fds'],
-                          int((1024 - big['idle']['fds']) / fpc) if fpc > 0 else 0, os_hard_nofile()))
+                          int((1024 - big['idle']['fds']) / fpc) if fpc > 0 else 0, os_hard_nofile(),
+                          ' and every call is one more thread for the scheduler to wake 50 times a second'
+                          if receive_thread(big) == 'own' else
+                          '; with the shared receive thread each call\'s streaming thread sleeps between '
+                          'configuration changes and RTCP reports (every 2.5-7.5 s)'))
             rpcs = [rss_per_call_fresh(C, l) for l in tops]
             afters = [(lvl_name(l), l['after']['rss_kb'] / 1024.0) for l in C['levels'] if l.get('after')]
             out.append('- **Memory (C)**: %s MB RSS per call at %d calls, counted from the freshly started '
