@@ -1586,6 +1586,18 @@ send_report (GstSipSrc *self, gint64 now)
     self->stats.rtcp_sent++;
 }
 
+/* Streaming thread: the next report once its time came (RFC 3550 6.2:
+ * randomized 0.5x to 1.5x the interval) */
+static void
+send_report_if_due (GstSipSrc *self, gint64 now)
+{
+  if (now < self->next_report_us)
+    return;
+  send_report (self, now);
+  self->next_report_us =
+      now + g_random_int_range (RTCP_INTERVAL_US / 2, RTCP_INTERVAL_US * 3 / 2);
+}
+
 static void
 receive_rtcp (GstSipSrc *self, gint64 now)
 {
@@ -1654,11 +1666,7 @@ wait_for_rtp (GstSipSrc *self)
 
     if (rtcp >= 0) {
       now = g_get_monotonic_time ();
-      if (now >= self->next_report_us) {
-        send_report (self, now);
-        self->next_report_us = now +
-            g_random_int_range (RTCP_INTERVAL_US / 2, RTCP_INTERVAL_US * 3 / 2);
-      }
+      send_report_if_due (self, now);
       timeout = (gint) ((self->next_report_us - now + 999) / 1000);
     }
     for (i = 0; i < n; i++)
@@ -1844,15 +1852,8 @@ serve_from_shared_thread (GstSipSrc *self)
 {
   GstFlowReturn ret;
 
-  if (self->active_rtcp) {
-    gint64 now = g_get_monotonic_time ();
-
-    if (now >= self->next_report_us) {
-      send_report (self, now);
-      self->next_report_us = now +
-          g_random_int_range (RTCP_INTERVAL_US / 2, RTCP_INTERVAL_US * 3 / 2);
-    }
-  }
+  if (self->active_rtcp)
+    send_report_if_due (self, g_get_monotonic_time ());
   if (!start_watching (self))
     return GST_FLOW_ERROR;
   g_mutex_lock (&self->config_lock);
