@@ -472,13 +472,15 @@ class Agent:
     agent = Agent(codec='PCMU', ring_time=5000, props={'codecs': 'PCMU'})
     launch_args are extra gst-launch options (e.g. ['-e']: SIGINT then sends EOS).
     inner: the launch tokens inside sipbin (default: sipsrc ! depay ! pay ! sipsink).
+    sipsrc_props: properties of the default inner's sipsrc, e.g. {'source-filter': 'latch'}.
     Attributes once started: host, port (SIP, UDP+TCP), rtp_min, rtp_max, pid.
     """
 
     def __init__(self, codec='PCMU', ring_time=None, props=None, host='127.0.0.1',
-                 port=None, rtp_range=None, launch_args=(), inner=None):
+                 port=None, rtp_range=None, launch_args=(), inner=None, sipsrc_props=None):
         self.codec = codec
         self.inner = inner
+        self.sipsrc_props = dict(sipsrc_props or {})
         self.launch_args = list(launch_args)
         self.ring_time = ring_time
         self.props = dict(props or {})
@@ -522,7 +524,8 @@ class Agent:
         # One argv word per token, as a shell would split the unquoted line:
         # gst-launch-1.0 (1.22) escapes the spaces inside each argument, so the
         # whole description as a single argument is a syntax error.
-        inner = self.inner or ['sipsrc', '!', depay, '!', pay, '!', 'sipsink']
+        inner = self.inner or (['sipsrc'] + ['%s=%s' % kv for kv in self.sipsrc_props.items()] +
+                               ['!', depay, '!', pay, '!', 'sipsink'])
         return (['gst-launch-1.0', '-m'] + self.launch_args + ['sipbin.('] +
                 ['%s=%s' % kv for kv in props.items()] + list(inner) + [')'])
 

@@ -24,16 +24,15 @@ PACKET_SIZE = 160
 def echo_call(res, codec, host='127.0.0.1', receive_thread=None):
     pt = st.CODECS[codec][0]
     tag = '%s/%s' % (codec, 'IPv6' if ':' in host else 'IPv4')
-    inner = None
+    sipsrc_props = {}
     if receive_thread:
         tag += '/%s receive thread' % receive_thread
-        _pt, depay, pay = st.CODECS[codec]
-        inner = ['sipsrc', 'receive-thread=' + receive_thread, '!', depay, '!', pay, '!', 'sipsink']
+        sipsrc_props['receive-thread'] = receive_thread
     st.log('== echo call %s' % tag)
     tmp = tempfile.mkdtemp(prefix='siptest-echo-')
     cap = None
     try:
-        with st.Agent(codec=codec, host=host, inner=inner) as agent:
+        with st.Agent(codec=codec, host=host, sipsrc_props=sipsrc_props) as agent:
             pcap = os.path.join(tmp, 'audio.pcap')
             generated = st.make_rtp_pcap(pcap, pt, N_PACKETS, PACKET_SIZE)
             media_port = st.free_rtp_range(4, host)[0]

@@ -48,8 +48,7 @@ def main():
         st.require(tool)
     st.require_agent()
     res = st.Results('test_memcheck')
-    agent = ValgrindAgent(codec='PCMU', inner=['sipsrc', 'receive-thread=shared', '!', 'rtppcmudepay', '!',
-                                                'rtppcmupay', '!', 'sipsink'])
+    agent = ValgrindAgent(codec='PCMU', sipsrc_props={'receive-thread': 'shared'})
     agent.start()
     try:
         r = st.run_sipp('uac_echo_short.xml', agent.host, agent.port, calls=48,

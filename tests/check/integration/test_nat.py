@@ -46,11 +46,10 @@ def rtp_packets(n, seed):
 def nat_call(res, tag, source_filter):
     """A call whose RTP comes from another port than its SDP names; returns
     (bytes sent, bytes echoed back to the sending port)."""
-    inner = ['sipsrc'] + (['source-filter=%s' % source_filter] if source_filter else []) + \
-        ['!', 'rtppcmudepay', '!', 'rtppcmupay', '!', 'sipsink']
     pkts, sent = rtp_packets(PACKETS, tag.encode())
     echoed = b''
-    with st.Agent(codec='PCMU', inner=inner) as agent:
+    props = {'source-filter': source_filter} if source_filter else None
+    with st.Agent(codec='PCMU', sipsrc_props=props) as agent:
         media_port = st.free_rtp_range(4)[0]
         sipp = st.Sipp('uac_echo_nat.xml', agent.host, agent.port, media_port=media_port,
                        keys={'codec_pt': 0, 'codec_name': 'PCMU'},
