@@ -1249,7 +1249,7 @@ def part_c(args, env, tmp):
                 lvl['label'] = '%s (run %d)' % (level_name(n, media, receive_thread), sum(
                     1 for l in res['levels'] if l['calls'] == n and not l.get('disturbed')
                     and l.get('media_source', 'sipp-pcap') == media
-                    and l.get('receive_thread', 'own') == receive_thread) + 1)
+                    and level_receive_thread(l) == receive_thread) + 1)
             elif media == 'sipp-pcap' or receive_thread != DEFAULT_RECEIVE_THREAD:
                 lvl['label'] = level_name(n, media, receive_thread)
             res['levels'].append(lvl)
@@ -1921,14 +1921,14 @@ def rtp_load_level(l):
     return l.get('media_source', 'sipp-pcap') == 'rtp-load'
 
 
-def receive_thread(l):
+def level_receive_thread(l):
     """sipsrc's receive-thread at this level (own in reports before it existed)"""
     return l.get('receive_thread', 'own')
 
 
 def main_level(l):
     """A level the targets are judged on: rtp-load media, the default receive thread."""
-    return rtp_load_level(l) and receive_thread(l) == DEFAULT_RECEIVE_THREAD
+    return rtp_load_level(l) and level_receive_thread(l) == DEFAULT_RECEIVE_THREAD
 
 
 def lvl_name(l):
@@ -2251,7 +2251,7 @@ def observations(A, B, C, D):
                            'busy (softirq, i.e. loopback delivery, %.0f%% of the core)%s'
                            % (n, cpp[0], cpp[1], format(int((cpp[0] + cpp[1]) * 50 * n), ','),
                               'every packet wakes its call\'s streaming thread, which goes back to sleep in '
-                              'poll() after echoing it' if receive_thread(big) == 'own' else
+                              'poll() after echoing it' if level_receive_thread(big) == 'own' else
                               'the shared receive thread sleeps in epoll_wait() until packets are ready, then '
                               'reads and echoes every ready call\'s packets before it sleeps again',
                               c0['busy'], c0['softirq'],
@@ -2292,7 +2292,7 @@ def observations(A, B, C, D):
                           n, big['threads'], big['fds'],
                           int((1024 - big['idle']['fds']) / fpc) if fpc > 0 else 0, os_hard_nofile(),
                           ' and every call is one more thread for the scheduler to wake 50 times a second'
-                          if receive_thread(big) == 'own' else
+                          if level_receive_thread(big) == 'own' else
                           '; with the shared receive thread each call\'s streaming thread sleeps between '
                           'configuration changes and RTCP reports (every 2.5-7.5 s)'))
             rpcs = [rss_per_call_fresh(C, l) for l in tops]
